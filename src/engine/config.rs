@@ -1,0 +1,286 @@
+//! Run configuration: an editable struct (what the CLI flags and the app's controls fill in)
+//! that validates into a checked one before a run (linfa's params → check() → valid params).
+
+use serde::{Deserialize, Serialize};
+
+use super::Precision;
+use super::data::DatasetSpec;
+use super::model::{Activation, Init, MlpSpec};
+use super::network::LossKind;
+
+/// The update rule.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Optimizer {
+    /// θ ← θ − η ∇L(θ)
+    #[default]
+    Gd,
+    /// Heavy ball (PyTorch form): v ← βv + ∇L, θ ← θ − ηv. Stable while S < (2 + 2β)/η.
+    Polyak { beta: f64 },
+    /// Nesterov (PyTorch form): v ← βv + ∇L, θ ← θ − η(∇L + βv). Stable while
+    /// S < (2 + 2β)/((1 + 2β)η).
+    Nesterov { beta: f64 },
+    /// Gradient flow θ' = −∇L(θ) integrated by RK4, advancing time η per step, with substeps
+    /// of min(c/λ1, max_step) (Cohen et al.'s `flow.py`).
+    Flow { c: f64, max_step: f64 },
+}
+
+impl Optimizer {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Gd => "gd",
+            Optimizer::Polyak { .. } => "polyak",
+            Optimizer::Nesterov { .. } => "nesterov",
+            Optimizer::Flow { .. } => "flow",
+        }
+    }
+
+    /// The sharpness above which the update is unstable on a quadratic.
+    pub fn stability_threshold(&self, lr: f64) -> f64 {
+        match *self {
+            Optimizer::Gd | Optimizer::Flow { .. } => 2.0 / lr,
+            Optimizer::Polyak { beta } => (2.0 + 2.0 * beta) / lr,
+            Optimizer::Nesterov { beta } => (2.0 + 2.0 * beta) / ((1.0 + 2.0 * beta) * lr),
+        }
+    }
+}
+
+/// Everything that defines a training run. Serialised as `config.json`; reading it back
+/// reruns the same run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub dataset: DatasetSpec,
+    pub hidden: Vec<usize>,
+    pub activation: Activation,
+    pub bias: bool,
+    pub loss: LossKind,
+    pub init: Init,
+    pub init_scale: f64,
+    pub seed: u64,
+    pub precision: Precision,
+    pub optimizer: Optimizer,
+    /// Learning rate η (changeable during a run; this is the starting value).
+    pub lr: f64,
+    /// Number of updates; metrics are recorded at θ_0 … θ_max_steps.
+    pub max_steps: usize,
+    /// Stop once train accuracy reaches this fraction (e.g. 0.99).
+    pub acc_goal: Option<f64>,
+    /// Stop once train loss falls below this.
+    pub loss_goal: Option<f64>,
+    /// Declare divergence when the loss exceeds this multiple of its initial value.
+    pub divergence_factor: f64,
+    /// Sharpness every this many steps (0 = never).
+    pub eig_every: usize,
+    /// How many top eigenvalues.
+    pub neigs: usize,
+    /// Relative accuracy asked of each eigenvalue.
+    pub lanczos_tol: f64,
+    /// Iteration cap per estimate.
+    pub lanczos_max_iter: usize,
+    /// Start each estimate from the previous Ritz vectors.
+    pub warm_start: bool,
+    /// Test-set loss/accuracy every this many steps (0 = never).
+    pub test_every: usize,
+    /// Worker threads for the full-batch passes (0 = all cores).
+    pub threads: usize,
+    /// Samples per chunk in the full-batch passes.
+    pub chunk_rows: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            dataset: DatasetSpec::Digits {
+                n_train: 1000,
+                n_test: 797,
+            },
+            hidden: vec![64, 64],
+            activation: Activation::Tanh,
+            bias: true,
+            loss: LossKind::Mse,
+            init: Init::Pytorch,
+            init_scale: 1.0,
+            seed: 0,
+            precision: Precision::F32,
+            optimizer: Optimizer::Gd,
+            lr: 0.1,
+            max_steps: 1000,
+            acc_goal: None,
+            loss_goal: None,
+            divergence_factor: 1e3,
+            eig_every: 1,
+            neigs: 1,
+            lanczos_tol: 1e-3,
+            lanczos_max_iter: 60,
+            warm_start: true,
+            test_every: 10,
+            threads: 0,
+            chunk_rows: 2048,
+        }
+    }
+}
+
+/// A configuration value that cannot run, with the field and the rule it breaks.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn err(field: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// A configuration that passed [`RunConfig::check`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckedConfig(RunConfig);
+
+impl CheckedConfig {
+    pub fn get(&self) -> &RunConfig {
+        &self.0
+    }
+    pub fn into_inner(self) -> RunConfig {
+        self.0
+    }
+}
+
+impl std::ops::Deref for CheckedConfig {
+    type Target = RunConfig;
+    fn deref(&self) -> &RunConfig {
+        &self.0
+    }
+}
+
+impl RunConfig {
+    /// Every problem with this configuration (empty = runnable). The app shows these next to
+    /// the controls; [`RunConfig::check`] turns the first into an error.
+    pub fn problems(&self) -> Vec<ConfigError> {
+        let mut p = Vec::new();
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            p.push(err("lr", format!("learning rate must be a positive number, got {}", self.lr)));
+        }
+        if self.max_steps > 100_000_000 {
+            p.push(err("steps", "at most 100,000,000 steps"));
+        }
+        if self.hidden.contains(&0) {
+            p.push(err("arch", "every hidden layer needs at least one unit"));
+        }
+        if self.hidden.len() > 16 {
+            p.push(err("arch", "at most 16 hidden layers"));
+        }
+        if !(self.init_scale.is_finite() && self.init_scale > 0.0) {
+            p.push(err("init_scale", "init scale must be a positive number"));
+        }
+        if let Init::Normal { sigma } = self.init
+            && !(sigma.is_finite() && sigma > 0.0)
+        {
+            p.push(err("init", "normal init needs σ > 0"));
+        }
+        match self.optimizer {
+            Optimizer::Polyak { beta } | Optimizer::Nesterov { beta } => {
+                if !(0.0..1.0).contains(&beta) {
+                    p.push(err("momentum", "momentum β must be in [0, 1)"));
+                }
+            }
+            Optimizer::Flow { c, max_step } => {
+                if !(c.is_finite() && c > 0.0) || !(max_step.is_finite() && max_step > 0.0) {
+                    p.push(err("flow", "gradient flow needs c > 0 and max_step > 0"));
+                }
+                if self.eig_every == 0 {
+                    p.push(err(
+                        "eig_every",
+                        "gradient flow sizes its RK4 substeps by λ1: set eig_every ≥ 1",
+                    ));
+                }
+            }
+            Optimizer::Gd => {}
+        }
+        if let Some(a) = self.acc_goal
+            && !(0.0..=1.0).contains(&a)
+        {
+            p.push(err("acc_goal", "accuracy goal is a fraction in [0, 1], e.g. 0.99"));
+        }
+        if let Some(l) = self.loss_goal
+            && !(l.is_finite() && l >= 0.0)
+        {
+            p.push(err("loss_goal", "loss goal must be ≥ 0"));
+        }
+        if !(self.divergence_factor.is_finite() && self.divergence_factor > 1.0) {
+            p.push(err("divergence_factor", "must be a number > 1"));
+        }
+        if self.eig_every > 0 && self.neigs == 0 {
+            p.push(err("neigs", "ask for at least one eigenvalue (or set eig_every = 0)"));
+        }
+        if self.neigs > 50 {
+            p.push(err("neigs", "at most 50 eigenvalues"));
+        }
+        if !(self.lanczos_tol.is_finite() && self.lanczos_tol >= 0.0) {
+            p.push(err("lanczos_tol", "must be ≥ 0"));
+        }
+        if self.eig_every > 0 && self.lanczos_max_iter < self.neigs.max(2) {
+            p.push(err("lanczos_max_iter", "must be at least max(neigs, 2)"));
+        }
+        if self.chunk_rows == 0 {
+            p.push(err("chunk_rows", "must be ≥ 1"));
+        }
+        if self.threads > 256 {
+            p.push(err("threads", "at most 256"));
+        }
+        let classes = !matches!(self.dataset, DatasetSpec::Chebyshev { .. });
+        if !classes && self.loss == LossKind::CrossEntropy {
+            p.push(err("loss", "cross-entropy needs class labels; Chebyshev is a regression set: use mse"));
+        }
+        if !classes && self.acc_goal.is_some() {
+            p.push(err("acc_goal", "a regression set has no accuracy"));
+        }
+        p
+    }
+
+    pub fn check(&self) -> Result<CheckedConfig, ConfigError> {
+        match self.problems().into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(CheckedConfig(self.clone())),
+        }
+    }
+
+    /// The network for a dataset with this input dimension and number of outputs.
+    pub fn mlp_spec(&self, input_dim: usize, output_dim: usize) -> MlpSpec {
+        MlpSpec {
+            input_dim,
+            hidden: self.hidden.clone(),
+            output_dim,
+            activation: self.activation,
+            bias: self.bias,
+        }
+    }
+
+    /// `fc-tanh:200,200` style architecture string.
+    pub fn arch_string(&self) -> String {
+        let w: Vec<String> = self.hidden.iter().map(|w| w.to_string()).collect();
+        format!("fc-{}:{}", self.activation.name(), w.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_bad_values_are_explained() {
+        assert!(RunConfig::default().check().is_ok());
+        let mut c = RunConfig {
+            lr: -1.0,
+            ..Default::default()
+        };
+        assert_eq!(c.check().unwrap_err().field, "lr");
+        c.lr = 0.1;
+        c.dataset = DatasetSpec::Chebyshev { n: 20, degree: 5 };
+        c.loss = LossKind::CrossEntropy;
+        assert!(c.check().unwrap_err().message.contains("regression"));
+        assert!((Optimizer::Polyak { beta: 0.9 }.stability_threshold(0.1) - 38.0).abs() < 1e-12);
+    }
+}

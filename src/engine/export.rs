@@ -1,0 +1,197 @@
+//! Writing results: CSV tables, JSON configs and NPZ arrays (NumPy's format, via `ndarray-npy`).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use ndarray::{ArrayBase, Data, Dimension};
+use ndarray_npy::{NpzWriter, WritableElement};
+use serde::Serialize;
+
+/// A failure to write an output file; always names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {message}")]
+    Format { path: PathBuf, message: String },
+}
+
+impl ExportError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        ExportError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Create a directory (and parents), with an error that names it.
+pub fn create_dir(dir: &Path) -> Result<(), ExportError> {
+    std::fs::create_dir_all(dir).map_err(|e| ExportError::io(dir, e))
+}
+
+/// Pretty-printed JSON.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ExportError> {
+    let file = File::create(path).map_err(|e| ExportError::io(path, e))?;
+    let mut w = BufWriter::new(file);
+    serde_json::to_writer_pretty(&mut w, value).map_err(|e| ExportError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    w.write_all(b"\n").map_err(|e| ExportError::io(path, e))?;
+    w.flush().map_err(|e| ExportError::io(path, e))
+}
+
+/// A CSV file written row by row (flushed on every row so a crashed or stopped run keeps
+/// what it had). Cells are numbers or empty.
+pub struct CsvWriter {
+    path: PathBuf,
+    w: BufWriter<File>,
+    columns: usize,
+}
+
+impl CsvWriter {
+    pub fn create(path: &Path, header: &[String]) -> Result<Self, ExportError> {
+        let file = File::create(path).map_err(|e| ExportError::io(path, e))?;
+        let mut w = CsvWriter {
+            path: path.to_path_buf(),
+            w: BufWriter::new(file),
+            columns: header.len(),
+        };
+        let line = header.join(",");
+        w.line(&line)?;
+        Ok(w)
+    }
+
+    fn line(&mut self, line: &str) -> Result<(), ExportError> {
+        writeln!(self.w, "{line}").map_err(|e| ExportError::io(&self.path, e))?;
+        self.w.flush().map_err(|e| ExportError::io(&self.path, e))
+    }
+
+    /// One row; `None` is written as an empty cell. Numbers use Rust's shortest round-trip
+    /// formatting, so a reader gets back exactly the `f64` that was written.
+    pub fn row(&mut self, cells: &[Option<f64>]) -> Result<(), ExportError> {
+        if cells.len() != self.columns {
+            return Err(ExportError::Format {
+                path: self.path.clone(),
+                message: format!(
+                    "row has {} cells, header has {}",
+                    cells.len(),
+                    self.columns
+                ),
+            });
+        }
+        let line = cells
+            .iter()
+            .map(|c| c.map(format_cell).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(",");
+        self.line(&line)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Shortest round-trip text for a number (`nan`, `inf`, `-inf` for non-finite values).
+pub fn format_cell(x: f64) -> String {
+    if x.is_nan() {
+        "nan".into()
+    } else if x.is_infinite() {
+        if x > 0.0 { "inf".into() } else { "-inf".into() }
+    } else {
+        format!("{x:?}")
+    }
+}
+
+/// A compressed `.npz` archive written array by array.
+pub struct NpzFile {
+    path: PathBuf,
+    writer: NpzWriter<File>,
+}
+
+impl NpzFile {
+    pub fn create(path: &Path) -> Result<Self, ExportError> {
+        let file = File::create(path).map_err(|e| ExportError::io(path, e))?;
+        Ok(NpzFile {
+            path: path.to_path_buf(),
+            writer: NpzWriter::new_compressed(file),
+        })
+    }
+
+    pub fn add<A, S, D>(&mut self, name: &str, array: &ArrayBase<S, D>) -> Result<(), ExportError>
+    where
+        A: WritableElement,
+        S: Data<Elem = A>,
+        D: Dimension,
+    {
+        self.writer
+            .add_array(name, array)
+            .map_err(|e| ExportError::Format {
+                path: self.path.clone(),
+                message: format!("array {name}: {e}"),
+            })
+    }
+
+    pub fn finish(self) -> Result<(), ExportError> {
+        let path = self.path;
+        self.writer
+            .finish()
+            .map(|_| ())
+            .map_err(|e| ExportError::Format {
+                path,
+                message: e.to_string(),
+            })
+    }
+}
+
+/// Which steps to save something at: `0,100,500` or `every:100`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SaveSteps {
+    List(Vec<usize>),
+    Every(usize),
+}
+
+impl SaveSteps {
+    pub fn contains(&self, step: usize) -> bool {
+        match self {
+            SaveSteps::List(v) => v.contains(&step),
+            SaveSteps::Every(n) => *n > 0 && step.is_multiple_of(*n),
+        }
+    }
+}
+
+impl std::str::FromStr for SaveSteps {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if let Some(n) = s.strip_prefix("every:") {
+            return match n.trim().parse::<usize>() {
+                Ok(0) | Err(_) => Err(format!(
+                    "bad step list {s:?}: every:N needs a whole number N ≥ 1"
+                )),
+                Ok(n) => Ok(SaveSteps::Every(n)),
+            };
+        }
+        let mut v = Vec::new();
+        for part in s.split(',') {
+            let part = part.trim();
+            match part.parse::<usize>() {
+                Ok(k) => v.push(k),
+                Err(_) => {
+                    return Err(format!(
+                        "bad step list {s:?}: {part:?} is not a step number (use e.g. 0,100,500 or every:100)"
+                    ));
+                }
+            }
+        }
+        Ok(SaveSteps::List(v))
+    }
+}

@@ -1,0 +1,16 @@
+//! The compute core. Nothing here imports egui, eframe or rfd.
+
+pub mod data;
+pub mod export;
+pub mod float;
+pub mod rng;
+pub mod theory;
+
+pub use float::{Float, Precision};
+pub use rng::Rng;
+pub mod lanczos;
+pub mod model;
+pub mod network;
+pub mod config;
+pub mod error;
+pub mod session;
