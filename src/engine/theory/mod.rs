@@ -1,0 +1,173 @@
+//! Theory simulators from the seed paper (Shapira, *Edge of Stability Training Dynamics*):
+//!
+//! * [`self_stab`]: the predicted edge-of-stability map of §4 (Definition 4.1, after
+//!   Damian et al. 2022) with its four stages (§4.2);
+//! * [`linear`]: the two-layer linear network of §5 (after Li et al. 2022) trained by full-batch
+//!   GD, with the exact loss-Hessian sharpness and step-by-step checks of Lemmas 4 and 5.
+//!
+//! Both report divergence as a normal [`Outcome`], never as an error; [`TheoryError`] is for bad
+//! parameters and failed writes.
+
+use serde::{Deserialize, Serialize};
+
+use super::export::ExportError;
+
+pub mod linear;
+pub mod self_stab;
+
+/// Why a theory simulation could not start or could not write its results.
+#[derive(Debug, thiserror::Error)]
+pub enum TheoryError {
+    /// A parameter breaks a rule; the message names the parameter, its value and the rule.
+    #[error("invalid parameter `{name}` = {value}: {rule}")]
+    InvalidParam {
+        name: &'static str,
+        value: String,
+        rule: String,
+    },
+    /// Arrays that do not fit together (e.g. a flat parameter vector of the wrong length).
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+}
+
+impl TheoryError {
+    /// An [`TheoryError::InvalidParam`] for `name` with value `value`.
+    pub fn invalid(
+        name: &'static str,
+        value: impl std::fmt::Display,
+        rule: impl Into<String>,
+    ) -> Self {
+        TheoryError::InvalidParam {
+            name,
+            value: value.to_string(),
+            rule: rule.into(),
+        }
+    }
+}
+
+/// How a simulation ended. Divergence is a result worth seeing, not an error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Every requested step was computed.
+    Completed,
+    /// The state at `step` blew up (non-finite or beyond the bound); rows before `step` are kept.
+    Diverged { step: usize, reason: String },
+}
+
+impl Outcome {
+    pub fn is_diverged(&self) -> bool {
+        matches!(self, Outcome::Diverged { .. })
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Completed => write!(f, "completed"),
+            Outcome::Diverged { step, reason } => write!(f, "diverged at step {step} ({reason})"),
+        }
+    }
+}
+
+/// Which steps to save something at: an explicit list (`0,100,500`) or every N steps
+/// (`every:100`, which includes step 0).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SaveSteps {
+    List(Vec<usize>),
+    Every(usize),
+}
+
+impl SaveSteps {
+    /// Whether `step` is one of the chosen steps.
+    pub fn contains(&self, step: usize) -> bool {
+        match self {
+            SaveSteps::List(v) => v.contains(&step),
+            SaveSteps::Every(k) => *k > 0 && step.is_multiple_of(*k),
+        }
+    }
+}
+
+impl std::fmt::Display for SaveSteps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SaveSteps::List(v) => {
+                let s: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+                write!(f, "{}", s.join(","))
+            }
+            SaveSteps::Every(k) => write!(f, "every:{k}"),
+        }
+    }
+}
+
+/// Parse `0,100,500` (a comma-separated list of step numbers, sorted and deduplicated) or
+/// `every:100` (every 100 steps, starting at 0; the period must be ≥ 1).
+pub fn parse_save_steps(s: &str) -> Result<SaveSteps, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty step list: expected e.g. `0,100,500` or `every:100`".into());
+    }
+    if let Some(rest) = s.strip_prefix("every:") {
+        let rest = rest.trim();
+        let k: usize = rest.parse().map_err(|_| {
+            format!("`every:{rest}`: the period must be a whole number ≥ 1, e.g. `every:100`")
+        })?;
+        if k == 0 {
+            return Err("`every:0`: the period must be ≥ 1".into());
+        }
+        return Ok(SaveSteps::Every(k));
+    }
+    let mut steps = Vec::new();
+    for part in s.split(',') {
+        let p = part.trim();
+        if p.is_empty() {
+            return Err(format!(
+                "`{s}`: empty entry in the step list (expected e.g. `0,100,500` or `every:100`)"
+            ));
+        }
+        let v: usize = p.parse().map_err(|_| {
+            format!("`{p}` is not a step number (expected e.g. `0,100,500` or `every:100`)")
+        })?;
+        steps.push(v);
+    }
+    steps.sort_unstable();
+    steps.dedup();
+    Ok(SaveSteps::List(steps))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_steps_parse_and_contains() {
+        assert_eq!(
+            parse_save_steps("500, 0,100,100"),
+            Ok(SaveSteps::List(vec![0, 100, 500]))
+        );
+        assert_eq!(parse_save_steps("every:25"), Ok(SaveSteps::Every(25)));
+        let e = parse_save_steps("every:25").unwrap_or(SaveSteps::Every(1));
+        assert!(e.contains(0) && e.contains(50) && !e.contains(49));
+        let l = parse_save_steps("3,7").unwrap_or(SaveSteps::List(vec![]));
+        assert!(l.contains(3) && l.contains(7) && !l.contains(0));
+        for bad in ["", "every:0", "every:x", "1,,2", "1,-2", "abc", "every:"] {
+            assert!(parse_save_steps(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(SaveSteps::Every(4).to_string(), "every:4");
+        assert_eq!(SaveSteps::List(vec![1, 2]).to_string(), "1,2");
+    }
+
+    #[test]
+    fn outcome_display() {
+        assert_eq!(Outcome::Completed.to_string(), "completed");
+        let d = Outcome::Diverged {
+            step: 3,
+            reason: "x".into(),
+        };
+        assert!(d.is_diverged());
+        assert_eq!(d.to_string(), "diverged at step 3 (x)");
+    }
+}
