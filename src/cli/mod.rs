@@ -3,6 +3,10 @@
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod run;
+pub mod simulate;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "eos-explorer",
@@ -14,24 +18,62 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Renderer of the desktop app: glow (OpenGL; smooth under software GL) or wgpu.
+    #[arg(long, default_value = "glow", global = true)]
+    pub renderer: String,
+    /// Open the app without starting the digits demo.
+    #[arg(long)]
+    pub no_autostart: bool,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// List the presets (shared by the app's menu and `--preset`).
     Presets,
+    /// Train headless and write config.json, metrics.csv (and NPZ files) to a folder.
+    Run(Box<run::RunArgs>),
+    /// Theory simulators: Damian et al.'s self-stabilization map, Li et al.'s linear network.
+    Simulate(simulate::SimulateArgs),
+    /// Time a GD step, an HVP and Lanczos at the CIFAR-5k shape (ratios to a plain GEMM).
+    Bench(bench::BenchArgs),
 }
 
 /// Run the parsed command; returns the process exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Some(Command::Presets) => {
-            println!("(presets are being written)");
+            for p in eos_explorer::engine::presets::all() {
+                println!("{:<16} {}{}", p.name, p.title, if p.needs_cifar { "  [needs --cifar-dir]" } else { "" });
+                println!("{:<16} {}", "", p.source);
+            }
             Ok(0)
         }
-        None => {
-            println!("the desktop app is not built yet; try `eos-explorer --help`");
+        Some(Command::Run(a)) => run::run(&a),
+        Some(Command::Simulate(a)) => {
+            simulate::run(&a)?;
             Ok(0)
         }
+        Some(Command::Bench(a)) => {
+            bench::run_bench(&a)?;
+            Ok(0)
+        }
+        None => run_app(&cli.renderer, cli.no_autostart),
     }
+}
+
+#[cfg(feature = "gui")]
+fn run_app(renderer: &str, no_autostart: bool) -> anyhow::Result<i32> {
+    let renderer = renderer.parse::<eos_explorer::ui::Renderer>().map_err(anyhow::Error::msg)?;
+    eos_explorer::ui::run_app(eos_explorer::ui::AppOptions {
+        renderer,
+        autostart: if no_autostart { Some(false) } else { None },
+    })?;
+    Ok(0)
+}
+
+#[cfg(not(feature = "gui"))]
+fn run_app(_renderer: &str, _no_autostart: bool) -> anyhow::Result<i32> {
+    anyhow::bail!(
+        "this build has no desktop app (built without the `gui` feature); use a subcommand, see --help"
+    )
 }

@@ -28,10 +28,32 @@ pub trait Float:
     const PRECISION: Precision;
     fn of(x: f64) -> Self;
     fn f64(self) -> f64;
+    /// tanh for the training hot loop: exact (`std`) in f64; in f32 a branch-free rational
+    /// approximation (Eigen's `generic_fast_tanh_float`) that vectorises, within a few ulp
+    /// of the correctly rounded value (tested in `model::tests`).
+    fn tanh_fast(self) -> Self;
 }
 
 impl Float for f32 {
     const PRECISION: Precision = Precision::F32;
+    #[inline(always)]
+    fn tanh_fast(self) -> Self {
+        // Eigen, `generic_fast_tanh_float`: odd 13/even 6 rational approximation on the
+        // clamped range; tanh(±7.9) rounds to ±1 in f32.
+        let x = self.clamp(-7.905_311, 7.905_311);
+        let x2 = x * x;
+        let p = x2 * (-2.760_768_5e-16) + 2.000_187_9e-13;
+        let p = p * x2 + (-8.604_671_5e-11);
+        let p = p * x2 + 5.122_297e-8;
+        let p = p * x2 + 1.485_722_4e-5;
+        let p = p * x2 + 6.372_619_3e-4;
+        let p = p * x2 + 4.893_524_6e-3;
+        let p = p * x;
+        let q = x2 * 1.198_258_4e-6 + 1.185_347_1e-4;
+        let q = q * x2 + 2.268_434_6e-3;
+        let q = q * x2 + 4.893_525e-3;
+        p / q
+    }
     #[inline(always)]
     fn of(x: f64) -> Self {
         x as f32
@@ -44,6 +66,10 @@ impl Float for f32 {
 
 impl Float for f64 {
     const PRECISION: Precision = Precision::F64;
+    #[inline(always)]
+    fn tanh_fast(self) -> Self {
+        self.tanh()
+    }
     #[inline(always)]
     fn of(x: f64) -> Self {
         x

@@ -14,3 +14,7 @@ pub mod network;
 pub mod config;
 pub mod error;
 pub mod session;
+pub mod bench;
+pub mod presets;
+pub mod plot;
+pub mod worker;

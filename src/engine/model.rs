@@ -364,6 +364,18 @@ mod tests {
     }
 
     #[test]
+    fn fast_f32_tanh_is_accurate() {
+        let mut worst: f64 = 0.0;
+        for i in -200_000..=200_000 {
+            let x = i as f32 * 5e-5; // [-10, 10]
+            let exact = (x as f64).tanh();
+            let err = (x.tanh_fast() as f64 - exact).abs() / exact.abs().max(1e-30);
+            worst = worst.max(if exact == 0.0 { 0.0 } else { err });
+        }
+        assert!(worst < 1e-6, "worst relative error {worst:e}");
+    }
+
+    #[test]
     fn pytorch_init_bounds_and_parsing() {
         let spec = MlpSpec {
             input_dim: 16,

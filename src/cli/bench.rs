@@ -1,0 +1,47 @@
+//! `eos-explorer bench`: timings at the CIFAR-5k fc-tanh shape.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use eos_explorer::engine::bench::{BenchOptions, run};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// A cifar-10-batches-bin folder (real data); without it, same-shape synthetic data.
+    #[arg(long)]
+    pub cifar_dir: Option<PathBuf>,
+    /// Training samples.
+    #[arg(long, default_value_t = 5000)]
+    pub n: usize,
+    /// Repetitions of each timed operation.
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Rows per chunk in the full-batch passes.
+    #[arg(long, default_value_t = 2500)]
+    pub chunk_rows: usize,
+    /// GD steps along which warm-started estimates are counted.
+    #[arg(long, default_value_t = 10)]
+    pub trajectory_steps: usize,
+    /// Learning rate of that trajectory (0.02 = cohen-fig1, stable at initialisation).
+    #[arg(long, default_value_t = 0.02)]
+    pub lr: f64,
+}
+
+pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
+    let opts = BenchOptions {
+        cifar_dir: args.cifar_dir.clone(),
+        n: args.n,
+        reps: args.reps,
+        threads: args.threads,
+        chunk_rows: args.chunk_rows,
+        trajectory_steps: args.trajectory_steps,
+        lr: args.lr,
+        ..Default::default()
+    };
+    let report = run(&opts, |line| eprintln!("  {line}")).context("benchmark failed")?;
+    print!("{}", report.to_table());
+    Ok(())
+}

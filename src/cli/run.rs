@@ -1,0 +1,463 @@
+//! `eos-explorer run`: headless training with the same engine session as the app.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use eos_explorer::engine::config::{Optimizer, RunConfig};
+use eos_explorer::engine::data::DatasetSpec;
+use eos_explorer::engine::error::EngineError;
+use eos_explorer::engine::export::{SaveSteps, create_dir, write_json};
+use eos_explorer::engine::model::{Init, parse_arch};
+use eos_explorer::engine::network::LossKind;
+use eos_explorer::engine::presets::{self, PresetKind};
+use eos_explorer::engine::session::{
+    Cadence, CsvObserver, Observer, ParamsSaver, Runner, Session, StepRecord, StopReason,
+};
+use eos_explorer::engine::{Precision, presets::with_cifar_dir};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+#[derive(clap::Args, Debug, Default)]
+pub struct RunArgs {
+    /// Start from a preset (see `eos-explorer presets`); flags below override it.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Rerun the configuration saved in a run's config.json (flags below override it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// digits (embedded), cifar10 (needs --cifar-dir), chebyshev, teacher.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// A cifar-10-batches-bin folder.
+    #[arg(long)]
+    pub cifar_dir: Option<PathBuf>,
+    /// Per-feature mean/std file (2×3072 f64 LE); default: train50k_feature_mean_std.f64le in --cifar-dir if present, else computed from the loaded records.
+    #[arg(long)]
+    pub stats_file: Option<PathBuf>,
+    /// Training samples (first n records).
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Test samples.
+    #[arg(long)]
+    pub n_test: Option<usize>,
+    /// Architecture, e.g. fc-tanh:200,200.
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Networks without bias terms.
+    #[arg(long)]
+    pub no_bias: bool,
+    /// mse or ce.
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// pytorch, xavier or normal:SIGMA.
+    #[arg(long)]
+    pub init: Option<String>,
+    #[arg(long)]
+    pub init_scale: Option<f64>,
+    /// Learning rate η.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// gd, polyak:BETA, nesterov:BETA or flow[:C] (RK4 gradient flow).
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Number of updates.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Sharpness every this many steps (0 = never).
+    #[arg(long)]
+    pub eig_every: Option<usize>,
+    /// Number of top Hessian eigenvalues.
+    #[arg(long)]
+    pub neigs: Option<usize>,
+    /// Relative accuracy of each eigenvalue.
+    #[arg(long)]
+    pub lanczos_tol: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop at this train accuracy (fraction, e.g. 0.99).
+    #[arg(long)]
+    pub acc_goal: Option<f64>,
+    /// Stop below this train loss.
+    #[arg(long)]
+    pub loss_goal: Option<f64>,
+    /// f32 or f64.
+    #[arg(long)]
+    pub precision: Option<String>,
+    /// Test loss every this many steps (0 = never).
+    #[arg(long)]
+    pub test_every: Option<usize>,
+    /// Threads for the full-batch passes (0 = all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output folder (default: runs/NAME-UNIXTIME).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Save parameters at these steps: 0,100,500 or every:100.
+    #[arg(long)]
+    pub save_params: Option<String>,
+    /// Save the preprocessed training data (train.npz: X, Y).
+    #[arg(long)]
+    pub save_data: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn parse_optimizer(s: &str) -> anyhow::Result<Optimizer> {
+    let (name, arg) = s.split_once(':').unwrap_or((s, ""));
+    let num = |default: f64| -> anyhow::Result<f64> {
+        if arg.is_empty() {
+            Ok(default)
+        } else {
+            arg.parse::<f64>()
+                .with_context(|| format!("bad number {arg:?} in --optimizer {s:?}"))
+        }
+    };
+    Ok(match name {
+        "gd" => Optimizer::Gd,
+        "polyak" | "momentum" | "heavy-ball" => Optimizer::Polyak { beta: num(0.9)? },
+        "nesterov" => Optimizer::Nesterov { beta: num(0.9)? },
+        "flow" => Optimizer::Flow {
+            c: num(1.0)?,
+            max_step: 1.0,
+        },
+        _ => bail!("unknown optimizer {s:?}; use gd, polyak:BETA, nesterov:BETA or flow[:C]"),
+    })
+}
+
+/// Build the configuration from preset/config file and flags.
+pub fn build_config(a: &RunArgs) -> anyhow::Result<(RunConfig, String)> {
+    let (mut cfg, mut name) = if let Some(path) = &a.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        let c = v.get("config").cloned().unwrap_or(v);
+        let cfg: RunConfig = serde_json::from_value(c)
+            .with_context(|| format!("{} does not hold a run configuration", path.display()))?;
+        (cfg, "rerun".to_string())
+    } else if let Some(p) = &a.preset {
+        let preset = presets::find(p).with_context(|| {
+            format!(
+                "unknown preset {p:?}; available: {}",
+                presets::names().join(", ")
+            )
+        })?;
+        match preset.kind {
+            PresetKind::Training(c) => {
+                if preset.needs_cifar && a.cifar_dir.is_none() {
+                    bail!(
+                        "preset {p} trains on CIFAR-10: give --cifar-dir pointing at a cifar-10-batches-bin folder"
+                    );
+                }
+                (*c, p.clone())
+            }
+            _ => bail!(
+                "preset {p} is a theory simulation: run it with `eos-explorer simulate {} --preset {p}`",
+                if p == "seed-fig2" { "self-stab" } else { "linear" }
+            ),
+        }
+    } else {
+        let c = match presets::find("digits-demo").map(|p| p.kind) {
+            Some(PresetKind::Training(c)) => *c,
+            _ => RunConfig::default(),
+        };
+        (c, "digits".to_string())
+    };
+
+    if let Some(d) = &a.dataset {
+        cfg.dataset = match d.as_str() {
+            "digits" => DatasetSpec::Digits {
+                n_train: 1000,
+                n_test: 797,
+            },
+            "cifar10" | "cifar" => DatasetSpec::Cifar10 {
+                dir: PathBuf::new(),
+                n_train: 5000,
+                n_test: 1000,
+                stats_file: None,
+            },
+            "chebyshev" => DatasetSpec::Chebyshev { n: 20, degree: 4 },
+            "teacher" => DatasetSpec::Teacher {
+                n_train: 1000,
+                n_test: 1000,
+                dim: 64,
+                num_classes: 10,
+                seed: 0,
+            },
+            _ => bail!("unknown dataset {d:?}; use digits, cifar10, chebyshev or teacher"),
+        };
+        name = d.clone();
+    }
+    if let DatasetSpec::Cifar10 { .. } = cfg.dataset {
+        match &a.cifar_dir {
+            Some(dir) => with_cifar_dir(&mut cfg, dir, a.stats_file.as_deref()),
+            None if a.config.is_none() => {
+                bail!("the cifar10 dataset needs --cifar-dir pointing at a cifar-10-batches-bin folder")
+            }
+            None => {}
+        }
+    } else if a.cifar_dir.is_some() {
+        bail!("--cifar-dir is only used with the cifar10 dataset (or a CIFAR preset)");
+    }
+    if let Some(n) = a.n {
+        match &mut cfg.dataset {
+            DatasetSpec::Digits { n_train, .. }
+            | DatasetSpec::Cifar10 { n_train, .. }
+            | DatasetSpec::Teacher { n_train, .. } => *n_train = n,
+            DatasetSpec::Chebyshev { n: nn, .. } => *nn = n,
+        }
+    }
+    if let Some(n) = a.n_test {
+        match &mut cfg.dataset {
+            DatasetSpec::Digits { n_test, .. }
+            | DatasetSpec::Cifar10 { n_test, .. }
+            | DatasetSpec::Teacher { n_test, .. } => *n_test = n,
+            DatasetSpec::Chebyshev { .. } => bail!("the Chebyshev set has no test split"),
+        }
+    }
+    if let Some(arch) = &a.arch {
+        let (act, hidden) = parse_arch(arch).map_err(anyhow::Error::msg)?;
+        cfg.activation = act;
+        cfg.hidden = hidden;
+    }
+    if a.no_bias {
+        cfg.bias = false;
+    }
+    if let Some(l) = &a.loss {
+        cfg.loss = l.parse::<LossKind>().map_err(anyhow::Error::msg)?;
+    }
+    if let Some(i) = &a.init {
+        cfg.init = i.parse::<Init>().map_err(anyhow::Error::msg)?;
+    }
+    if let Some(v) = a.init_scale {
+        cfg.init_scale = v;
+    }
+    if let Some(v) = a.lr {
+        cfg.lr = v;
+    }
+    if let Some(o) = &a.optimizer {
+        cfg.optimizer = parse_optimizer(o)?;
+    }
+    if let Some(v) = a.steps {
+        cfg.max_steps = v;
+    }
+    if let Some(v) = a.eig_every {
+        cfg.eig_every = v;
+    }
+    if let Some(v) = a.neigs {
+        cfg.neigs = v;
+    }
+    if let Some(v) = a.lanczos_tol {
+        cfg.lanczos_tol = v;
+    }
+    if let Some(v) = a.seed {
+        cfg.seed = v;
+    }
+    if let Some(v) = a.acc_goal {
+        cfg.acc_goal = Some(v);
+    }
+    if let Some(v) = a.loss_goal {
+        cfg.loss_goal = Some(v);
+    }
+    if let Some(p) = &a.precision {
+        cfg.precision = p.parse::<Precision>().map_err(anyhow::Error::msg)?;
+    }
+    if let Some(v) = a.test_every {
+        cfg.test_every = v;
+    }
+    if let Some(v) = a.threads {
+        cfg.threads = v;
+    }
+    Ok((cfg, name))
+}
+
+/// Progress bar on stderr: steps/s, loss, λ1, ETA.
+struct Progress {
+    bar: ProgressBar,
+    last_lambda: Option<f64>,
+}
+
+impl Observer for Progress {
+    fn observe(&mut self, _s: &Session, r: &StepRecord) -> Result<(), EngineError> {
+        if let Some(e) = r.eigs.as_ref().and_then(|e| e.first()) {
+            self.last_lambda = Some(*e);
+        }
+        let lam = self
+            .last_lambda
+            .map(|l| format!("λ1 {l:.3} / 2/η {:.3}", r.threshold))
+            .unwrap_or_default();
+        let acc = r
+            .train_acc
+            .map(|a| format!("acc {:.1}% ", a * 100.0))
+            .unwrap_or_default();
+        self.bar
+            .set_message(format!("loss {:.5} {acc}{lam}", r.train_loss));
+        self.bar.set_position(r.step as u64);
+        Ok(())
+    }
+    fn finish(&mut self, _s: &Session, _r: &StopReason) -> Result<(), EngineError> {
+        self.bar.finish();
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+struct RunInfo<'a> {
+    program: &'static str,
+    version: &'static str,
+    network: String,
+    parameters: usize,
+    dataset: &'a str,
+    dataset_notes: &'a [String],
+    train_samples: usize,
+    test_samples: usize,
+    threads: usize,
+}
+
+#[derive(Serialize)]
+struct ConfigFile<'a> {
+    /// Feed this back with `eos-explorer run --config config.json`.
+    config: &'a RunConfig,
+    info: RunInfo<'a>,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    outcome: StopReason,
+    message: String,
+    steps: usize,
+    compute_seconds: f64,
+    gradients: u64,
+    hvps: u64,
+    final_train_loss: Option<f64>,
+    final_train_acc: Option<f64>,
+    last_lambda_1: Option<f64>,
+}
+
+/// Keeps the last record and the last λ1 for the summary.
+struct LastRecord(std::sync::Arc<std::sync::Mutex<(Option<StepRecord>, Option<f64>)>>);
+
+impl Observer for LastRecord {
+    fn observe(&mut self, _s: &Session, r: &StepRecord) -> Result<(), EngineError> {
+        if let Ok(mut g) = self.0.lock() {
+            if let Some(l) = r.eigs.as_ref().and_then(|e| e.first()) {
+                g.1 = Some(*l);
+            }
+            g.0 = Some(r.clone());
+        }
+        Ok(())
+    }
+}
+
+fn default_out(name: &str) -> PathBuf {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Path::new("runs").join(format!("{name}-{t}"))
+}
+
+pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
+    let (cfg, name) = build_config(a)?;
+    let save_steps = a
+        .save_params
+        .as_deref()
+        .map(|s| s.parse::<SaveSteps>().map_err(anyhow::Error::msg))
+        .transpose()?;
+    let checked = cfg.check().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let out = a.out.clone().unwrap_or_else(|| default_out(&name));
+    let t0 = Instant::now();
+    let data = cfg.dataset.load()?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let session = Session::new(checked, &data)?;
+    create_dir(&out)?;
+    let info = RunInfo {
+        program: "eos-explorer",
+        version: env!("CARGO_PKG_VERSION"),
+        network: session.spec().describe(),
+        parameters: session.num_params(),
+        dataset: &data.name,
+        dataset_notes: &data.notes,
+        train_samples: data.train.len(),
+        test_samples: data.test.as_ref().map(|t| t.len()).unwrap_or(0),
+        threads: if cfg.threads == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        } else {
+            cfg.threads
+        },
+    };
+    write_json(
+        &out.join("config.json"),
+        &ConfigFile {
+            config: &cfg,
+            info,
+        },
+    )?;
+    if !a.quiet {
+        eprintln!(
+            "{} on {} ({} train / {} test, loaded in {load_s:.2} s), {} parameters, η = {}, 2/η = {:.4}",
+            session.spec().describe(),
+            data.name,
+            data.train.len(),
+            data.test.as_ref().map(|t| t.len()).unwrap_or(0),
+            session.num_params(),
+            cfg.lr,
+            cfg.optimizer.stability_threshold(cfg.lr),
+        );
+        for note in &data.notes {
+            eprintln!("  {note}");
+        }
+        eprintln!("  writing to {}", out.display());
+    }
+    if a.save_data {
+        session.write_data_npz(&out.join("train.npz"))?;
+    }
+    let mut runner = Runner::new(session);
+    runner.add_observer(
+        Cadence::Every(1),
+        Box::new(CsvObserver::create(&out.join("metrics.csv"), cfg.neigs)?),
+    );
+    if let Some(steps) = save_steps {
+        runner.add_observer(Cadence::Every(1), Box::new(ParamsSaver::new(&out, steps)));
+    }
+    let last = std::sync::Arc::new(std::sync::Mutex::new((None, None)));
+    runner.add_observer(Cadence::Every(1), Box::new(LastRecord(last.clone())));
+    if !a.quiet {
+        let bar = ProgressBar::new(cfg.max_steps as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}] {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        runner.add_observer(
+            Cadence::Every(1),
+            Box::new(Progress {
+                bar,
+                last_lambda: None,
+            }),
+        );
+    }
+    let outcome = runner.run()?;
+    let counters = runner.session.counters();
+    let (rec, lam) = last.lock().map(|g| g.clone()).unwrap_or((None, None));
+    let message = outcome.to_string();
+    let summary = Summary {
+        message: message.clone(),
+        steps: runner.session.step_index(),
+        compute_seconds: rec.as_ref().map(|r| r.wall_s).unwrap_or(0.0),
+        gradients: counters.gradients,
+        hvps: counters.hvps,
+        final_train_loss: rec.as_ref().map(|r| r.train_loss),
+        final_train_acc: rec.as_ref().and_then(|r| r.train_acc),
+        last_lambda_1: lam,
+        outcome: outcome.clone(),
+    };
+    write_json(&out.join("summary.json"), &summary)?;
+    println!("{message}; results in {}", out.display());
+    Ok(0)
+}

@@ -1,0 +1,383 @@
+//! Benchmarks at the CIFAR-5k fc-tanh shape (5,000 × 3,072 inputs, 3072-200-200-10, 656,810
+//! parameters): a GD step, an HVP, a cold 20-step Lanczos estimate and warm-started estimates
+//! along a trajectory.
+//!
+//! The machine's throughput drifts (about 2× over minutes here), so every figure is also given
+//! as a ratio to a plain GEMM of the dominant shape (5000×3072 by 3072×200) timed in the same
+//! process with the same threads (the batch split across them as the engine does), measured
+//! back to back with each operation: ratio = (op FLOP rate) / (GEMM FLOP rate).
+
+use std::time::Instant;
+
+use ndarray::Array2;
+use ndarray::linalg::general_mat_mul;
+
+use super::Rng;
+use super::data::{Dataset, DatasetSpec};
+use super::lanczos::{LanczosOptions, lanczos};
+use super::model::{Activation, Init, MlpSpec};
+use super::network::{Batch, Evaluator, LossKind, batch_from_f64};
+
+/// Options of a benchmark run.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub cifar_dir: Option<std::path::PathBuf>,
+    pub n: usize,
+    pub hidden: Vec<usize>,
+    pub reps: usize,
+    pub threads: usize,
+    pub chunk_rows: usize,
+    /// GD steps along which warm-started estimates are counted.
+    pub trajectory_steps: usize,
+    pub lr: f64,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            cifar_dir: None,
+            n: 5000,
+            hidden: vec![200, 200],
+            reps: 5,
+            threads: 0,
+            chunk_rows: 2500,
+            trajectory_steps: 10,
+            lr: 0.02,
+        }
+    }
+}
+
+/// One timed operation.
+#[derive(Clone, Debug)]
+pub struct BenchLine {
+    pub name: String,
+    pub median_s: f64,
+    pub gflop: f64,
+    pub gflops: f64,
+    /// (op FLOP rate) / (GEMM FLOP rate), median over back-to-back pairs.
+    pub ratio_to_gemm: f64,
+    pub note: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct BenchReport {
+    pub data: String,
+    pub threads: usize,
+    pub params: usize,
+    pub gemm_gflops: f64,
+    pub lines: Vec<BenchLine>,
+}
+
+impl BenchReport {
+    pub fn to_table(&self) -> String {
+        let mut s = format!(
+            "data: {}; {} parameters; {} threads; reference GEMM (5000x3072)·(3072x200) median {:.1} GFLOP/s\n",
+            self.data, self.params, self.threads, self.gemm_gflops
+        );
+        s.push_str(&format!(
+            "{:<36} {:>10} {:>8} {:>9} {:>12}  {}\n",
+            "operation", "median s", "GFLOP", "GFLOP/s", "vs GEMM rate", "note"
+        ));
+        for l in &self.lines {
+            s.push_str(&format!(
+                "{:<36} {:>10.4} {:>8.2} {:>9.1} {:>11.0}%  {}\n",
+                l.name,
+                l.median_s,
+                l.gflop,
+                l.gflops,
+                l.ratio_to_gemm * 100.0,
+                l.note
+            ));
+        }
+        s
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// FLOPs of one full-batch gradient (forward + backward).
+pub fn gd_flops(spec: &MlpSpec, n: usize) -> f64 {
+    let l = spec.layout();
+    let all: f64 = l.iter().map(|x| (x.fan_in * x.fan_out) as f64).sum();
+    let deep: f64 = l.iter().skip(1).map(|x| (x.fan_in * x.fan_out) as f64).sum();
+    2.0 * n as f64 * (2.0 * all + deep)
+}
+
+/// FLOPs of one cached R-operator HVP.
+pub fn hvp_flops(spec: &MlpSpec, n: usize) -> f64 {
+    let l = spec.layout();
+    let all: f64 = l.iter().map(|x| (x.fan_in * x.fan_out) as f64).sum();
+    let deep: f64 = l.iter().skip(1).map(|x| (x.fan_in * x.fan_out) as f64).sum();
+    2.0 * n as f64 * (2.0 * all + 4.0 * deep)
+}
+
+/// The reference GEMM: X (n×d) · Wᵀ (d×h), rows split across `threads` like the engine.
+struct Gemm {
+    x: Array2<f32>,
+    w: Array2<f32>,
+    threads: usize,
+}
+
+impl Gemm {
+    fn flops(&self) -> f64 {
+        2.0 * self.x.nrows() as f64 * self.x.ncols() as f64 * self.w.nrows() as f64
+    }
+    fn time(&self) -> f64 {
+        let n = self.x.nrows();
+        let t = self.threads.max(1);
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for i in 0..t {
+                let lo = n * i / t;
+                let hi = n * (i + 1) / t;
+                let x = self.x.slice(ndarray::s![lo..hi, ..]);
+                let w = &self.w;
+                s.spawn(move || {
+                    let mut c = Array2::<f32>::zeros((hi - lo, w.nrows()));
+                    general_mat_mul(1.0, &x, &w.t(), 0.0, &mut c);
+                    std::hint::black_box(&c);
+                });
+            }
+        });
+        start.elapsed().as_secs_f64()
+    }
+}
+
+/// Run the benchmark; `progress` receives one line per finished measurement.
+pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchReport, super::error::EngineError> {
+    let data: Dataset = match &opts.cifar_dir {
+        Some(dir) => {
+            let stats = dir.join("train50k_feature_mean_std.f64le");
+            DatasetSpec::Cifar10 {
+                dir: dir.clone(),
+                n_train: opts.n,
+                n_test: 0,
+                stats_file: stats.exists().then_some(stats),
+            }
+            .load()?
+        }
+        None => DatasetSpec::Teacher {
+            n_train: opts.n,
+            n_test: 0,
+            dim: 3072,
+            num_classes: 10,
+            seed: 0,
+        }
+        .load()?,
+    };
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    } else {
+        opts.threads
+    };
+    let train = &data.train;
+    let spec = MlpSpec {
+        input_dim: train.dim(),
+        hidden: opts.hidden.clone(),
+        output_dim: train.targets.num_outputs(),
+        activation: Activation::Tanh,
+        bias: true,
+    };
+    let batch: Batch<f32> = batch_from_f64(&train.x, &train.targets.mse_targets(), train.targets.labels());
+    let gemm = Gemm {
+        x: batch.x.clone(),
+        w: Array2::from_shape_fn((opts.hidden.first().copied().unwrap_or(200), train.dim()), |(i, j)| {
+            ((i * 31 + j * 17) % 97) as f32 * 1e-3
+        }),
+        threads,
+    };
+    let mut ev = Evaluator::new(spec.clone(), LossKind::Mse, batch, threads, opts.chunk_rows);
+    let mut rng = Rng::stream(0, "init");
+    let mut params: Vec<f32> = spec
+        .init_params(Init::Pytorch, 1.0, &mut rng)
+        .into_iter()
+        .map(|x| x as f32)
+        .collect();
+    let p = params.len();
+    let mut grad = vec![0.0f32; p];
+    let n = train.len();
+    let gflop_gd = gd_flops(&spec, n) * 1e-9;
+    let gflop_hvp = hvp_flops(&spec, n) * 1e-9;
+    let gflop_gemm = gemm.flops() * 1e-9;
+    let reps = opts.reps.max(1);
+
+    // Warm-up (page faults, thread start, caches).
+    gemm.time();
+    ev.loss_grad(&params, &mut grad);
+
+    let mut lines = Vec::new();
+    let mut gemm_rates = Vec::new();
+    // GD step and HVP, each paired with a GEMM right before it.
+    let mut gd_t = Vec::new();
+    let mut gd_ratio = Vec::new();
+    let mut hvp_t = Vec::new();
+    let mut hvp_ratio = Vec::new();
+    let v: Vec<f32> = (0..p).map(|_| rng.normal() as f32).collect();
+    let mut hv = vec![0.0f32; p];
+    for _ in 0..reps {
+        let g1 = gemm.time();
+        let start = Instant::now();
+        ev.loss_grad(&params, &mut grad);
+        for (w, g) in params.iter_mut().zip(&grad) {
+            *w -= 1e-3 * *g;
+        }
+        let t = start.elapsed().as_secs_f64();
+        gd_t.push(t);
+        gd_ratio.push((gflop_gd / t) / (gflop_gemm / g1));
+        ev.loss_grad(&params, &mut grad); // fill the cache at these parameters (untimed)
+        ev.hvp(&params, &v, &mut hv); // and σ'' (computed once per cache, untimed)
+        let g2 = gemm.time();
+        let start = Instant::now();
+        ev.hvp(&params, &v, &mut hv);
+        let t = start.elapsed().as_secs_f64();
+        hvp_t.push(t);
+        hvp_ratio.push((gflop_hvp / t) / (gflop_gemm / g2));
+        gemm_rates.push(gflop_gemm / g1);
+        gemm_rates.push(gflop_gemm / g2);
+    }
+    let gemm_gflops = median(&mut gemm_rates.clone());
+    let m = median(&mut gd_t);
+    lines.push(BenchLine {
+        name: "GD step (loss + gradient + update)".into(),
+        median_s: m,
+        gflop: gflop_gd,
+        gflops: gflop_gd / m,
+        ratio_to_gemm: median(&mut gd_ratio),
+        note: String::new(),
+    });
+    progress(&format!("GD step: median {m:.4} s"));
+    let m = median(&mut hvp_t);
+    lines.push(BenchLine {
+        name: "HVP (cached R-operator)".into(),
+        median_s: m,
+        gflop: gflop_hvp,
+        gflops: gflop_hvp / m,
+        ratio_to_gemm: median(&mut hvp_ratio),
+        note: String::new(),
+    });
+    progress(&format!("HVP: median {m:.4} s"));
+
+    // Uncached HVP (forward-over-reverse recomputing the passes).
+    {
+        ev.set_cache_enabled(false);
+        let g = gemm.time();
+        let start = Instant::now();
+        ev.hvp(&params, &v, &mut hv);
+        let t = start.elapsed().as_secs_f64();
+        let fl = gflop_gd - 2.0 * n as f64 * 1e-9 * 0.0 + gflop_hvp;
+        lines.push(BenchLine {
+            name: "HVP without cache (recomputes passes)".into(),
+            median_s: t,
+            gflop: fl,
+            gflops: fl / t,
+            ratio_to_gemm: (fl / t) / (gflop_gemm / g),
+            note: "1 sample".into(),
+        });
+        ev.set_cache_enabled(true);
+        ev.loss_grad(&params, &mut grad);
+    }
+
+    // Cold 20-step Lanczos.
+    let hvp_op = |params: &Vec<f32>, ev: &mut Evaluator<f32>, x: &[f64], out: &mut [f64]| {
+        let vt: Vec<f32> = x.iter().map(|&a| a as f32).collect();
+        let mut ot = vec![0.0f32; vt.len()];
+        ev.hvp(params, &vt, &mut ot);
+        for (o, a) in out.iter_mut().zip(&ot) {
+            *o = *a as f64;
+        }
+    };
+    let cold_opts = LanczosOptions {
+        k: 1,
+        max_iter: 20,
+        min_iter: 20,
+        tol: 0.0,
+        seed: 1,
+    };
+    let g = gemm.time();
+    let start = Instant::now();
+    let cold = lanczos(p, |x, o| hvp_op(&params, &mut ev, x, o), &cold_opts, &[]);
+    let t = start.elapsed().as_secs_f64();
+    lines.push(BenchLine {
+        name: "Lanczos, cold, 20 steps".into(),
+        median_s: t,
+        gflop: 20.0 * gflop_hvp,
+        gflops: 20.0 * gflop_hvp / t,
+        ratio_to_gemm: (20.0 * gflop_hvp / t) / (gflop_gemm / g),
+        note: format!("λ1 = {:.4}, residual {:.2e}", cold.eigenvalues[0], cold.residuals[0]),
+    });
+    progress(&format!("cold Lanczos: {t:.3} s, λ1 = {:.4}", cold.eigenvalues[0]));
+
+    // Cold and warm estimates to 1e-3 along a GD trajectory.
+    let tol_opts = LanczosOptions {
+        k: 1,
+        max_iter: 80,
+        min_iter: 1,
+        tol: 1e-3,
+        seed: 2,
+    };
+    let cold_tol = lanczos(p, |x, o| hvp_op(&params, &mut ev, x, o), &tol_opts, &[]);
+    let mut warm_vecs = cold_tol.eigenvectors.clone();
+    let mut counts = Vec::new();
+    let mut times = Vec::new();
+    let mut max_rel_err: f64 = 0.0;
+    let lr = opts.lr as f32;
+    for _ in 0..opts.trajectory_steps {
+        ev.loss_grad(&params, &mut grad);
+        for (w, g) in params.iter_mut().zip(&grad) {
+            *w -= lr * *g;
+        }
+        ev.loss_grad(&params, &mut grad);
+        let start = Instant::now();
+        let warm = lanczos(p, |x, o| hvp_op(&params, &mut ev, x, o), &tol_opts, &warm_vecs);
+        times.push(start.elapsed().as_secs_f64());
+        counts.push(warm.matvecs as f64);
+        // Check against a tight cold estimate (untimed).
+        let tight = lanczos(
+            p,
+            |x, o| hvp_op(&params, &mut ev, x, o),
+            &LanczosOptions { k: 1, max_iter: 80, min_iter: 1, tol: 1e-6, seed: 3 },
+            &[],
+        );
+        max_rel_err = max_rel_err.max((warm.eigenvalues[0] - tight.eigenvalues[0]).abs() / tight.eigenvalues[0].abs());
+        warm_vecs = warm.eigenvectors;
+    }
+    let med_hvps = median(&mut counts.clone());
+    let max_hvps = counts.iter().copied().fold(0.0, f64::max);
+    let mt = median(&mut times);
+    lines.push(BenchLine {
+        name: "Lanczos to 1e-3, cold".into(),
+        median_s: f64::NAN,
+        gflop: cold_tol.matvecs as f64 * gflop_hvp,
+        gflops: f64::NAN,
+        ratio_to_gemm: f64::NAN,
+        note: format!("{} HVPs", cold_tol.matvecs),
+    });
+    lines.push(BenchLine {
+        name: "Lanczos to 1e-3, warm (trajectory)".into(),
+        median_s: mt,
+        gflop: med_hvps * gflop_hvp,
+        gflops: med_hvps * gflop_hvp / mt,
+        ratio_to_gemm: f64::NAN,
+        note: format!(
+            "HVPs median {med_hvps} max {max_hvps} over {} GD steps at η={:.4}; max rel. error vs 1e-6 estimate {max_rel_err:.1e}",
+            opts.trajectory_steps, opts.lr
+        ),
+    });
+    Ok(BenchReport {
+        data: data.name.clone(),
+        threads,
+        params: p,
+        gemm_gflops,
+        lines,
+    })
+}

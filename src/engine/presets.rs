@@ -1,0 +1,228 @@
+//! Presets: plain data shared by the app's menu and the CLI's `--preset`.
+
+use std::path::{Path, PathBuf};
+
+use super::config::{Optimizer, RunConfig};
+use super::data::DatasetSpec;
+use super::model::{Activation, Init};
+use super::network::LossKind;
+use super::theory::linear::LinearParams;
+use super::theory::self_stab::SelfStabParams;
+
+/// What a preset sets up.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PresetKind {
+    /// A training run. For CIFAR presets the dataset's `dir` is a placeholder to be replaced
+    /// with the user's folder ([`with_cifar_dir`]).
+    Training(Box<RunConfig>),
+    SelfStab(SelfStabParams),
+    Linear(LinearParams),
+}
+
+/// A named preset with its description and source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preset {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub source: &'static str,
+    pub needs_cifar: bool,
+    pub kind: PresetKind,
+}
+
+/// Name of the statistics file our CIFAR loader looks for beside the batches.
+pub const CIFAR_STATS_FILE: &str = "train50k_feature_mean_std.f64le";
+
+fn cohen_fig1(lr: f64) -> RunConfig {
+    RunConfig {
+        dataset: DatasetSpec::Cifar10 {
+            dir: PathBuf::from("cifar-10-batches-bin"),
+            n_train: 5000,
+            n_test: 1000,
+            stats_file: None,
+        },
+        hidden: vec![200, 200],
+        activation: Activation::Tanh,
+        bias: true,
+        loss: LossKind::Mse,
+        init: Init::Pytorch,
+        init_scale: 1.0,
+        seed: 0,
+        precision: super::Precision::F32,
+        optimizer: Optimizer::Gd,
+        lr,
+        max_steps: 10_000,
+        acc_goal: Some(0.99),
+        loss_goal: None,
+        divergence_factor: 1e3,
+        eig_every: 20,
+        neigs: 2,
+        lanczos_tol: 1e-3,
+        lanczos_max_iter: 60,
+        warm_start: true,
+        test_every: 100,
+        threads: 0,
+        chunk_rows: 2500,
+    }
+}
+
+fn digits_demo() -> RunConfig {
+    RunConfig {
+        dataset: DatasetSpec::Digits {
+            n_train: 1000,
+            n_test: 797,
+        },
+        hidden: vec![64, 64],
+        activation: Activation::Tanh,
+        bias: true,
+        loss: LossKind::Mse,
+        init: Init::Pytorch,
+        init_scale: 1.0,
+        seed: 0,
+        precision: super::Precision::F32,
+        optimizer: Optimizer::Gd,
+        lr: 0.4,
+        max_steps: 2000,
+        acc_goal: None,
+        loss_goal: None,
+        divergence_factor: 1e3,
+        eig_every: 1,
+        neigs: 1,
+        lanczos_tol: 1e-3,
+        lanczos_max_iter: 60,
+        warm_start: true,
+        test_every: 10,
+        threads: 0,
+        chunk_rows: 2048,
+    }
+}
+
+fn chebyshev() -> RunConfig {
+    RunConfig {
+        dataset: DatasetSpec::Chebyshev { n: 20, degree: 4 },
+        hidden: vec![100, 100],
+        activation: Activation::Tanh,
+        bias: true,
+        loss: LossKind::Mse,
+        init: Init::Pytorch,
+        init_scale: 1.0,
+        seed: 0,
+        precision: super::Precision::F64,
+        optimizer: Optimizer::Gd,
+        lr: 0.1,
+        max_steps: 5000,
+        acc_goal: None,
+        loss_goal: Some(1e-6),
+        divergence_factor: 1e3,
+        eig_every: 1,
+        neigs: 1,
+        lanczos_tol: 1e-4,
+        lanczos_max_iter: 60,
+        warm_start: true,
+        test_every: 0,
+        threads: 1,
+        chunk_rows: 2048,
+    }
+}
+
+/// Every preset, in menu order.
+pub fn all() -> Vec<Preset> {
+    vec![
+        Preset {
+            name: "digits-demo",
+            title: "Digits: progressive sharpening to the edge",
+            description: "A tanh MLP (64-64-64-10) on 1,000 embedded 8×8 digits, MSE on one-hot targets, full-batch GD at η = 0.4. The sharpness λ1 rises from 2.3 to 2/η = 5 in about 135 steps, then hovers at the edge of stability while the loss keeps falling, non-monotonically. Runs in seconds on any CPU; no files needed.",
+            source: "After Cohen et al. 2021, Fig. 1 (seed §3), on a dataset small enough to embed.",
+            needs_cifar: false,
+            kind: PresetKind::Training(Box::new(digits_demo())),
+        },
+        Preset {
+            name: "cohen-fig1",
+            title: "CIFAR-10 5k, fc-tanh, η = 0.02 (2/η = 100)",
+            description: "Cohen et al.'s setting: the first 5,000 CIFAR-10 training images, standardised with the 50k-image statistics, a 3072-200-200-10 tanh MLP with PyTorch's default init, MSE loss, full-batch GD at η = 0.02 until 99% train accuracy. Sharpness rises (progressive sharpening) to 2/η = 100, then hovers there (edge of stability). Needs a cifar-10-batches-bin folder.",
+            source: "Cohen et al. 2021, Figure 1; the seed's Figure 1 reproduces it.",
+            needs_cifar: true,
+            kind: PresetKind::Training(Box::new(cohen_fig1(0.02))),
+        },
+        Preset {
+            name: "cohen-fig1-fast",
+            title: "CIFAR-10 5k, fc-tanh, η = 2/30",
+            description: "The same network and data as cohen-fig1 with a larger step, η = 2/30 (2/η = 30): the edge is reached after fewer steps, so the whole story fits in a few minutes of CPU time.",
+            source: "Cohen et al. 2021, Figure 1 (one of its learning rates).",
+            needs_cifar: true,
+            kind: PresetKind::Training(Box::new(cohen_fig1(2.0 / 30.0))),
+        },
+        Preset {
+            name: "chebyshev",
+            title: "Chebyshev regression (T4 on 20 points)",
+            description: "Cohen et al.'s small regression task: fit the degree-4 Chebyshev polynomial on 20 points in [−1, 1] with a tanh MLP (100-100), MSE, full-batch GD in f64. Tiny and exact enough to compare GD with gradient flow.",
+            source: "Cohen et al. 2021, Appendix (Chebyshev polynomial regression).",
+            needs_cifar: false,
+            kind: PresetKind::Training(Box::new(chebyshev())),
+        },
+        Preset {
+            name: "seed-fig2",
+            title: "Self-stabilization map: four stages",
+            description: "Damian et al.'s predicted dynamics x' = −(1 + ηy)x, y' = y + η(α − βx²/2) with parameters that show several full cycles of progressive sharpening, destabilization, self-stabilization and return to stability.",
+            source: "Damian et al. 2022, Definition 4.1 and the seed's Figure 2 (§4).",
+            needs_cifar: false,
+            kind: PresetKind::SelfStab(SelfStabParams::seed_fig2()),
+        },
+        Preset {
+            name: "li-linear",
+            title: "Two-layer linear network: ‖A‖² drives sharpness",
+            description: "Li et al.'s model f(x) = AᵀWx/√m with symmetric init (F₀ = 0) on Gaussian data with ±1 labels: ‖A‖² and the sharpness rise together to 2/η while ⟨F, D⟩ < 0; the lemma residuals check the seed's identities step by step.",
+            source: "Li et al. 2022; the seed's §5 (Lemmas 4 and 5).",
+            needs_cifar: false,
+            kind: PresetKind::Linear(LinearParams::li_linear()),
+        },
+    ]
+}
+
+pub fn find(name: &str) -> Option<Preset> {
+    all().into_iter().find(|p| p.name == name)
+}
+
+pub fn names() -> Vec<&'static str> {
+    all().iter().map(|p| p.name).collect()
+}
+
+/// Point a CIFAR training config at a folder; uses the statistics file found there unless
+/// one is given.
+pub fn with_cifar_dir(config: &mut RunConfig, dir: &Path, stats: Option<&Path>) {
+    if let DatasetSpec::Cifar10 {
+        dir: d, stats_file, ..
+    } = &mut config.dataset
+    {
+        *d = dir.to_path_buf();
+        *stats_file = match stats {
+            Some(s) => Some(s.to_path_buf()),
+            None => {
+                let s = dir.join(CIFAR_STATS_FILE);
+                s.is_file().then_some(s)
+            }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid_and_unique() {
+        let all = all();
+        for p in &all {
+            match &p.kind {
+                PresetKind::Training(c) => assert!(c.check().is_ok(), "{}", p.name),
+                PresetKind::SelfStab(s) => assert!(s.check().is_ok(), "{}", p.name),
+                PresetKind::Linear(l) => assert!(l.check().is_ok(), "{}", p.name),
+            }
+        }
+        let mut names = names();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        assert!(find("cohen-fig1").is_some_and(|p| p.needs_cifar));
+    }
+}

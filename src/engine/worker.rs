@@ -1,0 +1,728 @@
+//! Background workers for the app: a training worker (owns a [`Session`] inside a [`Runner`])
+//! and a linear-model worker (owns a [`LinearRun`]).
+//!
+//! Each worker is a named thread. The UI sends typed commands over a bounded channel and
+//! drains typed events from another bounded channel; every event carries the run id the
+//! handle assigned when the run was started (or reset), so the UI can drop stale events.
+//! Data loading and every training step happen on the worker. A wake-up callback supplied by
+//! the UI (it calls `request_repaint`) is invoked after each event; the engine only sees a
+//! boxed closure. Dropping a handle stops the worker and joins its thread.
+//!
+//! Nothing here imports UI crates.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{
+    Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel,
+};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::config::RunConfig;
+use super::error::EngineError;
+use super::session::{Cadence, Observer, Runner, Session, StepRecord, StopReason};
+use super::theory::Outcome;
+use super::theory::linear::{LinearParams, LinearRow, LinearRun};
+
+/// Wakes the UI (the app passes a closure that requests a repaint).
+pub type Waker = Box<dyn Fn() + Send + Sync>;
+
+/// Capacity of the command channel.
+pub const COMMAND_CAPACITY: usize = 64;
+/// Capacity of the event channel (the worker waits when the UI falls this far behind).
+pub const EVENT_CAPACITY: usize = 4096;
+
+/// What the training worker is told to do.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Load the data and build a fresh run (replacing any current one); starts running.
+    Start {
+        run_id: u64,
+        config: Box<RunConfig>,
+    },
+    Pause,
+    Resume,
+    /// One step (also while paused).
+    Step,
+    /// Back to the same initial weights, step 0, paused; later events carry `run_id`.
+    Reset {
+        run_id: u64,
+    },
+    /// End the run (it can no longer be resumed; Reset makes it runnable again).
+    Stop,
+    /// Change η; takes effect at the next update.
+    SetLr(f64),
+    /// Write `params.npz` (current weights) and `data.npz` into a folder.
+    SaveNpz {
+        dir: PathBuf,
+    },
+    /// Leave the thread.
+    Shutdown,
+}
+
+/// Facts about a started run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunInfo {
+    pub config: RunConfig,
+    pub dataset_name: String,
+    pub dataset_notes: Vec<String>,
+    pub num_params: usize,
+    pub n_train: usize,
+    pub n_test: usize,
+    pub arch: String,
+}
+
+/// What the training worker reports.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// Data loaded, session built; records follow.
+    Started {
+        run_id: u64,
+        info: Box<RunInfo>,
+    },
+    Record {
+        run_id: u64,
+        record: Box<StepRecord>,
+    },
+    Finished {
+        run_id: u64,
+        reason: StopReason,
+    },
+    /// Running (false) or paused (true).
+    Paused {
+        run_id: u64,
+        paused: bool,
+    },
+    /// The run was reset to its initial weights.
+    Reset {
+        run_id: u64,
+    },
+    /// A file export finished (message says where) or failed (`ok` false).
+    Saved {
+        run_id: u64,
+        ok: bool,
+        message: String,
+    },
+    Error {
+        run_id: u64,
+        message: String,
+    },
+}
+
+impl Event {
+    pub fn run_id(&self) -> u64 {
+        match self {
+            Event::Started { run_id, .. }
+            | Event::Record { run_id, .. }
+            | Event::Finished { run_id, .. }
+            | Event::Paused { run_id, .. }
+            | Event::Reset { run_id }
+            | Event::Saved { run_id, .. }
+            | Event::Error { run_id, .. } => *run_id,
+        }
+    }
+}
+
+/// Why a command could not be queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("the training worker is busy (command queue full); try again")]
+    Full,
+    #[error("the training worker has stopped")]
+    Disconnected,
+}
+
+fn map_send<T>(r: Result<(), TrySendError<T>>) -> Result<(), SendError> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(_)) => Err(SendError::Full),
+        Err(TrySendError::Disconnected(_)) => Err(SendError::Disconnected),
+    }
+}
+
+/// Handle of a training worker thread. Dropping it stops and joins the thread.
+pub struct TrainWorker {
+    tx: SyncSender<Command>,
+    rx: Option<Receiver<Event>>,
+    shutdown: Arc<AtomicBool>,
+    next_id: AtomicU64,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TrainWorker {
+    /// Spawn the thread `eos-train-<name>`.
+    pub fn spawn(name: &str, waker: Waker) -> std::io::Result<Self> {
+        let (tx, cmd_rx) = sync_channel::<Command>(COMMAND_CAPACITY);
+        let (ev_tx, rx) = sync_channel::<Event>(EVENT_CAPACITY);
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let sd = shutdown.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("eos-train-{name}"))
+            .spawn(move || {
+                let mut w = TrainLoop {
+                    cmd_rx,
+                    tx: ev_tx,
+                    waker: Arc::new(waker),
+                    shutdown: sd,
+                    runner: None,
+                    run_id: 0,
+                    paused: true,
+                    finished: false,
+                };
+                w.run();
+            })?;
+        Ok(TrainWorker {
+            tx,
+            rx: Some(rx),
+            shutdown,
+            next_id: AtomicU64::new(1),
+            thread: Some(thread),
+        })
+    }
+
+    fn fresh_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Start a run; returns its id (events of older runs can be ignored).
+    pub fn start(&self, config: RunConfig) -> Result<u64, SendError> {
+        let run_id = self.fresh_id();
+        self.send(Command::Start {
+            run_id,
+            config: Box::new(config),
+        })?;
+        Ok(run_id)
+    }
+
+    /// Reset the current run; returns the id that later events carry.
+    pub fn reset(&self) -> Result<u64, SendError> {
+        let run_id = self.fresh_id();
+        self.send(Command::Reset { run_id })?;
+        Ok(run_id)
+    }
+
+    /// Queue a command without waiting.
+    pub fn send(&self, cmd: Command) -> Result<(), SendError> {
+        map_send(self.tx.try_send(cmd))
+    }
+
+    /// Take the next event, if any (never blocks).
+    pub fn try_recv(&self) -> Option<Event> {
+        self.rx.as_ref().and_then(|rx| rx.try_recv().ok())
+    }
+
+    /// Whether the thread is still alive.
+    pub fn is_alive(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+}
+
+impl Drop for TrainWorker {
+    fn drop(&mut self) {
+        self.shutdown.store(true, Ordering::Relaxed);
+        let _ = self.tx.try_send(Command::Shutdown);
+        // Drop the receiver first so a worker waiting on a full event queue wakes up.
+        self.rx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Sends each record as an event.
+struct ChannelObserver {
+    tx: SyncSender<Event>,
+    run_id: Arc<AtomicU64>,
+    waker: Arc<Waker>,
+}
+
+impl Observer for ChannelObserver {
+    fn observe(&mut self, _s: &Session, record: &StepRecord) -> Result<(), EngineError> {
+        let run_id = self.run_id.load(Ordering::Relaxed);
+        self.tx
+            .send(Event::Record {
+                run_id,
+                record: Box::new(record.clone()),
+            })
+            .map_err(|_| EngineError::Other("the app closed".into()))?;
+        (self.waker)();
+        Ok(())
+    }
+}
+
+struct TrainLoop {
+    cmd_rx: Receiver<Command>,
+    tx: SyncSender<Event>,
+    waker: Arc<Waker>,
+    shutdown: Arc<AtomicBool>,
+    runner: Option<(Runner, Arc<AtomicU64>)>,
+    run_id: u64,
+    paused: bool,
+    finished: bool,
+}
+
+impl TrainLoop {
+    fn emit(&self, ev: Event) -> bool {
+        let ok = self.tx.send(ev).is_ok();
+        (self.waker)();
+        ok
+    }
+
+    fn run(&mut self) {
+        loop {
+            if self.shutdown.load(Ordering::Relaxed) {
+                return;
+            }
+            let running = self.runner.is_some() && !self.paused && !self.finished;
+            // Take commands: all pending ones while running, else wait for one.
+            let cmd = if running {
+                match self.cmd_rx.try_recv() {
+                    Ok(c) => Some(c),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            } else {
+                match self.cmd_rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            };
+            if let Some(cmd) = cmd {
+                if !self.handle(cmd) {
+                    return;
+                }
+                continue;
+            }
+            if !self.step_once() {
+                return;
+            }
+        }
+    }
+
+    /// Returns false when the thread should end.
+    fn handle(&mut self, cmd: Command) -> bool {
+        match cmd {
+            Command::Shutdown => return false,
+            Command::Start { run_id, config } => {
+                self.runner = None;
+                self.run_id = run_id;
+                self.finished = false;
+                self.paused = false;
+                match Session::from_config(&config) {
+                    Ok((session, data)) => {
+                        let info = RunInfo {
+                            config: (*config).clone(),
+                            dataset_name: session.dataset_name().to_string(),
+                            dataset_notes: session.dataset_notes().to_vec(),
+                            num_params: session.num_params(),
+                            n_train: data.train.len(),
+                            n_test: data.test.as_ref().map(|t| t.len()).unwrap_or(0),
+                            arch: config.arch_string(),
+                        };
+                        let id = Arc::new(AtomicU64::new(run_id));
+                        let mut runner = Runner::new(session);
+                        runner.add_observer(
+                            Cadence::Every(1),
+                            Box::new(ChannelObserver {
+                                tx: self.tx.clone(),
+                                run_id: id.clone(),
+                                waker: self.waker.clone(),
+                            }),
+                        );
+                        self.runner = Some((runner, id));
+                        return self.emit(Event::Started {
+                            run_id,
+                            info: Box::new(info),
+                        });
+                    }
+                    Err(e) => {
+                        self.finished = true;
+                        return self.emit(Event::Error {
+                            run_id,
+                            message: e.to_string(),
+                        });
+                    }
+                }
+            }
+            Command::Pause => {
+                if self.runner.is_some() && !self.paused {
+                    self.paused = true;
+                    return self.emit(Event::Paused {
+                        run_id: self.run_id,
+                        paused: true,
+                    });
+                }
+            }
+            Command::Resume => {
+                if self.runner.is_some() && self.paused && !self.finished {
+                    self.paused = false;
+                    return self.emit(Event::Paused {
+                        run_id: self.run_id,
+                        paused: false,
+                    });
+                }
+            }
+            Command::Step => {
+                if self.runner.is_some() && !self.finished {
+                    if !self.paused {
+                        self.paused = true;
+                        if !self.emit(Event::Paused {
+                            run_id: self.run_id,
+                            paused: true,
+                        }) {
+                            return false;
+                        }
+                    }
+                    return self.step_once();
+                }
+            }
+            Command::Reset { run_id } => {
+                if let Some((runner, id)) = &mut self.runner {
+                    runner.session.reset();
+                    runner.stop_flag().store(false, Ordering::Relaxed);
+                    id.store(run_id, Ordering::Relaxed);
+                    self.run_id = run_id;
+                    self.finished = false;
+                    self.paused = true;
+                    return self.emit(Event::Reset { run_id });
+                }
+            }
+            Command::Stop => {
+                if let Some((runner, _)) = &mut self.runner
+                    && !self.finished
+                {
+                    runner.stop_flag().store(true, Ordering::Relaxed);
+                    // The runner notices the flag on its next step and reports Stopped.
+                    return self.step_once();
+                }
+            }
+            Command::SetLr(lr) => {
+                if let Some((runner, _)) = &mut self.runner
+                    && let Err(e) = runner.session.set_lr(lr)
+                {
+                    return self.emit(Event::Error {
+                        run_id: self.run_id,
+                        message: e.to_string(),
+                    });
+                }
+            }
+            Command::SaveNpz { dir } => {
+                let (ok, message) = match &self.runner {
+                    None => (false, "no run to save".to_string()),
+                    Some((runner, _)) => {
+                        let p = dir.join("params.npz");
+                        let d = dir.join("data.npz");
+                        let r = std::fs::create_dir_all(&dir)
+                            .map_err(|e| format!("cannot create {}: {e}", dir.display()))
+                            .and_then(|_| {
+                                runner
+                                    .session
+                                    .write_params_npz(&p)
+                                    .map_err(|e| e.to_string())
+                            })
+                            .and_then(|_| {
+                                runner.session.write_data_npz(&d).map_err(|e| e.to_string())
+                            });
+                        match r {
+                            Ok(()) => (
+                                true,
+                                format!(
+                                    "wrote {} and {} (weights at step {})",
+                                    p.display(),
+                                    d.display(),
+                                    runner.session.step_index()
+                                ),
+                            ),
+                            Err(e) => (false, e),
+                        }
+                    }
+                };
+                return self.emit(Event::Saved {
+                    run_id: self.run_id,
+                    ok,
+                    message,
+                });
+            }
+        }
+        true
+    }
+
+    /// One step of the current run; false when the thread should end.
+    fn step_once(&mut self) -> bool {
+        let Some((runner, _)) = &mut self.runner else {
+            return true;
+        };
+        match runner.step_once() {
+            Ok(None) => true,
+            Ok(Some(reason)) => {
+                self.finished = true;
+                self.emit(Event::Finished {
+                    run_id: self.run_id,
+                    reason,
+                })
+            }
+            Err(e) => {
+                self.finished = true;
+                let msg = e.to_string();
+                if msg.contains("the app closed") {
+                    return false;
+                }
+                self.emit(Event::Error {
+                    run_id: self.run_id,
+                    message: msg,
+                })
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linear-model worker
+// ---------------------------------------------------------------------------------------------
+
+/// What the linear-model worker is told to do.
+#[derive(Clone, Debug)]
+pub enum LinearCommand {
+    /// Start a fresh run (abandoning any current one).
+    Start {
+        run_id: u64,
+        params: Box<LinearParams>,
+    },
+    /// Abandon the current run.
+    Stop,
+    Shutdown,
+}
+
+/// What the linear-model worker reports.
+#[derive(Clone, Debug)]
+pub enum LinearEvent {
+    Row { run_id: u64, row: Box<LinearRow> },
+    Finished { run_id: u64, outcome: Outcome },
+    Error { run_id: u64, message: String },
+}
+
+impl LinearEvent {
+    pub fn run_id(&self) -> u64 {
+        match self {
+            LinearEvent::Row { run_id, .. }
+            | LinearEvent::Finished { run_id, .. }
+            | LinearEvent::Error { run_id, .. } => *run_id,
+        }
+    }
+}
+
+/// Handle of the linear-model worker thread. Dropping it stops and joins the thread.
+pub struct LinearWorker {
+    tx: SyncSender<LinearCommand>,
+    rx: Option<Receiver<LinearEvent>>,
+    shutdown: Arc<AtomicBool>,
+    latest: Arc<AtomicU64>,
+    next_id: AtomicU64,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LinearWorker {
+    /// Spawn the thread `eos-linear-<name>`.
+    pub fn spawn(name: &str, waker: Waker) -> std::io::Result<Self> {
+        let (tx, cmd_rx) = sync_channel::<LinearCommand>(COMMAND_CAPACITY);
+        let (ev_tx, rx) = sync_channel::<LinearEvent>(EVENT_CAPACITY);
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let latest = Arc::new(AtomicU64::new(0));
+        let sd = shutdown.clone();
+        let lt = latest.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("eos-linear-{name}"))
+            .spawn(move || linear_loop(cmd_rx, ev_tx, waker, sd, lt))?;
+        Ok(LinearWorker {
+            tx,
+            rx: Some(rx),
+            shutdown,
+            latest,
+            next_id: AtomicU64::new(1),
+            thread: Some(thread),
+        })
+    }
+
+    /// Start a run; returns its id. A run in progress is abandoned.
+    pub fn start(&self, params: LinearParams) -> Result<u64, SendError> {
+        let run_id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.latest.store(run_id, Ordering::Relaxed);
+        map_send(self.tx.try_send(LinearCommand::Start {
+            run_id,
+            params: Box::new(params),
+        }))?;
+        Ok(run_id)
+    }
+
+    pub fn stop(&self) -> Result<(), SendError> {
+        self.latest.store(0, Ordering::Relaxed);
+        map_send(self.tx.try_send(LinearCommand::Stop))
+    }
+
+    pub fn try_recv(&self) -> Option<LinearEvent> {
+        self.rx.as_ref().and_then(|rx| rx.try_recv().ok())
+    }
+}
+
+impl Drop for LinearWorker {
+    fn drop(&mut self) {
+        self.shutdown.store(true, Ordering::Relaxed);
+        self.latest.store(0, Ordering::Relaxed);
+        let _ = self.tx.try_send(LinearCommand::Shutdown);
+        self.rx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn linear_loop(
+    cmd_rx: Receiver<LinearCommand>,
+    tx: SyncSender<LinearEvent>,
+    waker: Waker,
+    shutdown: Arc<AtomicBool>,
+    latest: Arc<AtomicU64>,
+) {
+    let mut current: Option<(u64, LinearRun)> = None;
+    loop {
+        if shutdown.load(Ordering::Relaxed) {
+            return;
+        }
+        let cmd = if current.is_some() {
+            match cmd_rx.try_recv() {
+                Ok(c) => Some(c),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        } else {
+            match cmd_rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(c) => Some(c),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        };
+        match cmd {
+            Some(LinearCommand::Shutdown) => return,
+            Some(LinearCommand::Stop) => current = None,
+            Some(LinearCommand::Start { run_id, params }) => match params.check() {
+                Ok(c) => current = Some((run_id, LinearRun::new(&c))),
+                Err(e) => {
+                    current = None;
+                    if tx
+                        .send(LinearEvent::Error {
+                            run_id,
+                            message: e.to_string(),
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                    waker();
+                }
+            },
+            None => {
+                let Some((run_id, run)) = &mut current else {
+                    continue;
+                };
+                let run_id = *run_id;
+                // A newer run was requested: skip work on this one.
+                if latest.load(Ordering::Relaxed) != run_id {
+                    current = None;
+                    continue;
+                }
+                let ev = match run.step() {
+                    Some(row) => LinearEvent::Row {
+                        run_id,
+                        row: Box::new(row),
+                    },
+                    None => {
+                        let outcome = run.outcome().cloned().unwrap_or(Outcome::Completed);
+                        current = None;
+                        LinearEvent::Finished { run_id, outcome }
+                    }
+                };
+                if tx.send(ev).is_err() {
+                    return;
+                }
+                waker();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::data::DatasetSpec;
+    use std::time::Instant;
+
+    fn tiny() -> RunConfig {
+        RunConfig {
+            dataset: DatasetSpec::Digits {
+                n_train: 50,
+                n_test: 20,
+            },
+            hidden: vec![4],
+            max_steps: 5,
+            eig_every: 1,
+            ..RunConfig::default()
+        }
+    }
+
+    fn wait_for(w: &TrainWorker, pred: impl Fn(&Event) -> bool) -> Vec<Event> {
+        let t0 = Instant::now();
+        let mut seen = Vec::new();
+        while t0.elapsed() < Duration::from_secs(30) {
+            while let Some(e) = w.try_recv() {
+                let done = pred(&e);
+                seen.push(e);
+                if done {
+                    return seen;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("timed out; events: {seen:?}");
+    }
+
+    #[test]
+    fn worker_runs_a_tiny_config_to_the_end() {
+        let w = match TrainWorker::spawn("test", Box::new(|| {})) {
+            Ok(w) => w,
+            Err(e) => panic!("{e}"),
+        };
+        let id = w.start(tiny()).unwrap_or(0);
+        let evs = wait_for(&w, |e| matches!(e, Event::Finished { .. }));
+        let recs = evs
+            .iter()
+            .filter(|e| matches!(e, Event::Record { run_id, .. } if *run_id == id))
+            .count();
+        assert_eq!(recs, 6);
+        let _ = w.reset();
+        let _ = w.send(Command::Step);
+        let evs = wait_for(&w, |e| matches!(e, Event::Record { .. }));
+        assert!(evs.iter().any(|e| matches!(e, Event::Reset { .. })));
+    }
+
+    #[test]
+    fn bad_cifar_folder_is_an_error_event() {
+        let w = match TrainWorker::spawn("test-err", Box::new(|| {})) {
+            Ok(w) => w,
+            Err(e) => panic!("{e}"),
+        };
+        let mut c = tiny();
+        c.dataset = DatasetSpec::Cifar10 {
+            dir: PathBuf::from("/nonexistent/cifar"),
+            n_train: 10,
+            n_test: 10,
+            stats_file: None,
+        };
+        let _ = w.start(c);
+        let evs = wait_for(&w, |e| matches!(e, Event::Error { .. }));
+        assert!(
+            matches!(evs.last(), Some(Event::Error { message, .. }) if message.contains("does not exist"))
+        );
+    }
+}
