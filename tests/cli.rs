@@ -1,0 +1,169 @@
+//! The headless command line end to end: files written, reruns reproducible, and every bad
+//! input ends in a clear message and a non-zero exit without a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_eos-explorer"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("eos-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn assert_clean_failure(args: &[&str], expect: &str) {
+    let o = run(args);
+    let t = text(&o);
+    assert!(!o.status.success(), "{args:?} should fail:\n{t}");
+    assert!(!t.contains("panicked"), "{args:?} panicked:\n{t}");
+    assert!(
+        t.to_lowercase().contains(&expect.to_lowercase()),
+        "{args:?}: message should mention {expect:?}:\n{t}"
+    );
+}
+
+fn column(csv: &Path, name: &str) -> Vec<String> {
+    let s = std::fs::read_to_string(csv).expect("csv");
+    let mut lines = s.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let i = header.iter().position(|h| *h == name).expect("column");
+    lines
+        .map(|l| l.split(',').nth(i).unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn run_writes_config_metrics_params_and_data_and_reruns_identically() {
+    let out = tmp("digits");
+    let o = run(&[
+        "run",
+        "--preset",
+        "digits-demo",
+        "--steps",
+        "6",
+        "--arch",
+        "fc-tanh:16",
+        "--save-params",
+        "0,3,6",
+        "--save-data",
+        "--quiet",
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for f in [
+        "config.json",
+        "metrics.csv",
+        "summary.json",
+        "train.npz",
+        "params_step0.npz",
+        "params_step3.npz",
+        "params_step6.npz",
+    ] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    assert!(!out.join("params_step1.npz").exists());
+    let loss = column(&out.join("metrics.csv"), "train_loss");
+    assert_eq!(loss.len(), 7);
+    assert!(!column(&out.join("metrics.csv"), "lambda_1")[0].is_empty());
+
+    let again = tmp("digits-again");
+    let o = run(&[
+        "run",
+        "--config",
+        out.join("config.json").to_str().expect("utf8"),
+        "--quiet",
+        "--out",
+        again.to_str().expect("utf8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(column(&again.join("metrics.csv"), "train_loss"), loss);
+    assert_eq!(
+        column(&again.join("metrics.csv"), "lambda_1"),
+        column(&out.join("metrics.csv"), "lambda_1")
+    );
+    let _ = std::fs::remove_dir_all(out);
+    let _ = std::fs::remove_dir_all(again);
+}
+
+#[test]
+fn diverging_run_is_reported_not_crashed() {
+    let out = tmp("diverge");
+    let o = run(&[
+        "run",
+        "--lr",
+        "80",
+        "--steps",
+        "300",
+        "--quiet",
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("diverged at step"), "{t}");
+    let summary = std::fs::read_to_string(out.join("summary.json")).expect("summary");
+    assert!(summary.contains("diverged"));
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let missing = tmp("no-such-folder");
+    assert_clean_failure(
+        &["run", "--preset", "cohen-fig1", "--cifar-dir", missing.to_str().expect("utf8"), "--steps", "1"],
+        "no-such-folder",
+    );
+    assert_clean_failure(&["run", "--preset", "cohen-fig1"], "--cifar-dir");
+    assert_clean_failure(&["run", "--preset", "nope"], "unknown preset");
+    assert_clean_failure(&["run", "--arch", "conv-relu:3", "--steps", "1"], "architecture");
+    assert_clean_failure(&["run", "--lr=-1", "--steps", "1"], "learning rate");
+    assert_clean_failure(&["run", "--n", "5000", "--steps", "1"], "1797");
+    assert_clean_failure(&["run", "--save-params", "every:0", "--steps", "1"], "every");
+    assert_clean_failure(&["run", "--dataset", "chebyshev", "--loss", "ce"], "cross-entropy");
+    assert_clean_failure(&["run", "--config", "/no/such/config.json"], "config.json");
+
+    // A truncated CIFAR file and a statistics file of the wrong length.
+    let dir = tmp("bad-cifar");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("data_batch_1.bin"), vec![1u8; 3073 * 2 + 100]).expect("write");
+    assert_clean_failure(
+        &["run", "--dataset", "cifar10", "--cifar-dir", dir.to_str().expect("utf8"), "--n", "2", "--n-test", "0", "--steps", "1"],
+        "data_batch_1.bin",
+    );
+    std::fs::write(dir.join("data_batch_1.bin"), vec![1u8; 3073 * 2]).expect("write");
+    std::fs::write(dir.join("stats.f64le"), vec![0u8; 100]).expect("write");
+    assert_clean_failure(
+        &[
+            "run", "--dataset", "cifar10", "--cifar-dir", dir.to_str().expect("utf8"), "--n", "2", "--n-test", "0",
+            "--stats-file", dir.join("stats.f64le").to_str().expect("utf8"), "--steps", "1",
+        ],
+        "stats.f64le",
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn presets_are_listed() {
+    let o = run(&["presets"]);
+    let t = text(&o);
+    assert!(o.status.success());
+    for name in ["digits-demo", "cohen-fig1", "cohen-fig1-fast", "chebyshev", "seed-fig2", "li-linear"] {
+        assert!(t.contains(name), "{name} missing from:\n{t}");
+    }
+}
