@@ -132,8 +132,11 @@ def main():
         theta = jnp.asarray(np.concatenate(parts))
         loss = make_loss(cfg, X, Y, shapes)
         grad = jax.grad(loss)
-        hvp = jax.jit(lambda v: jax.jvp(grad, (theta,), (v,))[1])
-        L = float(loss(theta))
+        # parameters and direction are arguments (not closure constants) so XLA does not try
+        # to constant-fold the whole forward pass
+        hvp_at = jax.jit(lambda th, v: jax.jvp(grad, (th,), (v,))[1])
+        hvp = lambda v: hvp_at(theta, v)  # noqa: E731
+        L = float(jax.jit(loss)(theta))
         row = rows.get(step)
         if row is None:
             print(f"step {step}: not in metrics.csv")

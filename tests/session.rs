@@ -173,3 +173,34 @@ fn invalid_configs_are_explained() {
     let e = Session::from_config(&c).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(e.contains("1797") || e.contains("1,797"), "{e}");
 }
+
+#[test]
+fn exported_parameters_are_those_of_the_record() {
+    use eos_explorer::engine::network::{Evaluator, LossKind, batch_from_f64};
+    use ndarray::{Array1, Array2};
+    use ndarray_npy::NpzReader;
+    let c = small(0.3, 5);
+    let (mut s, data) = Session::from_config(&c).expect("session");
+    let t = &data.train;
+    let batch = batch_from_f64(&t.x, &t.targets.mse_targets(), t.targets.labels());
+    let mut ev = Evaluator::<f64>::new(s.spec().clone(), LossKind::Mse, batch, 1, 1000);
+    let path = std::env::temp_dir().join(format!("eos-params-{}.npz", std::process::id()));
+    for _ in 0..4 {
+        let (rec, _) = s.step().expect("step");
+        let p = s.params_f64();
+        let l = ev.loss(&p).loss;
+        assert!((l - rec.train_loss).abs() <= 1e-12 * l, "step {}: {l} vs {}", rec.step, rec.train_loss);
+        // The NPZ holds the same θ_t, layer by layer in PyTorch layout.
+        s.write_params_npz(&path).expect("npz");
+        let mut npz = NpzReader::new(std::fs::File::open(&path).expect("open")).expect("npz");
+        let mut flat: Vec<f64> = Vec::new();
+        for i in 1..=s.spec().layout().len() {
+            let w: Array2<f64> = npz.by_name(&format!("W{i}")).expect("W");
+            let b: Array1<f64> = npz.by_name(&format!("b{i}")).expect("b");
+            flat.extend(w.iter());
+            flat.extend(b.iter());
+        }
+        assert_eq!(flat, p);
+    }
+    let _ = std::fs::remove_file(path);
+}

@@ -10,6 +10,7 @@ use eos_explorer::engine::error::EngineError;
 use eos_explorer::engine::export::{SaveSteps, create_dir, write_json};
 use eos_explorer::engine::model::{Init, parse_arch};
 use eos_explorer::engine::network::LossKind;
+use eos_explorer::engine::plot::{PlotSpec, Series, Threshold, write_plot};
 use eos_explorer::engine::presets::{self, PresetKind};
 use eos_explorer::engine::session::{
     Cadence, CsvObserver, Observer, ParamsSaver, Runner, Session, StepRecord, StopReason,
@@ -99,6 +100,10 @@ pub struct RunArgs {
     /// Save the preprocessed training data (train.npz: X, Y).
     #[arg(long)]
     pub save_data: bool,
+    /// After the run, draw sharpness λ1…λk against 2/η to this file (.svg or .png), and the
+    /// train/test loss to FILE_loss.svg|png beside it.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -336,19 +341,74 @@ struct Summary {
     last_lambda_1: Option<f64>,
 }
 
-/// Keeps the last record and the last λ1 for the summary.
-struct LastRecord(std::sync::Arc<std::sync::Mutex<(Option<StepRecord>, Option<f64>)>>);
+type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
 
-impl Observer for LastRecord {
+/// Keeps every record (for the summary and the plots).
+struct History(Shared<Vec<StepRecord>>);
+
+impl Observer for History {
     fn observe(&mut self, _s: &Session, r: &StepRecord) -> Result<(), EngineError> {
         if let Ok(mut g) = self.0.lock() {
-            if let Some(l) = r.eigs.as_ref().and_then(|e| e.first()) {
-                g.1 = Some(*l);
-            }
-            g.0 = Some(r.clone());
+            g.push(r.clone());
         }
         Ok(())
     }
+}
+
+/// The figures of `--plot`: sharpness against the (step-function) threshold, and the loss.
+fn write_plots(path: &Path, recs: &[StepRecord], title: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let k = recs
+        .iter()
+        .filter_map(|r| r.eigs.as_ref().map(|e| e.len()))
+        .max()
+        .unwrap_or(0);
+    let mut sharp = PlotSpec::new(format!("Sharpness, {title}"), "step", "Hessian eigenvalue");
+    for i in 0..k {
+        let pts: Vec<[f64; 2]> = recs
+            .iter()
+            .filter_map(|r| r.eigs.as_ref().and_then(|e| e.get(i)).map(|v| [r.step as f64, *v]))
+            .collect();
+        sharp.series.push(Series::line(format!("λ{}", i + 1), pts));
+    }
+    let mut steps: Vec<[f64; 2]> = Vec::new();
+    for r in recs {
+        if steps.last().is_none_or(|l| l[1] != r.threshold) {
+            steps.push([r.step as f64, r.threshold]);
+        }
+    }
+    if let (Some(first), Some(last)) = (steps.first().copied(), recs.last())
+        && steps.len() == 1
+    {
+        steps.push([last.step as f64, first[1]]);
+    }
+    sharp.threshold = Some(Threshold {
+        name: "2/η".into(),
+        steps,
+    });
+    let mut loss = PlotSpec::new(format!("Loss, {title}"), "step", "loss");
+    loss.log_y = true;
+    loss.series.push(Series::line(
+        "train loss",
+        recs.iter().map(|r| [r.step as f64, r.train_loss]).collect(),
+    ));
+    let test: Vec<[f64; 2]> = recs
+        .iter()
+        .filter_map(|r| r.test_loss.map(|l| [r.step as f64, l]))
+        .collect();
+    if !test.is_empty() {
+        loss.series.push(Series::line("test loss", test));
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("svg");
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("plot");
+    let loss_path = path.with_file_name(format!("{stem}_loss.{ext}"));
+    let mut written = Vec::new();
+    if k > 0 {
+        write_plot(path, &sharp)?;
+        written.push(path.to_path_buf());
+    }
+    write_plot(&loss_path, &loss)?;
+    written.push(loss_path);
+    Ok(written)
 }
 
 fn default_out(name: &str) -> PathBuf {
@@ -366,6 +426,12 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         .as_deref()
         .map(|s| s.parse::<SaveSteps>().map_err(anyhow::Error::msg))
         .transpose()?;
+    if let Some(p) = &a.plot {
+        let ext = p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
+        if !matches!(ext.as_deref(), Some("svg") | Some("png")) {
+            bail!("--plot {}: the file name must end in .svg or .png", p.display());
+        }
+    }
     let checked = cfg.check().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let out = a.out.clone().unwrap_or_else(|| default_out(&name));
     let t0 = Instant::now();
@@ -424,8 +490,8 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     if let Some(steps) = save_steps {
         runner.add_observer(Cadence::Every(1), Box::new(ParamsSaver::new(&out, steps)));
     }
-    let last = std::sync::Arc::new(std::sync::Mutex::new((None, None)));
-    runner.add_observer(Cadence::Every(1), Box::new(LastRecord(last.clone())));
+    let history: Shared<Vec<StepRecord>> = Default::default();
+    runner.add_observer(Cadence::Every(1), Box::new(History(history.clone())));
     if !a.quiet {
         let bar = ProgressBar::new(cfg.max_steps as u64);
         bar.set_style(
@@ -444,7 +510,12 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     }
     let outcome = runner.run()?;
     let counters = runner.session.counters();
-    let (rec, lam) = last.lock().map(|g| g.clone()).unwrap_or((None, None));
+    let recs = history.lock().map(|g| g.clone()).unwrap_or_default();
+    let rec = recs.last().cloned();
+    let lam = recs
+        .iter()
+        .rev()
+        .find_map(|r| r.eigs.as_ref().and_then(|e| e.first().copied()));
     let message = outcome.to_string();
     let summary = Summary {
         message: message.clone(),
@@ -459,5 +530,11 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     };
     write_json(&out.join("summary.json"), &summary)?;
     println!("{message}; results in {}", out.display());
+    if let Some(p) = &a.plot {
+        let title = format!("{}, η = {}", runner.session.spec().describe(), cfg.lr);
+        for f in write_plots(p, &recs, &title)? {
+            println!("wrote {}", f.display());
+        }
+    }
     Ok(0)
 }

@@ -83,6 +83,9 @@ pub struct SessionT<T: Float> {
     test: Option<Batch<T>>,
     init_params: Vec<T>,
     params: Vec<T>,
+    /// θ_t of the last record (`params` has already moved on to θ_{t+1}); what exports and
+    /// observers see, so a saved `params_step{t}.npz` matches row t of the metrics.
+    recorded: Vec<T>,
     grad: Vec<T>,
     velocity: Vec<T>,
     step: usize,
@@ -126,6 +129,7 @@ impl<T: Float> SessionT<T> {
             ev,
             test,
             params: init.clone(),
+            recorded: init.clone(),
             init_params: init,
             grad: vec![T::zero(); p],
             velocity: vec![T::zero(); p],
@@ -141,6 +145,7 @@ impl<T: Float> SessionT<T> {
     /// Back to θ_0 (the same initial weights), keeping the current η.
     pub fn reset(&mut self) {
         self.params = self.init_params.clone();
+        self.recorded = self.init_params.clone();
         self.velocity.iter_mut().for_each(|v| *v = T::zero());
         self.step = 0;
         self.ritz.clear();
@@ -279,6 +284,7 @@ impl<T: Float> SessionT<T> {
             None
         };
 
+        self.recorded.clone_from(&self.params);
         if stop.is_none() {
             self.update(&cfg);
             self.step += 1;
@@ -369,7 +375,7 @@ impl<T: Float> SessionT<T> {
         for (i, lay) in spec.layout().iter().enumerate() {
             let w = ndarray::ArrayView2::from_shape(
                 (lay.fan_out, lay.fan_in),
-                &self.params[lay.w_range()],
+                &self.recorded[lay.w_range()],
             )
             .map_err(|e| ExportError::Format {
                 path: path.to_path_buf(),
@@ -379,7 +385,7 @@ impl<T: Float> SessionT<T> {
             if let Some(r) = lay.b_range() {
                 npz.add(
                     &format!("b{}", i + 1),
-                    &ndarray::ArrayView1::from(&self.params[r]),
+                    &ndarray::ArrayView1::from(&self.recorded[r]),
                 )?;
             }
         }
@@ -479,8 +485,9 @@ impl Session {
     pub fn dataset_notes(&self) -> &[String] {
         each!(self, s => &s.dataset_notes)
     }
+    /// θ_t of the last record (before that step's update).
     pub fn params_f64(&self) -> Vec<f64> {
-        each!(self, s => s.params.iter().map(|x| x.f64()).collect())
+        each!(self, s => s.recorded.iter().map(|x| x.f64()).collect())
     }
     /// The latest Ritz vectors (top Hessian eigenvectors), largest first.
     pub fn ritz_vectors(&self) -> &[Vec<f64>] {
