@@ -126,16 +126,33 @@ fn diverging_run_is_reported_not_crashed() {
 fn bad_inputs_give_clear_errors() {
     let missing = tmp("no-such-folder");
     assert_clean_failure(
-        &["run", "--preset", "cohen-fig1", "--cifar-dir", missing.to_str().expect("utf8"), "--steps", "1"],
+        &[
+            "run",
+            "--preset",
+            "cohen-fig1",
+            "--cifar-dir",
+            missing.to_str().expect("utf8"),
+            "--steps",
+            "1",
+        ],
         "no-such-folder",
     );
     assert_clean_failure(&["run", "--preset", "cohen-fig1"], "--cifar-dir");
     assert_clean_failure(&["run", "--preset", "nope"], "unknown preset");
-    assert_clean_failure(&["run", "--arch", "conv-relu:3", "--steps", "1"], "architecture");
+    assert_clean_failure(
+        &["run", "--arch", "conv-relu:3", "--steps", "1"],
+        "architecture",
+    );
     assert_clean_failure(&["run", "--lr=-1", "--steps", "1"], "learning rate");
     assert_clean_failure(&["run", "--n", "5000", "--steps", "1"], "1797");
-    assert_clean_failure(&["run", "--save-params", "every:0", "--steps", "1"], "every");
-    assert_clean_failure(&["run", "--dataset", "chebyshev", "--loss", "ce"], "cross-entropy");
+    assert_clean_failure(
+        &["run", "--save-params", "every:0", "--steps", "1"],
+        "every",
+    );
+    assert_clean_failure(
+        &["run", "--dataset", "chebyshev", "--loss", "ce"],
+        "cross-entropy",
+    );
     assert_clean_failure(&["run", "--config", "/no/such/config.json"], "config.json");
 
     // A truncated CIFAR file and a statistics file of the wrong length.
@@ -143,15 +160,38 @@ fn bad_inputs_give_clear_errors() {
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::write(dir.join("data_batch_1.bin"), vec![1u8; 3073 * 2 + 100]).expect("write");
     assert_clean_failure(
-        &["run", "--dataset", "cifar10", "--cifar-dir", dir.to_str().expect("utf8"), "--n", "2", "--n-test", "0", "--steps", "1"],
+        &[
+            "run",
+            "--dataset",
+            "cifar10",
+            "--cifar-dir",
+            dir.to_str().expect("utf8"),
+            "--n",
+            "2",
+            "--n-test",
+            "0",
+            "--steps",
+            "1",
+        ],
         "data_batch_1.bin",
     );
     std::fs::write(dir.join("data_batch_1.bin"), vec![1u8; 3073 * 2]).expect("write");
     std::fs::write(dir.join("stats.f64le"), vec![0u8; 100]).expect("write");
     assert_clean_failure(
         &[
-            "run", "--dataset", "cifar10", "--cifar-dir", dir.to_str().expect("utf8"), "--n", "2", "--n-test", "0",
-            "--stats-file", dir.join("stats.f64le").to_str().expect("utf8"), "--steps", "1",
+            "run",
+            "--dataset",
+            "cifar10",
+            "--cifar-dir",
+            dir.to_str().expect("utf8"),
+            "--n",
+            "2",
+            "--n-test",
+            "0",
+            "--stats-file",
+            dir.join("stats.f64le").to_str().expect("utf8"),
+            "--steps",
+            "1",
         ],
         "stats.f64le",
     );
@@ -163,7 +203,14 @@ fn presets_are_listed() {
     let o = run(&["presets"]);
     let t = text(&o);
     assert!(o.status.success());
-    for name in ["digits-demo", "cohen-fig1", "cohen-fig1-fast", "chebyshev", "seed-fig2", "li-linear"] {
+    for name in [
+        "digits-demo",
+        "cohen-fig1",
+        "cohen-fig1-fast",
+        "chebyshev",
+        "seed-fig2",
+        "li-linear",
+    ] {
         assert!(t.contains(name), "{name} missing from:\n{t}");
     }
 }

@@ -42,7 +42,10 @@ fn records_every_step_and_finishes_at_max_steps() {
     let (recs, stop) = run_all(&small(0.1, 12));
     assert_eq!(stop, StopReason::MaxSteps { steps: 12 });
     assert_eq!(recs.len(), 13);
-    assert!(recs.iter().all(|r| r.eigs.as_ref().is_some_and(|e| e[0] > 0.0)));
+    assert!(
+        recs.iter()
+            .all(|r| r.eigs.as_ref().is_some_and(|e| e[0] > 0.0))
+    );
     assert!(recs[0].test_loss.is_some() && recs[1].test_loss.is_none());
     assert!(recs[12].train_loss < recs[0].train_loss);
     // warm-started estimates after the first are cheaper than the cold one
@@ -87,7 +90,10 @@ fn same_config_same_numbers_and_reset_replays() {
     let first = s.step().expect("step").0.train_loss;
     s.step();
     s.reset();
-    assert_eq!(s.step().expect("step").0.train_loss.to_bits(), first.to_bits());
+    assert_eq!(
+        s.step().expect("step").0.train_loss.to_bits(),
+        first.to_bits()
+    );
 }
 
 #[test]
@@ -129,7 +135,12 @@ fn momentum_and_gradient_flow_run_and_descend() {
     let (f, _) = run_all(&flow);
     let (g, _) = run_all(&gd);
     let rel = (f[10].train_loss - g[500].train_loss).abs() / g[500].train_loss;
-    assert!(rel < 1e-3, "flow {} vs small-step GD {}", f[10].train_loss, g[500].train_loss);
+    assert!(
+        rel < 1e-3,
+        "flow {} vs small-step GD {}",
+        f[10].train_loss,
+        g[500].train_loss
+    );
 }
 
 struct Collect(Arc<Mutex<Vec<usize>>>);
@@ -155,7 +166,9 @@ fn runner_calls_observers_on_their_cadence_and_honours_the_stop_flag() {
     let (s, _) = Session::from_config(&small(0.1, 1000)).expect("session");
     let mut runner = Runner::new(s);
     runner.step_once().expect("step");
-    runner.stop_flag().store(true, std::sync::atomic::Ordering::Relaxed);
+    runner
+        .stop_flag()
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let stop = runner.run().expect("run");
     assert_eq!(stop, StopReason::Stopped { step: 1 });
 }
@@ -170,7 +183,10 @@ fn invalid_configs_are_explained() {
         n_train: 5000,
         n_test: 0,
     };
-    let e = Session::from_config(&c).err().map(|e| e.to_string()).unwrap_or_default();
+    let e = Session::from_config(&c)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(e.contains("1797") || e.contains("1,797"), "{e}");
 }
 
@@ -189,7 +205,12 @@ fn exported_parameters_are_those_of_the_record() {
         let (rec, _) = s.step().expect("step");
         let p = s.params_f64();
         let l = ev.loss(&p).loss;
-        assert!((l - rec.train_loss).abs() <= 1e-12 * l, "step {}: {l} vs {}", rec.step, rec.train_loss);
+        assert!(
+            (l - rec.train_loss).abs() <= 1e-12 * l,
+            "step {}: {l} vs {}",
+            rec.step,
+            rec.train_loss
+        );
         // The NPZ holds the same θ_t, layer by layer in PyTorch layout.
         s.write_params_npz(&path).expect("npz");
         let mut npz = NpzReader::new(std::fs::File::open(&path).expect("open")).expect("npz");

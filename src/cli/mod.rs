@@ -43,7 +43,16 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Some(Command::Presets) => {
             for p in eos_explorer::engine::presets::all() {
-                println!("{:<16} {}{}", p.name, p.title, if p.needs_cifar { "  [needs --cifar-dir]" } else { "" });
+                println!(
+                    "{:<16} {}{}",
+                    p.name,
+                    p.title,
+                    if p.needs_cifar {
+                        "  [needs --cifar-dir]"
+                    } else {
+                        ""
+                    }
+                );
                 println!("{:<16} {}", "", p.source);
             }
             Ok(0)
@@ -63,7 +72,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
 
 #[cfg(feature = "gui")]
 fn run_app(renderer: &str, no_autostart: bool) -> anyhow::Result<i32> {
-    let renderer = renderer.parse::<eos_explorer::ui::Renderer>().map_err(anyhow::Error::msg)?;
+    let renderer = renderer
+        .parse::<eos_explorer::ui::Renderer>()
+        .map_err(anyhow::Error::msg)?;
     eos_explorer::ui::run_app(eos_explorer::ui::AppOptions {
         renderer,
         autostart: if no_autostart { Some(false) } else { None },

@@ -160,7 +160,11 @@ pub fn build_config(a: &RunArgs) -> anyhow::Result<(RunConfig, String)> {
             }
             _ => bail!(
                 "preset {p} is a theory simulation: run it with `eos-explorer simulate {} --preset {p}`",
-                if p == "seed-fig2" { "self-stab" } else { "linear" }
+                if p == "seed-fig2" {
+                    "self-stab"
+                } else {
+                    "linear"
+                }
             ),
         }
     } else {
@@ -199,7 +203,9 @@ pub fn build_config(a: &RunArgs) -> anyhow::Result<(RunConfig, String)> {
         match &a.cifar_dir {
             Some(dir) => with_cifar_dir(&mut cfg, dir, a.stats_file.as_deref()),
             None if a.config.is_none() => {
-                bail!("the cifar10 dataset needs --cifar-dir pointing at a cifar-10-batches-bin folder")
+                bail!(
+                    "the cifar10 dataset needs --cifar-dir pointing at a cifar-10-batches-bin folder"
+                )
             }
             None => {}
         }
@@ -366,7 +372,12 @@ fn write_plots(path: &Path, recs: &[StepRecord], title: &str) -> anyhow::Result<
     for i in 0..k {
         let pts: Vec<[f64; 2]> = recs
             .iter()
-            .filter_map(|r| r.eigs.as_ref().and_then(|e| e.get(i)).map(|v| [r.step as f64, *v]))
+            .filter_map(|r| {
+                r.eigs
+                    .as_ref()
+                    .and_then(|e| e.get(i))
+                    .map(|v| [r.step as f64, *v])
+            })
             .collect();
         sharp.series.push(Series::line(format!("λ{}", i + 1), pts));
     }
@@ -427,12 +438,20 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         .map(|s| s.parse::<SaveSteps>().map_err(anyhow::Error::msg))
         .transpose()?;
     if let Some(p) = &a.plot {
-        let ext = p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
+        let ext = p
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase());
         if !matches!(ext.as_deref(), Some("svg") | Some("png")) {
-            bail!("--plot {}: the file name must end in .svg or .png", p.display());
+            bail!(
+                "--plot {}: the file name must end in .svg or .png",
+                p.display()
+            );
         }
     }
-    let checked = cfg.check().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let checked = cfg
+        .check()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let out = a.out.clone().unwrap_or_else(|| default_out(&name));
     let t0 = Instant::now();
     let data = cfg.dataset.load()?;
@@ -456,13 +475,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
             cfg.threads
         },
     };
-    write_json(
-        &out.join("config.json"),
-        &ConfigFile {
-            config: &cfg,
-            info,
-        },
-    )?;
+    write_json(&out.join("config.json"), &ConfigFile { config: &cfg, info })?;
     if !a.quiet {
         eprintln!(
             "{} on {} ({} train / {} test, loaded in {load_s:.2} s), {} parameters, η = {}, 2/η = {:.4}",

@@ -109,7 +109,11 @@ fn median(v: &mut [f64]) -> f64 {
 pub fn gd_flops(spec: &MlpSpec, n: usize) -> f64 {
     let l = spec.layout();
     let all: f64 = l.iter().map(|x| (x.fan_in * x.fan_out) as f64).sum();
-    let deep: f64 = l.iter().skip(1).map(|x| (x.fan_in * x.fan_out) as f64).sum();
+    let deep: f64 = l
+        .iter()
+        .skip(1)
+        .map(|x| (x.fan_in * x.fan_out) as f64)
+        .sum();
     2.0 * n as f64 * (2.0 * all + deep)
 }
 
@@ -117,7 +121,11 @@ pub fn gd_flops(spec: &MlpSpec, n: usize) -> f64 {
 pub fn hvp_flops(spec: &MlpSpec, n: usize) -> f64 {
     let l = spec.layout();
     let all: f64 = l.iter().map(|x| (x.fan_in * x.fan_out) as f64).sum();
-    let deep: f64 = l.iter().skip(1).map(|x| (x.fan_in * x.fan_out) as f64).sum();
+    let deep: f64 = l
+        .iter()
+        .skip(1)
+        .map(|x| (x.fan_in * x.fan_out) as f64)
+        .sum();
     2.0 * n as f64 * (2.0 * all + 4.0 * deep)
 }
 
@@ -154,7 +162,10 @@ impl Gemm {
 }
 
 /// Run the benchmark; `progress` receives one line per finished measurement.
-pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchReport, super::error::EngineError> {
+pub fn run(
+    opts: &BenchOptions,
+    mut progress: impl FnMut(&str),
+) -> Result<BenchReport, super::error::EngineError> {
     let data: Dataset = match &opts.cifar_dir {
         Some(dir) => {
             let stats = dir.join("train50k_feature_mean_std.f64le");
@@ -176,7 +187,9 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
         .load()?,
     };
     let threads = if opts.threads == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     } else {
         opts.threads
     };
@@ -188,12 +201,17 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
         activation: Activation::Tanh,
         bias: true,
     };
-    let batch: Batch<f32> = batch_from_f64(&train.x, &train.targets.mse_targets(), train.targets.labels());
+    let batch: Batch<f32> = batch_from_f64(
+        &train.x,
+        &train.targets.mse_targets(),
+        train.targets.labels(),
+    );
     let gemm = Gemm {
         x: batch.x.clone(),
-        w: Array2::from_shape_fn((opts.hidden.first().copied().unwrap_or(200), train.dim()), |(i, j)| {
-            ((i * 31 + j * 17) % 97) as f32 * 1e-3
-        }),
+        w: Array2::from_shape_fn(
+            (opts.hidden.first().copied().unwrap_or(200), train.dim()),
+            |(i, j)| ((i * 31 + j * 17) % 97) as f32 * 1e-3,
+        ),
         threads,
     };
     let mut ev = Evaluator::new(spec.clone(), LossKind::Mse, batch, threads, opts.chunk_rows);
@@ -313,9 +331,15 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
         gflop: 20.0 * gflop_hvp,
         gflops: 20.0 * gflop_hvp / t,
         ratio_to_gemm: (20.0 * gflop_hvp / t) / (gflop_gemm / g),
-        note: format!("λ1 = {:.4}, residual {:.2e}", cold.eigenvalues[0], cold.residuals[0]),
+        note: format!(
+            "λ1 = {:.4}, residual {:.2e}",
+            cold.eigenvalues[0], cold.residuals[0]
+        ),
     });
-    progress(&format!("cold Lanczos: {t:.3} s, λ1 = {:.4}", cold.eigenvalues[0]));
+    progress(&format!(
+        "cold Lanczos: {t:.3} s, λ1 = {:.4}",
+        cold.eigenvalues[0]
+    ));
 
     // Cold and warm estimates to 1e-3 along a GD trajectory.
     let tol_opts = LanczosOptions {
@@ -338,17 +362,29 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<BenchR
         }
         ev.loss_grad(&params, &mut grad);
         let start = Instant::now();
-        let warm = lanczos(p, |x, o| hvp_op(&params, &mut ev, x, o), &tol_opts, &warm_vecs);
+        let warm = lanczos(
+            p,
+            |x, o| hvp_op(&params, &mut ev, x, o),
+            &tol_opts,
+            &warm_vecs,
+        );
         times.push(start.elapsed().as_secs_f64());
         counts.push(warm.matvecs as f64);
         // Check against a tight cold estimate (untimed).
         let tight = lanczos(
             p,
             |x, o| hvp_op(&params, &mut ev, x, o),
-            &LanczosOptions { k: 1, max_iter: 80, min_iter: 1, tol: 1e-6, seed: 3 },
+            &LanczosOptions {
+                k: 1,
+                max_iter: 80,
+                min_iter: 1,
+                tol: 1e-6,
+                seed: 3,
+            },
             &[],
         );
-        max_rel_err = max_rel_err.max((warm.eigenvalues[0] - tight.eigenvalues[0]).abs() / tight.eigenvalues[0].abs());
+        max_rel_err = max_rel_err
+            .max((warm.eigenvalues[0] - tight.eigenvalues[0]).abs() / tight.eigenvalues[0].abs());
         warm_vecs = warm.eigenvectors;
     }
     let med_hvps = median(&mut counts.clone());

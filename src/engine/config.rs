@@ -161,7 +161,10 @@ impl RunConfig {
     pub fn problems(&self) -> Vec<ConfigError> {
         let mut p = Vec::new();
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            p.push(err("lr", format!("learning rate must be a positive number, got {}", self.lr)));
+            p.push(err(
+                "lr",
+                format!("learning rate must be a positive number, got {}", self.lr),
+            ));
         }
         if self.max_steps > 100_000_000 {
             p.push(err("steps", "at most 100,000,000 steps"));
@@ -187,7 +190,7 @@ impl RunConfig {
                 }
             }
             Optimizer::Flow { c, max_step } => {
-                if !(c.is_finite() && c > 0.0) || !(max_step.is_finite() && max_step > 0.0) {
+                if !(c.is_finite() && c > 0.0 && max_step.is_finite() && max_step > 0.0) {
                     p.push(err("flow", "gradient flow needs c > 0 and max_step > 0"));
                 }
                 if self.eig_every == 0 {
@@ -202,7 +205,10 @@ impl RunConfig {
         if let Some(a) = self.acc_goal
             && !(0.0..=1.0).contains(&a)
         {
-            p.push(err("acc_goal", "accuracy goal is a fraction in [0, 1], e.g. 0.99"));
+            p.push(err(
+                "acc_goal",
+                "accuracy goal is a fraction in [0, 1], e.g. 0.99",
+            ));
         }
         if let Some(l) = self.loss_goal
             && !(l.is_finite() && l >= 0.0)
@@ -213,7 +219,10 @@ impl RunConfig {
             p.push(err("divergence_factor", "must be a number > 1"));
         }
         if self.eig_every > 0 && self.neigs == 0 {
-            p.push(err("neigs", "ask for at least one eigenvalue (or set eig_every = 0)"));
+            p.push(err(
+                "neigs",
+                "ask for at least one eigenvalue (or set eig_every = 0)",
+            ));
         }
         if self.neigs > 50 {
             p.push(err("neigs", "at most 50 eigenvalues"));
@@ -232,7 +241,10 @@ impl RunConfig {
         }
         let classes = !matches!(self.dataset, DatasetSpec::Chebyshev { .. });
         if !classes && self.loss == LossKind::CrossEntropy {
-            p.push(err("loss", "cross-entropy needs class labels; Chebyshev is a regression set: use mse"));
+            p.push(err(
+                "loss",
+                "cross-entropy needs class labels; Chebyshev is a regression set: use mse",
+            ));
         }
         if !classes && self.acc_goal.is_some() {
             p.push(err("acc_goal", "a regression set has no accuracy"));

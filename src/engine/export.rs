@@ -79,11 +79,7 @@ impl CsvWriter {
         if cells.len() != self.columns {
             return Err(ExportError::Format {
                 path: self.path.clone(),
-                message: format!(
-                    "row has {} cells, header has {}",
-                    cells.len(),
-                    self.columns
-                ),
+                message: format!("row has {} cells, header has {}", cells.len(), self.columns),
             });
         }
         let line = cells

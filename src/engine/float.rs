@@ -37,6 +37,7 @@ pub trait Float:
 impl Float for f32 {
     const PRECISION: Precision = Precision::F32;
     #[inline(always)]
+    #[allow(clippy::excessive_precision)] // coefficients as published
     fn tanh_fast(self) -> Self {
         // Eigen, `generic_fast_tanh_float`: odd 13/even 6 rational approximation on the
         // clamped range; tanh(±7.9) rounds to ±1 in f32.

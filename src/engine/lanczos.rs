@@ -204,11 +204,16 @@ where
             res.push(r);
             bounds.push(bound);
         }
-        let invariant = beta <= 1e-12 * alphas.iter().fold(0.0f64, |a, x| a.max(x.abs())).max(1e-300);
+        let invariant = beta
+            <= 1e-12
+                * alphas
+                    .iter()
+                    .fold(0.0f64, |a, x| a.max(x.abs()))
+                    .max(1e-300);
         let accurate = opts.tol > 0.0
             && kk == k
             && (0..k).all(|i| bounds[i] <= 0.5 * opts.tol * theta[i].abs().max(1e-300));
-        let done = (m >= min_iter && (accurate || invariant)) || m == max_iter || invariant;
+        let done = invariant || m == max_iter || (m >= min_iter && accurate);
         if done {
             result.eigenvalues = theta[..kk].to_vec();
             result.residuals = res;
@@ -310,7 +315,12 @@ mod tests {
             );
             for i in 0..3 {
                 let rel = (r.eigenvalues[i] - dense[i]).abs() / dense[i].abs();
-                assert!(rel < 1e-10, "seed {seed} i {i}: {} vs {}", r.eigenvalues[i], dense[i]);
+                assert!(
+                    rel < 1e-10,
+                    "seed {seed} i {i}: {} vs {}",
+                    r.eigenvalues[i],
+                    dense[i]
+                );
                 // residual check directly
                 let y = DMatrix::from_column_slice(n, 1, &r.eigenvectors[i]);
                 let resid = (&h * &y - &y * r.eigenvalues[i]).norm();
@@ -344,7 +354,11 @@ mod tests {
         let warm = lanczos(n, |v, o| apply(&h2, v, o), &opts, &cold.eigenvectors);
         let exact = dense_eigenvalues(&h2)[0];
         assert!((warm.eigenvalues[0] - exact).abs() <= 1e-3 * exact.abs());
-        assert!(warm.matvecs <= 5, "warm start used {} products", warm.matvecs);
+        assert!(
+            warm.matvecs <= 5,
+            "warm start used {} products",
+            warm.matvecs
+        );
         assert!(cold.matvecs > warm.matvecs);
     }
 }

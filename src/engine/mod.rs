@@ -8,13 +8,13 @@ pub mod theory;
 
 pub use float::{Float, Precision};
 pub use rng::Rng;
+pub mod bench;
+pub mod config;
+pub mod error;
 pub mod lanczos;
 pub mod model;
 pub mod network;
-pub mod config;
-pub mod error;
-pub mod session;
-pub mod bench;
-pub mod presets;
 pub mod plot;
+pub mod presets;
+pub mod session;
 pub mod worker;

@@ -387,13 +387,20 @@ mod tests {
         let p = spec.init_params(Init::Pytorch, 1.0, &mut Rng::seed_from_u64(1));
         let l = spec.layout();
         assert!(p[l[0].w_range()].iter().all(|x| x.abs() <= 0.25));
-        assert!(p[l[1].w_range()].iter().all(|x| x.abs() <= 1.0 / 8f64.sqrt()));
+        assert!(
+            p[l[1].w_range()]
+                .iter()
+                .all(|x| x.abs() <= 1.0 / 8f64.sqrt())
+        );
         assert_eq!(
             parse_arch("fc-tanh:200,200").unwrap(),
             (Activation::Tanh, vec![200, 200])
         );
         assert!(parse_arch("conv-relu").is_err());
         assert!(parse_arch("fc-tanh:200,0").is_err());
-        assert_eq!("normal:2".parse::<Init>().unwrap(), Init::Normal { sigma: 2.0 });
+        assert_eq!(
+            "normal:2".parse::<Init>().unwrap(),
+            Init::Normal { sigma: 2.0 }
+        );
     }
 }

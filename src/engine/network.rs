@@ -168,7 +168,9 @@ fn activate_with_derivative<T: Float>(act: Activation, z: &mut Array2<T>, d1: &m
     match act {
         Activation::Tanh => {
             z.mapv_inplace(T::tanh_fast);
-            Zip::from(d1).and(&*z).for_each(|d, a| *d = T::one() - *a * *a);
+            Zip::from(d1)
+                .and(&*z)
+                .for_each(|d, a| *d = T::one() - *a * *a);
         }
         _ => Zip::from(z).and(d1).for_each(|z, d1| {
             let (s, ds, _) = act.eval(*z);
@@ -182,16 +184,18 @@ fn activate_with_derivative<T: Float>(act: Activation, z: &mut Array2<T>, d1: &m
 fn second_derivatives<T: Float>(act: Activation, c: &ChunkCache<T>) -> Vec<Array2<T>> {
     match act {
         // tanh'' = −2 tanh · tanh'
-        Activation::Tanh => c
-            .a
-            .iter()
-            .zip(&c.d1)
-            .map(|(a, d1)| {
-                let mut d2 = a.clone();
-                Zip::from(&mut d2).and(d1).for_each(|x, d| *x = T::of(-2.0) * *x * *d);
-                d2
-            })
-            .collect(),
+        Activation::Tanh => {
+            c.a.iter()
+                .zip(&c.d1)
+                .map(|(a, d1)| {
+                    let mut d2 = a.clone();
+                    Zip::from(&mut d2)
+                        .and(d1)
+                        .for_each(|x, d| *x = T::of(-2.0) * *x * *d);
+                    d2
+                })
+                .collect()
+        }
         _ if act.is_piecewise_linear() => c.a.iter().map(|a| Array2::zeros(a.raw_dim())).collect(),
         _ => c.z.iter().map(|z| z.mapv(|v| act.eval(v).2)).collect(),
     }
@@ -461,7 +465,14 @@ impl<T: Float> Evaluator<T> {
     }
 
     /// R-operator passes on one chunk: accumulates H·v restricted to the chunk into `acc`.
-    fn chunk_hvp(&self, params: &[T], v: &[T], x: ArrayView2<'_, T>, c: &ChunkCache<T>, acc: &mut [T]) {
+    fn chunk_hvp(
+        &self,
+        params: &[T],
+        v: &[T],
+        x: ArrayView2<'_, T>,
+        c: &ChunkCache<T>,
+        acc: &mut [T],
+    ) {
         let m = x.nrows();
         let nl = self.layout.len();
         // R-forward.
@@ -527,7 +538,8 @@ impl<T: Float> Evaluator<T> {
                 let mut nrd = rg;
                 nrd *= &c.d1[k];
                 if !self.spec.activation.is_piecewise_linear() {
-                    let d2 = c.d2.get_or_init(|| second_derivatives(self.spec.activation, c));
+                    let d2 =
+                        c.d2.get_or_init(|| second_derivatives(self.spec.activation, c));
                     Zip::from(&mut nrd)
                         .and(&c.g[k])
                         .and(&d2[k])
@@ -682,7 +694,10 @@ impl<T: Float> Evaluator<T> {
         }
         let results = {
             let this = &*self;
-            let cache = this.cache.as_ref().filter(|c| c.params.as_slice() == params);
+            let cache = this
+                .cache
+                .as_ref()
+                .filter(|c| c.params.as_slice() == params);
             // Index of each part's first chunk in the cache.
             let starts: Vec<usize> = parts
                 .iter()
@@ -732,7 +747,11 @@ impl<T: Float> Evaluator<T> {
 }
 
 /// Convenience: a `Batch` from f64 arrays.
-pub fn batch_from_f64<T: Float>(x: &Array2<f64>, y: &Array2<f64>, labels: Option<&[u8]>) -> Batch<T> {
+pub fn batch_from_f64<T: Float>(
+    x: &Array2<f64>,
+    y: &Array2<f64>,
+    labels: Option<&[u8]>,
+) -> Batch<T> {
     Batch {
         x: x.mapv(T::of),
         y: y.mapv(T::of),
@@ -744,4 +763,3 @@ pub fn batch_from_f64<T: Float>(x: &Array2<f64>, y: &Array2<f64>, labels: Option
 pub fn to_f64_vec<T: Float>(v: &[T]) -> Vec<f64> {
     v.iter().map(|x| x.f64()).collect()
 }
-

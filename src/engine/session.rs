@@ -110,9 +110,11 @@ impl<T: Float> SessionT<T> {
         let y = train.targets.mse_targets();
         let spec = config.mlp_spec(train.dim(), train.targets.num_outputs());
         let batch: Batch<T> = batch_from_f64(&train.x, &y, train.targets.labels());
-        let test = data.test.as_ref().filter(|t| !t.is_empty()).map(|t| {
-            batch_from_f64::<T>(&t.x, &t.targets.mse_targets(), t.targets.labels())
-        });
+        let test = data
+            .test
+            .as_ref()
+            .filter(|t| !t.is_empty())
+            .map(|t| batch_from_f64::<T>(&t.x, &t.targets.mse_targets(), t.targets.labels()));
         let mut rng = Rng::stream(config.seed, "init");
         let init: Vec<T> = spec
             .init_params(config.init, config.init_scale, &mut rng)
@@ -305,14 +307,24 @@ impl<T: Float> SessionT<T> {
             }
             Optimizer::Polyak { beta } => {
                 let b = T::of(beta);
-                for ((p, g), v) in self.params.iter_mut().zip(&self.grad).zip(&mut self.velocity) {
+                for ((p, g), v) in self
+                    .params
+                    .iter_mut()
+                    .zip(&self.grad)
+                    .zip(&mut self.velocity)
+                {
                     *v = b * *v + *g;
                     *p -= lr * *v;
                 }
             }
             Optimizer::Nesterov { beta } => {
                 let b = T::of(beta);
-                for ((p, g), v) in self.params.iter_mut().zip(&self.grad).zip(&mut self.velocity) {
+                for ((p, g), v) in self
+                    .params
+                    .iter_mut()
+                    .zip(&self.grad)
+                    .zip(&mut self.velocity)
+                {
                     *v = b * *v + *g;
                     *p -= lr * (*g + b * *v);
                 }
