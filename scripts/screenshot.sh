@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Build the app (release), run it under Xvfb, and save one PNG per workspace into
+# docs/screenshots/. Also logs the frame rate while the digits demo trains.
+#
+#   scripts/screenshot.sh            # all three workspaces
+#   WAIT=20 scripts/screenshot.sh    # seconds of training before the Training screenshot
+#   BIN=target/debug/eos-explorer scripts/screenshot.sh   # use an existing binary
+#
+# Needs: xvfb x11-apps imagemagick (installed with apt-get if missing and running as root);
+# xdotool (optional) parks the mouse pointer.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+OUT=docs/screenshots
+DISPLAY_NUM=${DISPLAY_NUM:-99}
+WAIT=${WAIT:-15}
+RENDERER=${RENDERER:-glow}
+mkdir -p "$OUT"
+
+need=()
+command -v Xvfb >/dev/null || need+=(xvfb)
+command -v import >/dev/null || need+=(imagemagick)
+command -v xwd >/dev/null || need+=(x11-apps)
+if ((${#need[@]})); then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    else
+        echo "missing packages: ${need[*]} (install them with apt-get)" >&2
+        exit 1
+    fi
+fi
+
+if [ -z "${BIN:-}" ]; then
+    cargo build --release
+    BIN="${CARGO_TARGET_DIR:-target}/release/eos-explorer"
+fi
+
+Xvfb ":$DISPLAY_NUM" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+XVFB_PID=$!
+APP_PID=
+cleanup() {
+    [ -n "$APP_PID" ] && kill "$APP_PID" 2>/dev/null || true
+    kill "$XVFB_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
+sleep 1.5
+
+shoot() { # tab file seconds
+    local tab=$1 file=$2 secs=$3 log
+    log=$(mktemp)
+    EOS_START_TAB=$tab EOS_FPS_LOG=1 EOS_NO_DIALOG=1 DISPLAY=":$DISPLAY_NUM" \
+        XDG_CONFIG_HOME="$(mktemp -d)" XDG_DATA_HOME="$(mktemp -d)" \
+        "$BIN" --renderer "$RENDERER" >"$log" 2>&1 &
+    APP_PID=$!
+    if command -v xdotool >/dev/null; then
+        # Park the pointer off the plots so no hover label shows.
+        sleep 2
+        DISPLAY=":$DISPLAY_NUM" xdotool mousemove 1279 799 || true
+        sleep "$((secs > 2 ? secs - 2 : 0))"
+    else
+        sleep "$secs"
+    fi
+    DISPLAY=":$DISPLAY_NUM" import -window root "$OUT/$file"
+    kill "$APP_PID" 2>/dev/null || true
+    wait "$APP_PID" 2>/dev/null || true
+    APP_PID=
+    echo "== $file" >&2
+    grep "frames/s" "$log" >&2 || true
+    rm -f "$log"
+}
+
+shoot training training.png "$WAIT"
+shoot selfstab selfstab.png 4
+shoot linear linear.png 8
+ls -l "$OUT"

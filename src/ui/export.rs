@@ -1,0 +1,349 @@
+//! Exports: plot figures (SVG/PNG via `engine::plot`), the window as PNG, a run folder
+//! (metrics.csv + config.json). File dialogs run on spawned threads; when no dialog can open
+//! (rfd returns `None` at once: no portal, no zenity) files go to a default export folder and
+//! the message says where.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use eframe::egui;
+
+use crate::engine::config::RunConfig;
+use crate::engine::export::{CsvWriter, write_json};
+use crate::engine::plot::{PlotSpec, write_plot};
+use crate::engine::session::StepRecord;
+
+/// A message for the user about an export.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub text: String,
+    pub is_error: bool,
+}
+
+/// A finished run-folder export (the app may then ask the worker for NPZ files).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunFolder {
+    pub dir: PathBuf,
+    pub with_npz: bool,
+}
+
+enum Msg {
+    Notice(Notice),
+    RunFolder(RunFolder, Notice),
+}
+
+/// The default folder: `$EOS_EXPORT_DIR` or `./eos-exports`.
+pub fn default_export_dir() -> PathBuf {
+    std::env::var_os("EOS_EXPORT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("eos-exports"))
+}
+
+fn stamp() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Where the user wants a file: `Ok(Some(path))`, `Ok(None)` = cancelled, or the default
+/// location with a note when no dialog could be shown.
+enum Choice {
+    Picked(PathBuf),
+    Cancelled,
+    Fallback(PathBuf),
+}
+
+fn dialogs_disabled() -> bool {
+    std::env::var_os("EOS_NO_DIALOG").is_some()
+}
+
+/// rfd returns `None` both for Cancel and when no dialog backend exists; a `None` within a
+/// fraction of a second means nothing was shown.
+fn no_dialog_shown(t0: Instant) -> bool {
+    t0.elapsed() < Duration::from_millis(600)
+}
+
+fn choose_file(name: &str, ext: &str) -> Choice {
+    let fallback = default_export_dir().join(name);
+    if dialogs_disabled() {
+        return Choice::Fallback(fallback);
+    }
+    let t0 = Instant::now();
+    let picked = rfd::FileDialog::new()
+        .set_file_name(name)
+        .add_filter(ext.to_uppercase(), &[ext])
+        .save_file();
+    match picked {
+        Some(p) => Choice::Picked(p),
+        None if no_dialog_shown(t0) => Choice::Fallback(fallback),
+        None => Choice::Cancelled,
+    }
+}
+
+fn choose_folder(name: &str) -> Choice {
+    let fallback = default_export_dir().join(name);
+    if dialogs_disabled() {
+        return Choice::Fallback(fallback);
+    }
+    let t0 = Instant::now();
+    match rfd::FileDialog::new()
+        .set_title("Export run into folder")
+        .pick_folder()
+    {
+        Some(p) => Choice::Picked(p.join(name)),
+        None if no_dialog_shown(t0) => Choice::Fallback(fallback),
+        None => Choice::Cancelled,
+    }
+}
+
+fn ensure_parent(path: &Path) -> Result<(), String> {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => std::fs::create_dir_all(p)
+            .map_err(|e| format!("cannot create folder {}: {e}", p.display())),
+        _ => Ok(()),
+    }
+}
+
+const NO_DIALOG: &str = "no file dialog could be opened (no desktop portal or zenity)";
+
+/// Runs exports off the UI thread and collects their messages.
+pub struct ExportManager {
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    shot_tx: Sender<Arc<egui::ColorImage>>,
+    shot_rx: Receiver<Arc<egui::ColorImage>>,
+    /// Messages not yet dismissed (newest last).
+    pub notices: Vec<Notice>,
+    /// Run folders written this frame (taken by the app).
+    pub finished_run_folders: Vec<RunFolder>,
+    pub pending: usize,
+}
+
+impl Default for ExportManager {
+    fn default() -> Self {
+        let (tx, rx) = channel();
+        let (shot_tx, shot_rx) = channel();
+        ExportManager {
+            tx,
+            rx,
+            shot_tx,
+            shot_rx,
+            notices: Vec::new(),
+            finished_run_folders: Vec::new(),
+            pending: 0,
+        }
+    }
+}
+
+impl ExportManager {
+    fn spawn(&mut self, ctx: &egui::Context, job: impl FnOnce() -> Msg + Send + 'static) {
+        let tx = self.tx.clone();
+        let ctx = ctx.clone();
+        self.pending += 1;
+        let r = std::thread::Builder::new()
+            .name("eos-export".into())
+            .spawn(move || {
+                let _ = tx.send(job());
+                ctx.request_repaint();
+            });
+        if let Err(e) = r {
+            self.pending = self.pending.saturating_sub(1);
+            self.notices.push(Notice {
+                text: format!("could not start the export: {e}"),
+                is_error: true,
+            });
+        }
+    }
+
+    /// Export one figure; `ext` is "svg" or "png".
+    pub fn export_plot(&mut self, ctx: &egui::Context, spec: PlotSpec, stem: &str, ext: &str) {
+        let name = format!("{stem}-{}.{ext}", stamp());
+        let ext = ext.to_string();
+        self.spawn(ctx, move || {
+            let (path, note) = match choose_file(&name, &ext) {
+                Choice::Cancelled => {
+                    return Msg::Notice(Notice {
+                        text: "export cancelled".into(),
+                        is_error: false,
+                    });
+                }
+                Choice::Picked(p) => (p, String::new()),
+                Choice::Fallback(p) => (p, format!("{NO_DIALOG}; ")),
+            };
+            let r = ensure_parent(&path)
+                .and_then(|_| write_plot(&path, &spec).map_err(|e| e.to_string()));
+            Msg::Notice(match r {
+                Ok(()) => Notice {
+                    text: format!("{note}figure written to {}", path.display()),
+                    is_error: false,
+                },
+                Err(e) => Notice {
+                    text: format!("figure export failed: {e}"),
+                    is_error: true,
+                },
+            })
+        });
+    }
+
+    /// Take a screenshot of the window at the end of this frame and save it as PNG.
+    pub fn screenshot(&mut self, ctx: &egui::Context) {
+        let tx = self.shot_tx.clone();
+        let c = ctx.clone();
+        ctx.request_screenshot(move |img| {
+            let _ = tx.send(img);
+            c.request_repaint();
+        });
+        self.notices.push(Notice {
+            text: "taking a screenshot of the window…".into(),
+            is_error: false,
+        });
+    }
+
+    /// Write metrics.csv and config.json of a run into a new folder.
+    pub fn export_run(
+        &mut self,
+        ctx: &egui::Context,
+        records: Vec<StepRecord>,
+        config: RunConfig,
+        neigs: usize,
+        with_npz: bool,
+    ) {
+        let name = format!("run-{}", stamp());
+        self.spawn(ctx, move || {
+            let (dir, note) = match choose_folder(&name) {
+                Choice::Cancelled => {
+                    return Msg::Notice(Notice {
+                        text: "export cancelled".into(),
+                        is_error: false,
+                    });
+                }
+                Choice::Picked(p) => (p, String::new()),
+                Choice::Fallback(p) => (p, format!("{NO_DIALOG}; ")),
+            };
+            match write_run_folder(&dir, &records, &config, neigs) {
+                Ok(()) => {
+                    let n = Notice {
+                        text: format!(
+                            "{note}run written to {} (metrics.csv with {} rows, config.json{})",
+                            dir.display(),
+                            records.len(),
+                            if with_npz { ", NPZ files follow" } else { "" }
+                        ),
+                        is_error: false,
+                    };
+                    Msg::RunFolder(RunFolder { dir, with_npz }, n)
+                }
+                Err(e) => Msg::Notice(Notice {
+                    text: format!("run export failed: {e}"),
+                    is_error: true,
+                }),
+            }
+        });
+    }
+
+    /// Collect finished jobs (call once per frame).
+    pub fn poll(&mut self, ctx: &egui::Context) {
+        while let Ok(img) = self.shot_rx.try_recv() {
+            self.notices
+                .retain(|n| !n.text.starts_with("taking a screenshot"));
+            let name = format!("window-{}.png", stamp());
+            self.spawn(ctx, move || {
+                let (path, note) = match choose_file(&name, "png") {
+                    Choice::Cancelled => {
+                        return Msg::Notice(Notice {
+                            text: "screenshot not saved (cancelled)".into(),
+                            is_error: false,
+                        });
+                    }
+                    Choice::Picked(p) => (p, String::new()),
+                    Choice::Fallback(p) => (p, format!("{NO_DIALOG}; ")),
+                };
+                let r = ensure_parent(&path).and_then(|_| save_png(&path, &img));
+                Msg::Notice(match r {
+                    Ok(()) => Notice {
+                        text: format!("{note}window screenshot written to {}", path.display()),
+                        is_error: false,
+                    },
+                    Err(e) => Notice {
+                        text: format!("screenshot failed: {e}"),
+                        is_error: true,
+                    },
+                })
+            });
+        }
+        while let Ok(m) = self.rx.try_recv() {
+            self.pending = self.pending.saturating_sub(1);
+            match m {
+                Msg::Notice(n) => self.notices.push(n),
+                Msg::RunFolder(f, n) => {
+                    self.notices.push(n);
+                    self.finished_run_folders.push(f);
+                }
+            }
+        }
+        if self.notices.len() > 6 {
+            let extra = self.notices.len() - 6;
+            self.notices.drain(..extra);
+        }
+    }
+}
+
+fn save_png(path: &Path, img: &egui::ColorImage) -> Result<(), String> {
+    let [w, h] = img.size;
+    let rgba: Vec<u8> = img.pixels.iter().flat_map(|c| c.to_array()).collect();
+    image::save_buffer(path, &rgba, w as u32, h as u32, image::ColorType::Rgba8)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// metrics.csv (same columns as the CLI) and config.json.
+pub fn write_run_folder(
+    dir: &Path,
+    records: &[StepRecord],
+    config: &RunConfig,
+    neigs: usize,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut header: Vec<String> = [
+        "step",
+        "wall_s",
+        "lr",
+        "train_loss",
+        "train_acc",
+        "test_loss",
+        "test_acc",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for i in 1..=neigs {
+        header.push(format!("lambda_{i}"));
+    }
+    for h in ["hvps", "lanczos_residual", "grad_norm", "threshold"] {
+        header.push(h.to_string());
+    }
+    let mut csv =
+        CsvWriter::create(&dir.join("metrics.csv"), &header).map_err(|e| e.to_string())?;
+    for r in records {
+        let mut row = vec![
+            Some(r.step as f64),
+            Some(r.wall_s),
+            Some(r.lr),
+            Some(r.train_loss),
+            r.train_acc,
+            r.test_loss,
+            r.test_acc,
+        ];
+        for i in 0..neigs {
+            row.push(r.eigs.as_ref().and_then(|e| e.get(i).copied()));
+        }
+        row.push(r.hvps.map(|h| h as f64));
+        row.push(r.lanczos_residual);
+        row.push(Some(r.grad_norm));
+        row.push(Some(r.threshold));
+        csv.row(&row).map_err(|e| e.to_string())?;
+    }
+    write_json(&dir.join("config.json"), config).map_err(|e| e.to_string())
+}

@@ -1,0 +1,462 @@
+//! The Linear-model workspace: Li et al.'s two-layer linear network (seed §5), trained on a
+//! worker thread; rows stream into the plots. Any parameter change restarts the run.
+
+use std::time::{Duration, Instant};
+
+use eframe::egui::{self, RichText};
+use egui_plot::{Corner, HLine, Legend, Line, LineStyle, Plot};
+
+use super::export::ExportManager;
+use super::plots::{banner, drawn, fmt_num, hover_label, log_axis, log_grid, plot_header};
+use super::theme;
+use crate::engine::plot::{PlotSpec, Series, SeriesStyle, Threshold};
+use crate::engine::theory::Outcome;
+use crate::engine::theory::linear::{LinearInit, LinearParams, LinearRow};
+use crate::engine::worker::{LinearEvent, LinearWorker};
+
+use super::training::{DRAIN_BUDGET, DRAIN_MAX};
+
+/// Residuals below this are drawn at this value on the log plot.
+const RES_FLOOR: f64 = 1e-18;
+
+pub struct LinearWorkspace {
+    pub params: LinearParams,
+    pub rows: Vec<LinearRow>,
+    pub outcome: Option<Outcome>,
+    pub error: Option<String>,
+    pub run_id: u64,
+    pub running: bool,
+    started_for: Option<LinearParams>,
+    worker: Option<LinearWorker>,
+    ctx: egui::Context,
+    /// Restart automatically when a parameter changes.
+    pub auto_run: bool,
+}
+
+impl LinearWorkspace {
+    pub fn new(ctx: &egui::Context) -> Self {
+        LinearWorkspace {
+            params: LinearParams::li_linear(),
+            rows: Vec::new(),
+            outcome: None,
+            error: None,
+            run_id: 0,
+            running: false,
+            started_for: None,
+            worker: None,
+            ctx: ctx.clone(),
+            auto_run: true,
+        }
+    }
+
+    pub fn set_params(&mut self, p: LinearParams) {
+        self.params = p;
+        self.start();
+    }
+
+    /// (Re)start the run with the current parameters.
+    pub fn start(&mut self) {
+        self.started_for = Some(self.params.clone());
+        self.rows.clear();
+        self.outcome = None;
+        if let Err(e) = self.params.check() {
+            self.error = Some(e.to_string());
+            self.running = false;
+            if let Some(w) = &self.worker {
+                let _ = w.stop();
+            }
+            return;
+        }
+        self.error = None;
+        if self.worker.is_none() {
+            let c = self.ctx.clone();
+            match LinearWorker::spawn("app", Box::new(move || c.request_repaint())) {
+                Ok(w) => self.worker = Some(w),
+                Err(e) => {
+                    self.error = Some(format!("could not start the worker thread: {e}"));
+                    return;
+                }
+            }
+        }
+        if let Some(w) = &self.worker {
+            match w.start(self.params.clone()) {
+                Ok(id) => {
+                    self.run_id = id;
+                    self.running = true;
+                }
+                Err(e) => self.error = Some(e.to_string()),
+            }
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(w) = &self.worker {
+            let _ = w.stop();
+        }
+        self.running = false;
+    }
+
+    /// Drain rows within the frame budget.
+    pub fn poll(&mut self) {
+        let Some(w) = &self.worker else { return };
+        let t0 = Instant::now();
+        let mut n = 0;
+        while n < DRAIN_MAX && t0.elapsed() < DRAIN_BUDGET {
+            let Some(e) = w.try_recv() else { break };
+            n += 1;
+            if e.run_id() != self.run_id {
+                continue;
+            }
+            match e {
+                LinearEvent::Row { row, .. } => self.rows.push(*row),
+                LinearEvent::Finished { outcome, .. } => {
+                    self.outcome = Some(outcome);
+                    self.running = false;
+                }
+                LinearEvent::Error { message, .. } => {
+                    self.error = Some(message);
+                    self.running = false;
+                }
+            }
+        }
+        if n == DRAIN_MAX || t0.elapsed() >= DRAIN_BUDGET {
+            self.ctx.request_repaint();
+        }
+        if self.running {
+            self.ctx.request_repaint_after(Duration::from_millis(250));
+        }
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui, exports: &mut ExportManager) {
+        self.poll();
+        egui::Panel::left("linear-controls")
+            .resizable(true)
+            .default_size(290.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.controls_ui(ui));
+            });
+        // Restart once the user has let go of a slider.
+        let dragging = ui.ctx().dragged_id().is_some();
+        if self.auto_run && !dragging && self.started_for.as_ref() != Some(&self.params) {
+            self.start();
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            let pal = theme::palette(ui.ctx());
+            if let Some(e) = &self.error {
+                banner(ui, &format!("Cannot run: {e}"), pal.error_bg, pal.error_fg);
+            }
+            if let Some(o @ Outcome::Diverged { .. }) = &self.outcome {
+                banner(ui, &format!("The run {o}."), pal.error_bg, pal.error_fg);
+            }
+            self.status_ui(ui);
+            self.plots_ui(ui, exports);
+        });
+    }
+
+    fn controls_ui(&mut self, ui: &mut egui::Ui) {
+        let pal = theme::palette(ui.ctx());
+        ui.heading("Model f(x) = A^T W x/√m");
+        if let Some(p) = crate::engine::presets::find("li-linear") {
+            egui::CollapsingHeader::new("About this model")
+                .default_open(false)
+                .show(ui, |ui| {
+                    ui.label(RichText::new(p.description).small());
+                    ui.label(RichText::new(p.source).small().italics());
+                });
+        }
+        let p = &mut self.params;
+        ui.add(
+            egui::Slider::new(&mut p.lr, 0.01..=10.0)
+                .logarithmic(true)
+                .text("η (learning rate)"),
+        );
+        ui.label(RichText::new(format!("2/η = {}", fmt_num(2.0 / p.lr))).color(pal.threshold));
+        ui.add(
+            egui::Slider::new(&mut p.m, 2..=1000)
+                .logarithmic(true)
+                .text("m (width)"),
+        );
+        ui.add(
+            egui::Slider::new(&mut p.d, 1..=500)
+                .logarithmic(true)
+                .text("d (input dim)"),
+        );
+        ui.add(
+            egui::Slider::new(&mut p.n, 1..=500)
+                .logarithmic(true)
+                .text("n (samples)"),
+        );
+        ui.add(
+            egui::Slider::new(&mut p.steps, 10..=5000)
+                .logarithmic(true)
+                .text("steps"),
+        );
+        egui::ComboBox::from_label("init")
+            .selected_text(p.init.to_string())
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut p.init, LinearInit::Symmetric, "symmetric (F₀ = 0)");
+                ui.selectable_value(&mut p.init, LinearInit::Random, "random");
+            });
+        ui.add(
+            egui::Slider::new(&mut p.init_scale, 0.001..=2.0)
+                .logarithmic(true)
+                .text("init scale"),
+        );
+        ui.horizontal(|ui| {
+            let l = ui.label("seed");
+            ui.add(egui::DragValue::new(&mut p.seed)).labelled_by(l.id);
+        });
+        if p.init == LinearInit::Symmetric && p.m % 2 == 1 {
+            ui.label(
+                RichText::new("! the symmetric init needs an even width m").color(pal.warn_fg),
+            );
+        }
+        ui.separator();
+        ui.checkbox(&mut self.auto_run, "restart on every change");
+        ui.horizontal(|ui| {
+            if ui.button("Run").clicked() {
+                self.start();
+            }
+            if ui
+                .add_enabled(self.running, egui::Button::new("Stop"))
+                .clicked()
+            {
+                self.stop();
+            }
+            if ui.button("Preset li-linear").clicked() {
+                self.params = LinearParams::li_linear();
+            }
+        });
+        ui.separator();
+        ui.label(
+            RichText::new(
+                "Seed §5: sharpness is driven by ||A||², which grows while <F, D> < 0. \
+                 The residual plot checks Lemma 5 as printed (sign error: − ΣDF^T) against the corrected form (+ ΣDF^T).",
+            )
+            .small()
+            .color(pal.muted),
+        );
+    }
+
+    fn status_ui(&self, ui: &mut egui::Ui) {
+        let last = self.rows.last();
+        let state = if self.running {
+            "running".to_string()
+        } else if let Some(o) = &self.outcome {
+            o.to_string()
+        } else {
+            "idle".to_string()
+        };
+        let mut s = format!(
+            "t = {} / {} · {state}",
+            last.map(|r| r.t).unwrap_or(0),
+            self.params.steps
+        );
+        if let Some(r) = last {
+            s.push_str(&format!(
+                " · loss {} · ||A||² {} · <F,D> {}",
+                fmt_num(r.loss),
+                fmt_num(r.a_norm2),
+                fmt_num(r.f_dot_d)
+            ));
+            if let Some(sh) = self.rows.iter().rev().find_map(|r| r.sharpness) {
+                s.push_str(&format!(
+                    " · sharpness {} (2/η = {})",
+                    fmt_num(sh),
+                    fmt_num(r.two_over_eta)
+                ));
+            }
+        }
+        ui.label(RichText::new(s).monospace());
+    }
+
+    fn plots_ui(&self, ui: &mut egui::Ui, exports: &mut ExportManager) {
+        let pal = theme::palette(ui.ctx());
+        let link = egui::Id::unique("linear-t-link");
+        let h = ((ui.available_height() - 70.0) / 2.0).max(100.0);
+        let col = |f: &dyn Fn(&LinearRow) -> Option<f64>| -> Vec<[f64; 2]> {
+            self.rows
+                .iter()
+                .filter_map(|r| f(r).map(|v| [r.t as f64, v]))
+                .collect()
+        };
+        let a = col(&|r| Some(r.a_norm2));
+        let w = col(&|r| Some(r.w_norm2));
+        let fd = col(&|r| Some(r.f_dot_d));
+        let l1m = col(&|r| r.lambda1_m);
+        let vmv = col(&|r| Some(r.v1_m_v1));
+        let sh = col(&|r| r.sharpness);
+        let thr = 2.0 / self.params.lr;
+        let res = |f: &dyn Fn(&crate::engine::theory::linear::LemmaResiduals) -> f64| {
+            col(&|r| r.residuals.as_ref().map(|x| f(x).max(RES_FLOOR)))
+        };
+        let printed = res(&|x| x.m_lemma5_printed);
+        let corrected = res(&|x| x.m_lemma5_corrected);
+        let proof = res(&|x| x.m_lemma5_proof_printed);
+        let d4 = res(&|x| x.d_lemma4);
+        let an = res(&|x| x.a_norm2);
+        let v1 = res(&|x| x.v1_expansion);
+
+        ui.columns(2, |cols| {
+            let (l, r) = cols.split_at_mut(1);
+            let ui = &mut l[0];
+            plot_header(ui, "||A||² and ||W||²", "linear-norms", exports, || {
+                let mut s = PlotSpec::new("Weight norms", "t", "squared norm");
+                s.series.push(Series::line("||A||²", a.clone()));
+                s.series.push(Series::line("||W||²", w.clone()));
+                s
+            });
+            Plot::new("linear-norms")
+                .y_axis_min_width(52.0)
+                .height(h)
+                .legend(Legend::default().position(Corner::LeftTop))
+                .link_axis(link, [true, false])
+                .link_cursor(link, [true, false])
+                .label_formatter(hover_label("t", false))
+                .show(ui, |pu| {
+                    pu.line(
+                        Line::new("||A||²", drawn(&a, false))
+                            .color(pal.a_norm)
+                            .width(2.0),
+                    );
+                    pu.line(Line::new("||W||²", drawn(&w, false)).color(pal.w_norm));
+                });
+            plot_header(ui, "<F, D>", "linear-fd", exports, || {
+                let mut s = PlotSpec::new("<F, D>", "t", "<F, D>");
+                s.series.push(Series::line("<F, D>", fd.clone()));
+                s.threshold = Some(Threshold {
+                    name: "0".into(),
+                    steps: vec![[0.0, 0.0]],
+                });
+                s
+            });
+            Plot::new("linear-fd")
+                .y_axis_min_width(52.0)
+                .height(h)
+                .legend(Legend::default().position(Corner::RightTop))
+                .link_axis(link, [true, false])
+                .link_cursor(link, [true, false])
+                .label_formatter(hover_label("t", false))
+                .show(ui, |pu| {
+                    pu.hline(HLine::new("zero", 0.0).color(pal.zero_line));
+                    pu.line(
+                        Line::new("<F, D>", drawn(&fd, false))
+                            .color(pal.fd)
+                            .width(1.5),
+                    );
+                });
+
+            let ui = &mut r[0];
+            plot_header(ui, "Sharpness vs 2/η", "linear-sharpness", exports, || {
+                let mut s = PlotSpec::new("Sharpness", "t", "eigenvalue");
+                s.series
+                    .push(Series::line("exact sharpness λ1(∇²L)", sh.clone()));
+                s.series.push(Series {
+                    name: "λ1(M)".into(),
+                    points: l1m.clone(),
+                    style: SeriesStyle::Dashed,
+                    color: None,
+                });
+                s.series.push(Series {
+                    name: "v1^T M v1".into(),
+                    points: vmv.clone(),
+                    style: SeriesStyle::Dashed,
+                    color: None,
+                });
+                s.threshold = Some(Threshold {
+                    name: "2/η".into(),
+                    steps: vec![[0.0, thr]],
+                });
+                s
+            });
+            Plot::new("linear-sharpness")
+                .y_axis_min_width(52.0)
+                .height(h)
+                .legend(Legend::default().position(Corner::RightBottom))
+                .link_axis(link, [true, false])
+                .link_cursor(link, [true, false])
+                .label_formatter(hover_label("t", false))
+                .include_y(0.0)
+                .show(ui, |pu| {
+                    pu.hline(
+                        HLine::new("2/η", thr)
+                            .color(pal.threshold)
+                            .style(LineStyle::Dashed { length: 8.0 }),
+                    );
+                    pu.line(
+                        Line::new("exact sharpness", drawn(&sh, false))
+                            .color(pal.eigs[0])
+                            .width(2.0),
+                    );
+                    pu.line(
+                        Line::new("λ1(M)", drawn(&l1m, false))
+                            .color(pal.eigs[1])
+                            .style(LineStyle::Dashed { length: 6.0 }),
+                    );
+                    pu.line(
+                        Line::new("v1^T M v1", drawn(&vmv, false))
+                            .color(pal.eigs[2])
+                            .style(LineStyle::Dotted { spacing: 4.0 }),
+                    );
+                });
+            plot_header(
+                ui,
+                "Lemma residuals (log)",
+                "linear-residuals",
+                exports,
+                || {
+                    let mut s = PlotSpec::new(
+                        "Relative residuals of the §5.3 identities",
+                        "t",
+                        "relative residual",
+                    );
+                    s.log_y = true;
+                    s.series
+                        .push(Series::line("Lemma 5 as printed", printed.clone()));
+                    s.series
+                        .push(Series::line("Lemma 5 corrected", corrected.clone()));
+                    s.series
+                        .push(Series::line("Lemma 5 proof, last line", proof.clone()));
+                    s.series
+                        .push(Series::line("Lemma 4 (D update)", d4.clone()));
+                    s.series.push(Series::line("||A||² update", an.clone()));
+                    s.series
+                        .push(Series::line("v1^T (ΔM) v1 expansion", v1.clone()));
+                    s
+                },
+            );
+            Plot::new("linear-residuals")
+                .y_axis_min_width(52.0)
+                .height(h)
+                .legend(Legend::default().position(Corner::RightBottom))
+                .link_axis(link, [true, false])
+                .link_cursor(link, [true, false])
+                .label_formatter(hover_label("t", true))
+                .y_axis_formatter(log_axis)
+                .y_grid_spacer(log_grid)
+                .show(ui, |pu| {
+                    pu.line(
+                        Line::new("Lemma 5 as printed", drawn(&printed, true))
+                            .color(pal.printed)
+                            .width(2.0),
+                    );
+                    pu.line(
+                        Line::new("Lemma 5 corrected", drawn(&corrected, true))
+                            .color(pal.corrected)
+                            .width(2.0),
+                    );
+                    pu.line(
+                        Line::new("Lemma 5 proof (printed)", drawn(&proof, true))
+                            .color(pal.other_residual[1]),
+                    );
+                    pu.line(Line::new("Lemma 4", drawn(&d4, true)).color(pal.other_residual[0]));
+                    pu.line(
+                        Line::new("||A||² update", drawn(&an, true)).color(pal.other_residual[2]),
+                    );
+                    pu.line(
+                        Line::new("v1 expansion", drawn(&v1, true)).color(pal.other_residual[3]),
+                    );
+                });
+        });
+    }
+}

@@ -1,0 +1,229 @@
+//! Helpers shared by the workspaces' plots: decimation for drawing, log-y transforms, axis
+//! formatters, and the header row of a plot with its export buttons.
+
+use std::ops::RangeInclusive;
+
+use eframe::egui;
+use egui_plot::{GridInput, GridMark, HoverPosition};
+
+use super::export::ExportManager;
+use crate::engine::plot::PlotSpec;
+
+/// At most this many points per drawn series (full data is kept for export).
+pub const MAX_DRAWN: usize = 2000;
+
+/// Min/max decimation: keeps the extremes of each bucket so spikes stay visible.
+pub fn decimate(points: &[[f64; 2]], max: usize) -> Vec<[f64; 2]> {
+    let n = points.len();
+    if n <= max || max < 4 {
+        return points.to_vec();
+    }
+    let buckets = max / 2;
+    let size = n.div_ceil(buckets);
+    let mut out = Vec::with_capacity(buckets * 2 + 1);
+    for chunk in points.chunks(size) {
+        let mut lo = 0;
+        let mut hi = 0;
+        for (i, p) in chunk.iter().enumerate() {
+            if p[1] < chunk[lo][1] || chunk[lo][1].is_nan() {
+                lo = i;
+            }
+            if p[1] > chunk[hi][1] || chunk[hi][1].is_nan() {
+                hi = i;
+            }
+        }
+        let (a, b) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+        out.push(chunk[a]);
+        if b != a {
+            out.push(chunk[b]);
+        }
+    }
+    if let (Some(last), Some(orig)) = (out.last(), points.last())
+        && last != orig
+    {
+        out.push(*orig);
+    }
+    out
+}
+
+/// y → log10(y), dropping non-positive and non-finite values.
+pub fn to_log(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    points
+        .iter()
+        .filter(|p| p[1].is_finite() && p[1] > 0.0)
+        .map(|p| [p[0], p[1].log10()])
+        .collect()
+}
+
+/// Points ready to draw: optionally log-transformed, then decimated.
+pub fn drawn(points: &[[f64; 2]], log_y: bool) -> Vec<[f64; 2]> {
+    if log_y {
+        decimate(&to_log(points), MAX_DRAWN)
+    } else {
+        decimate(points, MAX_DRAWN)
+    }
+}
+
+/// Grid of a log10 axis: decades, plus 2× and 5× marks when few decades are visible.
+pub fn log_grid(input: GridInput) -> Vec<GridMark> {
+    let (lo, hi) = input.bounds;
+    let span = hi - lo;
+    if !(lo.is_finite() && hi.is_finite()) || span <= 0.0 || span > 400.0 {
+        return Vec::new();
+    }
+    let k0 = lo.floor() as i64 - 1;
+    let k1 = hi.ceil() as i64 + 1;
+    let every = ((span / 8.0).ceil() as i64).max(1);
+    let mut marks = Vec::new();
+    for k in k0..=k1 {
+        if k.rem_euclid(every) == 0 {
+            marks.push(GridMark {
+                value: k as f64,
+                step_size: every as f64,
+            });
+        }
+        if span <= 3.0 {
+            for (m, step) in [(2.0f64, 0.3), (5.0, 0.3)] {
+                marks.push(GridMark {
+                    value: k as f64 + m.log10(),
+                    step_size: step,
+                });
+            }
+        }
+        if span <= 0.8 {
+            for m in [3.0f64, 4.0, 6.0, 7.0, 8.0, 9.0] {
+                marks.push(GridMark {
+                    value: k as f64 + m.log10(),
+                    step_size: 0.06,
+                });
+            }
+        }
+    }
+    marks.retain(|m| m.value >= lo && m.value <= hi);
+    marks
+}
+
+/// Tick labels of a log10 axis: 10^v.
+pub fn log_axis(mark: GridMark, _range: &RangeInclusive<f64>) -> String {
+    let v = mark.value;
+    let x = 10f64.powf(v);
+    if (v - v.round()).abs() < 1e-9 && !(1e-3..1e4).contains(&x) {
+        format!("1e{}", v.round() as i64)
+    } else if (1e-3..1e4).contains(&x) {
+        let s = format!("{x:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{x:.0e}")
+    }
+}
+
+/// Compact number text for labels.
+pub fn fmt_num(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e5).contains(&a) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// Hover text: series name, x and y (y converted back from log10 when `log_y`).
+pub fn hover_label(
+    x_name: &'static str,
+    log_y: bool,
+) -> impl Fn(&HoverPosition<'_>) -> Option<String> {
+    move |pos| {
+        let (name, p) = match pos {
+            HoverPosition::NearDataPoint {
+                plot_name,
+                position,
+                ..
+            } => (*plot_name, *position),
+            HoverPosition::Elsewhere { position } => ("", *position),
+        };
+        let y = if log_y { 10f64.powf(p.y) } else { p.y };
+        let x = if x_name == "step" || x_name == "t" {
+            format!("{:.0}", p.x)
+        } else {
+            fmt_num(p.x)
+        };
+        if name.is_empty() {
+            Some(format!("{x_name} = {x}\ny = {}", fmt_num(y)))
+        } else {
+            Some(format!("{name}\n{x_name} = {x}\ny = {}", fmt_num(y)))
+        }
+    }
+}
+
+/// Title row with "SVG" / "PNG" export buttons; `make_spec` builds the figure from full data.
+pub fn plot_header(
+    ui: &mut egui::Ui,
+    title: &str,
+    stem: &str,
+    exports: &mut ExportManager,
+    make_spec: impl FnOnce() -> PlotSpec,
+) {
+    ui.horizontal(|ui| {
+        ui.strong(title);
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            let png = ui
+                .small_button("PNG")
+                .on_hover_text(format!("Export “{title}” as a PNG figure"));
+            let svg = ui
+                .small_button("SVG")
+                .on_hover_text(format!("Export “{title}” as an SVG figure"));
+            let ext = if svg.clicked() {
+                Some("svg")
+            } else if png.clicked() {
+                Some("png")
+            } else {
+                None
+            };
+            if let Some(ext) = ext {
+                exports.export_plot(ui.ctx(), make_spec(), stem, ext);
+            }
+        });
+    });
+}
+
+/// A coloured banner (error or info) with a dismiss button; returns true when dismissed.
+pub fn banner(ui: &mut egui::Ui, text: &str, bg: egui::Color32, fg: egui::Color32) -> bool {
+    let mut dismissed = false;
+    egui::Frame::new()
+        .fill(bg)
+        .inner_margin(egui::Margin::symmetric(8, 5))
+        .corner_radius(4.0)
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                if ui
+                    .small_button("x")
+                    .on_hover_text("Dismiss this message")
+                    .clicked()
+                {
+                    dismissed = true;
+                }
+                ui.add(egui::Label::new(egui::RichText::new(text).color(fg)).wrap());
+            });
+        });
+    dismissed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimate_keeps_extremes_and_ends() {
+        let pts: Vec<[f64; 2]> = (0..10_000)
+            .map(|i| [i as f64, if i == 5000 { 100.0 } else { 0.0 }])
+            .collect();
+        let d = decimate(&pts, 200);
+        assert!(d.len() <= 202);
+        assert!(d.iter().any(|p| p[1] == 100.0));
+        assert_eq!(d.first(), pts.first());
+        assert_eq!(d.last(), pts.last());
+    }
+}

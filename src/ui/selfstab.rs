@@ -1,0 +1,535 @@
+//! The Self-stabilization workspace: the map of seed Definition 4.1, recomputed on the UI
+//! thread in the same frame as any slider change (a few thousand f64 steps).
+
+use std::time::Duration;
+
+use eframe::egui::{self, RichText};
+use egui_plot::{Arrows, Corner, HLine, Legend, Line, LineStyle, MarkerShape, Plot, Points, VLine};
+
+use super::export::ExportManager;
+use super::plots::{banner, decimate, fmt_num, hover_label, plot_header};
+use super::theme;
+use crate::engine::plot::{PlotSpec, Series, SeriesStyle, Threshold};
+use crate::engine::theory::self_stab::{
+    self, SelfStabParams, SelfStabRun, Stage, displacement_field_two_step,
+};
+
+/// What the x plot shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XDisplay {
+    Signed,
+    Abs,
+    Square,
+}
+
+/// The series as drawn (kept so tests can see that a change reached the plots).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SelfStabSeries {
+    pub x: Vec<[f64; 2]>,
+    pub sharpness: Vec<[f64; 2]>,
+    /// Phase-portrait points (x_t, y_t) per stage 1..=4.
+    pub phase: [Vec<[f64; 2]>; 4],
+    pub threshold: f64,
+    pub delta: f64,
+}
+
+/// The seed's words for the four stages (§4.2).
+pub const STAGE_WORDS: [(&str, &str); 4] = [
+    (
+        "1 Progressive sharpening",
+        "“When |x_t| is small, y_t is dominated by the linear component: y_t ≈ ηα·t … the sharpness begins to increase.”",
+    ),
+    (
+        "2 Destabilization",
+        "“As y_t > 0, (x_t) begins to diverge … with alternating sign at each step and exponentially increasing values. The loss also increases rapidly.”",
+    ),
+    (
+        "3 Self-stabilization",
+        "“As x_t² grows larger, the quadratic component of y_t becomes more significant. y_t peaks when x_t = √(2α/β). Afterwards, the sharpness begins to decline.”",
+    ),
+    (
+        "4 Return to stability",
+        "“Eventually, y_t becomes negative, and the sharpness returns to a stable level. As x_t diminishes, the αη·t component of y_t dominates once more, leading back to progressive sharpening.”",
+    ),
+];
+
+pub struct SelfStabWorkspace {
+    pub params: SelfStabParams,
+    pub run: Option<SelfStabRun>,
+    pub error: Option<String>,
+    pub display: XDisplay,
+    pub show_field: bool,
+    pub cursor: f64,
+    pub playing: bool,
+    /// Playback speed in steps per second.
+    pub speed: f64,
+    pub series: SelfStabSeries,
+    /// How many times the map was recomputed.
+    pub recomputes: u64,
+    computed_for: Option<(SelfStabParams, XDisplay)>,
+}
+
+impl Default for SelfStabWorkspace {
+    fn default() -> Self {
+        let mut w = SelfStabWorkspace {
+            params: SelfStabParams::seed_fig2(),
+            run: None,
+            error: None,
+            display: XDisplay::Signed,
+            show_field: false,
+            cursor: 0.0,
+            playing: false,
+            speed: 40.0,
+            series: SelfStabSeries::default(),
+            recomputes: 0,
+            computed_for: None,
+        };
+        w.recompute();
+        w
+    }
+}
+
+impl SelfStabWorkspace {
+    pub fn set_params(&mut self, p: SelfStabParams) {
+        self.params = p;
+        self.recompute();
+    }
+
+    /// Simulate now if the parameters (or the display) changed.
+    pub fn recompute(&mut self) {
+        let key = (self.params.clone(), self.display);
+        if self.computed_for.as_ref() == Some(&key) {
+            return;
+        }
+        self.computed_for = Some(key);
+        self.recomputes += 1;
+        match self.params.check() {
+            Ok(c) => {
+                let run = self_stab::simulate(&c);
+                self.series = series_of(&run, self.display);
+                self.error = None;
+                let last = run.rows.len().saturating_sub(1) as f64;
+                self.cursor = self.cursor.min(last);
+                self.run = Some(run);
+            }
+            Err(e) => {
+                self.error = Some(e.to_string());
+                self.run = None;
+                self.series = SelfStabSeries::default();
+            }
+        }
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui, exports: &mut ExportManager) {
+        egui::Panel::left("selfstab-controls")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    self.controls_ui(ui);
+                    // Same frame: recompute before the plots are drawn.
+                    self.recompute();
+                    ui.separator();
+                    self.summary_ui(ui);
+                    ui.separator();
+                    self.legend_ui(ui);
+                });
+            });
+        self.advance_cursor(ui.ctx());
+        egui::CentralPanel::default().show(ui, |ui| {
+            if let Some(e) = &self.error {
+                let pal = theme::palette(ui.ctx());
+                banner(
+                    ui,
+                    &format!("Cannot simulate: {e}"),
+                    pal.error_bg,
+                    pal.error_fg,
+                );
+            }
+            if let Some(run) = &self.run
+                && run.outcome.is_diverged()
+            {
+                let pal = theme::palette(ui.ctx());
+                banner(
+                    ui,
+                    &format!("The map {}; rows before that are shown.", run.outcome),
+                    pal.error_bg,
+                    pal.error_fg,
+                );
+            }
+            self.plots_ui(ui, exports);
+        });
+    }
+
+    fn controls_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Map parameters");
+        if let Some(p) = crate::engine::presets::find("seed-fig2") {
+            egui::CollapsingHeader::new("About this model")
+                .default_open(false)
+                .show(ui, |ui| {
+                    ui.label(RichText::new(p.description).small());
+                    ui.label(RichText::new(p.source).small().italics());
+                });
+        }
+        let p = &mut self.params;
+        ui.add(
+            egui::Slider::new(&mut p.lr, 0.001..=1.0)
+                .logarithmic(true)
+                .text("η (learning rate)"),
+        );
+        ui.add(
+            egui::Slider::new(&mut p.alpha, 0.001..=10.0)
+                .logarithmic(true)
+                .text("α (sharpening rate)"),
+        );
+        ui.add(
+            egui::Slider::new(&mut p.beta, 0.01..=100.0)
+                .logarithmic(true)
+                .text("β (stabilising strength)"),
+        );
+        ui.add(
+            egui::Slider::new(&mut p.x0, 1e-4..=5.0)
+                .logarithmic(true)
+                .text("x₀ (initial displacement)"),
+        );
+        ui.add(egui::Slider::new(&mut p.y0, -5.0..=5.0).text("y₀ (initial y)"));
+        ui.add(
+            egui::Slider::new(&mut p.steps, 10..=5000)
+                .logarithmic(true)
+                .text("steps"),
+        );
+        ui.label(format!(
+            "2/η = {}   δ = √(2α/β) = {}",
+            fmt_num(2.0 / p.lr),
+            fmt_num((2.0 * p.alpha / p.beta).sqrt())
+        ));
+        if ui.button("Reset to seed Figure 2").clicked() {
+            *p = SelfStabParams::seed_fig2();
+        }
+        ui.separator();
+        ui.heading("Display");
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.display, XDisplay::Signed, "x_t");
+            ui.selectable_value(&mut self.display, XDisplay::Abs, "|x_t|");
+            ui.selectable_value(&mut self.display, XDisplay::Square, "x_t²");
+        });
+        ui.checkbox(&mut self.show_field, "vector field (two steps)");
+        ui.separator();
+        ui.heading("Play-back");
+        let last = self
+            .run
+            .as_ref()
+            .map(|r| r.rows.len().saturating_sub(1))
+            .unwrap_or(0) as f64;
+        ui.horizontal(|ui| {
+            let label = if self.playing { "Pause" } else { "Play" };
+            if ui.button(label).clicked() {
+                if !self.playing && self.cursor >= last {
+                    self.cursor = 0.0;
+                }
+                self.playing = !self.playing;
+            }
+            if ui.button("Rewind").clicked() {
+                self.cursor = 0.0;
+            }
+        });
+        ui.add(egui::Slider::new(&mut self.cursor, 0.0..=last.max(1.0)).text("cursor t"));
+        ui.add(
+            egui::Slider::new(&mut self.speed, 1.0..=1000.0)
+                .logarithmic(true)
+                .text("speed (steps/s)"),
+        );
+    }
+
+    fn advance_cursor(&mut self, ctx: &egui::Context) {
+        if !self.playing {
+            return;
+        }
+        let last = self
+            .run
+            .as_ref()
+            .map(|r| r.rows.len().saturating_sub(1))
+            .unwrap_or(0) as f64;
+        let dt = ctx.input(|i| i.stable_dt).min(0.1) as f64;
+        self.cursor += self.speed * dt;
+        if self.cursor >= last {
+            self.cursor = last;
+            self.playing = false;
+        }
+        ctx.request_repaint_after(Duration::from_millis(16));
+    }
+
+    fn summary_ui(&self, ui: &mut egui::Ui) {
+        let Some(run) = &self.run else { return };
+        let s = &run.summary;
+        ui.label(format!(
+            "{} rows; stages visited {}/4; {} complete cycles",
+            run.rows.len(),
+            s.stages_visited(),
+            s.cycles.len()
+        ));
+        if !s.cycles.is_empty() {
+            let lens: Vec<String> = s.cycles.iter().map(|c| c.length.to_string()).collect();
+            ui.label(format!("cycle lengths: {}", lens.join(", ")));
+        }
+        ui.label(format!(
+            "peak sharpness 2/η + max y = {}",
+            fmt_num(2.0 / run.params.lr + s.max_y)
+        ));
+        if let Some(r) = run.rows.get(self.cursor.round() as usize) {
+            ui.label(
+                RichText::new(format!(
+                    "t = {}: x = {}, y = {}, stage {} ({})",
+                    r.t,
+                    fmt_num(r.x),
+                    fmt_num(r.y),
+                    r.stage.number(),
+                    r.stage.name()
+                ))
+                .monospace(),
+            );
+        }
+    }
+
+    fn legend_ui(&self, ui: &mut egui::Ui) {
+        let pal = theme::palette(ui.ctx());
+        ui.heading("The four stages (seed §4.2)");
+        for (i, (name, words)) in STAGE_WORDS.iter().enumerate() {
+            ui.label(RichText::new(*name).strong().color(pal.stages[i]));
+            ui.label(RichText::new(*words).small());
+        }
+        ui.label(
+            RichText::new(
+                "Rule used for colouring: stage from the sign of y_t and of the next change η(α − βx_t²/2).",
+            )
+            .small()
+            .color(pal.muted),
+        );
+    }
+
+    fn plots_ui(&self, ui: &mut egui::Ui, exports: &mut ExportManager) {
+        let pal = theme::palette(ui.ctx());
+        let s = &self.series;
+        let link = egui::Id::unique("selfstab-t-link");
+        let avail = ui.available_height();
+        let h = ((avail - 90.0) / 2.0).max(100.0);
+        let cursor = self.cursor.round();
+        let row = self
+            .run
+            .as_ref()
+            .and_then(|r| r.rows.get(cursor as usize))
+            .cloned();
+        let x_name = match self.display {
+            XDisplay::Signed => "x_t",
+            XDisplay::Abs => "|x_t|",
+            XDisplay::Square => "x_t²",
+        };
+
+        ui.columns(2, |cols| {
+            let (left, right) = cols.split_at_mut(1);
+            let ui = &mut left[0];
+            plot_header(
+                ui,
+                &format!("{x_name} over t"),
+                "selfstab-x",
+                exports,
+                || {
+                    let mut p = PlotSpec::new(format!("{x_name} over t"), "t", x_name);
+                    p.series.push(Series::line(x_name, s.x.clone()));
+                    p
+                },
+            );
+            Plot::new("selfstab-x")
+                .y_axis_min_width(52.0)
+                .height(h)
+                .link_axis(link, [true, false])
+                .link_cursor(link, [true, false])
+                .label_formatter(hover_label("t", false))
+                .show(ui, |pu| {
+                    pu.line(Line::new(x_name, decimate(&s.x, 4000)).color(pal.train));
+                    if self.display != XDisplay::Signed {
+                        let d = if self.display == XDisplay::Square {
+                            s.delta * s.delta
+                        } else {
+                            s.delta
+                        };
+                        pu.hline(
+                            HLine::new("δ", d)
+                                .color(pal.delta_line)
+                                .style(LineStyle::Dashed { length: 6.0 }),
+                        );
+                    }
+                    pu.vline(VLine::new("cursor", cursor).color(pal.cursor).width(1.0));
+                });
+            plot_header(
+                ui,
+                "Sharpness 2/η + y_t",
+                "selfstab-sharpness",
+                exports,
+                || {
+                    let mut p = PlotSpec::new("Predicted sharpness", "t", "2/η + y_t");
+                    p.series
+                        .push(Series::line("2/η + y_t", s.sharpness.clone()));
+                    p.threshold = Some(Threshold {
+                        name: "2/η".into(),
+                        steps: vec![[0.0, s.threshold]],
+                    });
+                    p
+                },
+            );
+            Plot::new("selfstab-sharpness")
+                .y_axis_min_width(52.0)
+                .height(h)
+                .legend(Legend::default().position(Corner::RightTop))
+                .link_axis(link, [true, false])
+                .link_cursor(link, [true, false])
+                .label_formatter(hover_label("t", false))
+                .show(ui, |pu| {
+                    pu.hline(
+                        HLine::new("2/η", s.threshold)
+                            .color(pal.threshold)
+                            .style(LineStyle::Dashed { length: 8.0 }),
+                    );
+                    pu.line(
+                        Line::new("2/η + y_t", decimate(&s.sharpness, 4000)).color(pal.eigs[0]),
+                    );
+                    pu.vline(VLine::new("cursor", cursor).color(pal.cursor).width(1.0));
+                });
+
+            let ui = &mut right[0];
+            plot_header(
+                ui,
+                "Phase portrait (x_t, y_t)",
+                "selfstab-phase",
+                exports,
+                || {
+                    let mut p = PlotSpec::new("Phase portrait", "x_t", "y_t");
+                    for (i, pts) in s.phase.iter().enumerate() {
+                        p.series.push(Series {
+                            name: format!("stage {}", Stage::ALL[i].name()),
+                            points: pts.clone(),
+                            style: SeriesStyle::Points,
+                            color: None,
+                        });
+                    }
+                    p
+                },
+            );
+            Plot::new("selfstab-phase")
+                .y_axis_min_width(52.0)
+                .height(2.0 * h + 24.0)
+                .legend(Legend::default().position(Corner::RightTop))
+                .label_formatter(hover_label("x", false))
+                .show(ui, |pu| {
+                    if self.show_field
+                        && let Some(run) = &self.run
+                        && let Ok(c) = run.params.check()
+                    {
+                        // Over the trajectory's extent (not the plot bounds, which the
+                        // arrows themselves would keep widening).
+                        let (xr, yr) = phase_extent(s);
+                        if let Ok(f) = displacement_field_two_step(&c, xr, yr, 17, 13) {
+                            let cell = ((xr.1 - xr.0) / 17.0, (yr.1 - yr.0) / 13.0);
+                            let max = f
+                                .iter()
+                                .map(|(_, d)| {
+                                    ((d[0] / cell.0).powi(2) + (d[1] / cell.1).powi(2)).sqrt()
+                                })
+                                .fold(0.0f64, f64::max)
+                                .max(1e-300);
+                            let mut origins = Vec::new();
+                            let mut tips = Vec::new();
+                            for (o, d) in f {
+                                let n = ((d[0] / cell.0).powi(2) + (d[1] / cell.1).powi(2)).sqrt();
+                                if n.is_finite() && n > 0.0 {
+                                    let k = 0.8 * (n / max).sqrt() / n;
+                                    origins.push(o);
+                                    tips.push([o[0] + d[0] * k, o[1] + d[1] * k]);
+                                }
+                            }
+                            pu.arrows(
+                                Arrows::new("two-step field", origins, tips)
+                                    .color(pal.field)
+                                    .tip_length(5.0),
+                            );
+                        }
+                    }
+                    pu.vline(
+                        VLine::new("x = ±δ", s.delta)
+                            .color(pal.delta_line)
+                            .style(LineStyle::Dashed { length: 6.0 }),
+                    );
+                    pu.vline(
+                        VLine::new("x = ±δ", -s.delta)
+                            .color(pal.delta_line)
+                            .style(LineStyle::Dashed { length: 6.0 }),
+                    );
+                    pu.hline(HLine::new("y = 0", 0.0).color(pal.zero_line).width(0.5));
+                    for (i, pts) in s.phase.iter().enumerate() {
+                        pu.points(
+                            Points::new(
+                                format!("{} {}", i + 1, Stage::ALL[i].name()),
+                                decimate(pts, 6000),
+                            )
+                            .color(pal.stages[i])
+                            .radius(1.8),
+                        );
+                    }
+                    if let Some(r) = &row {
+                        pu.points(
+                            Points::new("cursor", vec![[r.x, r.y]])
+                                .shape(MarkerShape::Circle)
+                                .radius(6.0)
+                                .filled(false)
+                                .color(pal.cursor),
+                        );
+                    }
+                });
+        });
+    }
+}
+
+/// The drawn series of a run.
+pub fn series_of(run: &SelfStabRun, display: XDisplay) -> SelfStabSeries {
+    let mut s = SelfStabSeries {
+        threshold: 2.0 / run.params.lr,
+        delta: run.summary.delta,
+        ..Default::default()
+    };
+    for r in &run.rows {
+        let t = r.t as f64;
+        let xv = match display {
+            XDisplay::Signed => r.x,
+            XDisplay::Abs => r.x.abs(),
+            XDisplay::Square => r.x * r.x,
+        };
+        s.x.push([t, xv]);
+        s.sharpness.push([t, r.sharpness]);
+        s.phase[r.stage.index()].push([r.x, r.y]);
+    }
+    s
+}
+
+/// x and y ranges of the phase portrait: symmetric in x, covering ±δ; padded.
+pub fn phase_extent(s: &SelfStabSeries) -> ((f64, f64), (f64, f64)) {
+    let mut mx = s.delta * 1.2;
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for p in s.phase.iter().flatten() {
+        if p[0].is_finite() && p[1].is_finite() {
+            mx = mx.max(p[0].abs());
+            lo = lo.min(p[1]);
+            hi = hi.max(p[1]);
+        }
+    }
+    if !lo.is_finite() || hi <= lo {
+        lo = -1.0;
+        hi = 1.0;
+    }
+    let pad = 0.08 * (hi - lo);
+    let mx = if mx.is_finite() && mx > 0.0 {
+        mx * 1.08
+    } else {
+        1.0
+    };
+    ((-mx, mx), (lo - pad, hi + pad))
+}

@@ -1,0 +1,143 @@
+#![cfg(feature = "gui")]
+
+//! `engine::plot::write_plot` writes SVG and PNG figures without system libraries.
+
+use std::path::PathBuf;
+
+use eos_explorer::engine::plot::{PlotSpec, Series, SeriesStyle, Threshold, write_plot};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("eos-ui-plot-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    if let Err(e) = std::fs::create_dir_all(&d) {
+        panic!("cannot create {}: {e}", d.display());
+    }
+    d
+}
+
+fn spec(log_y: bool) -> PlotSpec {
+    let mut s = PlotSpec::new("Sharpness test figure", "step", "eigenvalue");
+    s.log_y = log_y;
+    s.series.push(Series::line(
+        "lambda_1 series",
+        (0..200).map(|i| [i as f64, 1.0 + i as f64 * 0.1]).collect(),
+    ));
+    s.series.push(Series {
+        name: "lambda_2 series".into(),
+        points: (0..200)
+            .map(|i| [i as f64, 0.5 + i as f64 * 0.05])
+            .collect(),
+        style: SeriesStyle::Dashed,
+        color: None,
+    });
+    s.series.push(Series {
+        name: "marker series".into(),
+        points: vec![[50.0, 3.0], [150.0, 9.0]],
+        style: SeriesStyle::Points,
+        color: Some([10, 20, 30]),
+    });
+    s.threshold = Some(Threshold {
+        name: "2/eta threshold".into(),
+        steps: vec![[0.0, 10.0], [100.0, 20.0]],
+    });
+    s
+}
+
+#[test]
+fn writes_svg_with_series_names() {
+    let d = temp_dir("svg");
+    for log_y in [false, true] {
+        let p = d.join(format!("fig-{log_y}.svg"));
+        if let Err(e) = write_plot(&p, &spec(log_y)) {
+            panic!("{e}");
+        }
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        assert!(text.contains("<svg"), "not an SVG");
+        assert!(text.trim_end().ends_with("</svg>"));
+        for name in [
+            "lambda_1 series",
+            "lambda_2 series",
+            "marker series",
+            "2/eta threshold",
+            "Sharpness test figure",
+        ] {
+            assert!(text.contains(name), "{name} missing from the SVG");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn writes_png_that_decodes() {
+    let d = temp_dir("png");
+    let p = d.join("fig.png");
+    if let Err(e) = write_plot(&p, &spec(true)) {
+        panic!("{e}");
+    }
+    let img = match image::open(&p) {
+        Ok(i) => i.to_rgb8(),
+        Err(e) => panic!("PNG does not decode: {e}"),
+    };
+    assert_eq!((img.width(), img.height()), (900, 560));
+    // White background, but not blank: some pixels are drawn.
+    assert_eq!(img.get_pixel(2, 2).0, [255, 255, 255]);
+    let dark = img
+        .pixels()
+        .filter(|p| p.0.iter().all(|&c| c < 128))
+        .count();
+    assert!(dark > 500, "only {dark} dark pixels");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn bad_extension_and_empty_data_are_errors() {
+    let d = temp_dir("err");
+    let e = write_plot(&d.join("fig.jpg"), &spec(false));
+    assert!(e.is_err_and(|e| e.to_string().contains(".svg or .png")));
+    let empty = PlotSpec::new("empty", "x", "y");
+    assert!(write_plot(&d.join("e.svg"), &empty).is_err());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn run_folder_has_metrics_and_config() {
+    use eos_explorer::engine::config::RunConfig;
+    use eos_explorer::engine::session::StepRecord;
+    let d = temp_dir("run");
+    let rec = |step: usize, lr: f64| StepRecord {
+        step,
+        wall_s: step as f64 * 0.1,
+        lr,
+        threshold: 2.0 / lr,
+        train_loss: 1.0 / (step as f64 + 1.0),
+        train_acc: Some(0.5),
+        test_loss: None,
+        test_acc: None,
+        eigs: Some(vec![3.0, 2.0]),
+        hvps: Some(12),
+        lanczos_residual: Some(1e-4),
+        grad_norm: 0.3,
+    };
+    let records = vec![rec(0, 0.1), rec(1, 0.1), rec(2, 0.05)];
+    let cfg = RunConfig {
+        neigs: 2,
+        ..RunConfig::default()
+    };
+    let dir = d.join("run-1");
+    if let Err(e) = eos_explorer::ui::export::write_run_folder(&dir, &records, &cfg, 2) {
+        panic!("{e}");
+    }
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap_or_default();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "step,wall_s,lr,train_loss,train_acc,test_loss,test_acc,lambda_1,lambda_2,hvps,lanczos_residual,grad_norm,threshold"
+        )
+    );
+    assert_eq!(lines.count(), 3);
+    let json = std::fs::read_to_string(dir.join("config.json")).unwrap_or_default();
+    let back: Result<RunConfig, _> = serde_json::from_str(&json);
+    assert!(back.is_ok_and(|b| b == cfg));
+    let _ = std::fs::remove_dir_all(&d);
+}

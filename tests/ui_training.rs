@@ -1,0 +1,257 @@
+#![cfg(feature = "gui")]
+
+//! Training workspace driven through the accessibility tree: Start / Pause / Step / Reset /
+//! Stop on a tiny digits network, η changed mid-run, and an error banner for a missing CIFAR
+//! folder. The worker is asynchronous, so each check polls frames with a timeout.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use eframe::egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+
+use eos_explorer::engine::config::RunConfig;
+use eos_explorer::engine::data::DatasetSpec;
+use eos_explorer::ui::training::step_breakpoints;
+use eos_explorer::ui::{EosApp, Settings};
+
+fn tiny(max_steps: usize) -> RunConfig {
+    RunConfig {
+        dataset: DatasetSpec::Digits {
+            n_train: 40,
+            n_test: 20,
+        },
+        hidden: vec![6],
+        max_steps,
+        eig_every: 1,
+        test_every: 5,
+        lr: 0.1,
+        ..RunConfig::default()
+    }
+}
+
+fn app_harness() -> Harness<'static, EosApp> {
+    Harness::builder()
+        .with_size([1280.0, 900.0])
+        .build_eframe(|cc| EosApp::new(&cc.egui_ctx, Settings::default(), false))
+}
+
+fn wait(h: &mut Harness<'static, EosApp>, what: &str, pred: impl Fn(&EosApp) -> bool) {
+    let t0 = Instant::now();
+    while !pred(h.state()) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn records(app: &EosApp) -> usize {
+    app.training
+        .run
+        .as_ref()
+        .map(|r| r.records.len())
+        .unwrap_or(0)
+}
+
+fn paused(app: &EosApp) -> bool {
+    app.training.run.as_ref().is_some_and(|r| r.paused)
+}
+
+#[test]
+fn start_pause_step_lr_reset_stop() {
+    let mut h = app_harness();
+    h.state_mut().training.set_config(tiny(1_000_000));
+    h.step();
+    h.get_by_label("Start").click();
+    wait(&mut h, "records", |a| records(a) >= 5);
+
+    h.get_by_label("Pause").click();
+    wait(&mut h, "pause", paused);
+    // Drain anything already queued, then the count must stay put.
+    for _ in 0..5 {
+        h.step();
+    }
+    let n = records(h.state());
+    std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..5 {
+        h.step();
+    }
+    assert_eq!(records(h.state()), n, "records arrived while paused");
+
+    h.get_by_label("Step").click();
+    wait(&mut h, "one step", |a| records(a) == n + 1);
+    for _ in 0..5 {
+        h.step();
+    }
+    assert_eq!(records(h.state()), n + 1, "Step did more than one step");
+
+    // η changed mid-run: the 2/η line becomes a step function.
+    h.get_by_role_and_label(Role::Slider, "η (learning rate)")
+        .set_value_accesskit(0.05);
+    h.step();
+    assert!((h.state().training.config.lr - 0.05).abs() < 1e-12);
+    h.get_by_label("Resume").click();
+    wait(&mut h, "records at the new η", |a| {
+        a.training
+            .run
+            .as_ref()
+            .and_then(|r| r.records.last())
+            .is_some_and(|r| (r.lr - 0.05).abs() < 1e-12)
+    });
+    let run = h
+        .state()
+        .training
+        .run
+        .as_ref()
+        .map(|r| r.threshold.clone())
+        .unwrap_or_default();
+    let bp = step_breakpoints(&run);
+    assert!(bp.len() >= 2, "threshold has no step: {bp:?}");
+    assert!((bp[0][1] - 20.0).abs() < 1e-9 && (bp[bp.len() - 1][1] - 40.0).abs() < 1e-9);
+
+    // Keyboard: Space pauses.
+    h.key_press(eframe::egui::Key::Space);
+    wait(&mut h, "pause by Space", paused);
+
+    h.get_by_label("Reset").click();
+    h.step();
+    assert_eq!(records(h.state()), 0, "Reset keeps old records");
+    h.get_by_label("Step").click();
+    wait(&mut h, "first record after reset", |a| records(a) == 1);
+    let first = h
+        .state()
+        .training
+        .run
+        .as_ref()
+        .and_then(|r| r.records.first().cloned());
+    assert_eq!(first.map(|r| r.step), Some(0));
+
+    h.get_by_label("Stop").click();
+    wait(&mut h, "stopped", |a| {
+        a.training
+            .run
+            .as_ref()
+            .is_some_and(|r| r.finished.is_some())
+    });
+}
+
+#[test]
+fn short_run_finishes_with_sharpness() {
+    let mut h = app_harness();
+    h.state_mut().training.set_config(tiny(30));
+    h.step();
+    h.get_by_label("Start").click();
+    wait(&mut h, "finish", |a| {
+        a.training
+            .run
+            .as_ref()
+            .is_some_and(|r| r.finished.is_some())
+    });
+    wait(&mut h, "all records", |a| records(a) == 31);
+    let run = h.state().training.run.as_ref();
+    assert!(run.is_some_and(|r| r.eigs.first().is_some_and(|e| e.len() == 31)));
+    assert!(run.is_some_and(|r| !r.test_loss.is_empty()));
+}
+
+#[test]
+fn missing_cifar_folder_shows_a_banner() {
+    let mut h = app_harness();
+    let mut c = tiny(10);
+    c.dataset = DatasetSpec::Cifar10 {
+        dir: PathBuf::from("/nonexistent/cifar-10-batches-bin"),
+        n_train: 10,
+        n_test: 10,
+        stats_file: None,
+    };
+    h.state_mut().training.cifar_dir = "/nonexistent/cifar-10-batches-bin".into();
+    h.state_mut().training.set_config(c);
+    h.step();
+    h.get_by_label("Start").click();
+    wait(&mut h, "error banner", |a| {
+        a.training
+            .banners
+            .iter()
+            .any(|(t, err)| *err && t.contains("does not exist"))
+    });
+    h.step();
+    // The banner is on screen.
+    assert!(
+        h.query_all_by_label_contains("does not exist").count() >= 1,
+        "banner text not in the accessibility tree"
+    );
+}
+
+#[test]
+fn invalid_settings_disable_start() {
+    let mut h = app_harness();
+    h.state_mut().training.widths_text = "64,,x".into();
+    h.step();
+    h.step();
+    assert!(!h.state().training.problems().is_empty());
+    let start = h.get_by_label("Start");
+    assert!(
+        start.accesskit_node().is_disabled(),
+        "Start enabled with invalid widths"
+    );
+}
+
+#[test]
+fn crossing_marker_and_edge_band() {
+    let mut h = app_harness();
+    let mut c = tiny(40);
+    c.hidden = vec![16];
+    c.lr = 1.5; // 2/η ≈ 1.33: λ1 starts above it
+    c.divergence_factor = 1e6;
+    h.state_mut().training.set_config(c);
+    h.step();
+    h.get_by_label("Start").click();
+    wait(&mut h, "finish", |a| {
+        a.training
+            .run
+            .as_ref()
+            .is_some_and(|r| r.finished.is_some())
+    });
+    let run = h.state().training.run.as_ref();
+    assert!(
+        run.is_some_and(|r| r.first_crossing.is_some()),
+        "no crossing marker"
+    );
+    assert!(run.is_some_and(|r| !r.bands().is_empty()), "no edge band");
+}
+
+#[test]
+fn presets_switch_workspaces() {
+    let mut h = app_harness();
+    for (name, tab) in [
+        ("seed-fig2", eos_explorer::ui::Tab::SelfStab),
+        ("li-linear", eos_explorer::ui::Tab::Linear),
+        ("chebyshev", eos_explorer::ui::Tab::Training),
+    ] {
+        let p = eos_explorer::engine::presets::find(name);
+        assert!(p.is_some(), "{name}");
+        if let Some(p) = p {
+            h.state_mut().apply_preset(&p);
+        }
+        h.step();
+        assert_eq!(h.state().tab, tab, "{name}");
+    }
+    // A CIFAR preset without a folder: Start is disabled and the folder is asked for.
+    if let Some(p) = eos_explorer::engine::presets::find("cohen-fig1") {
+        h.state_mut().training.cifar_dir.clear();
+        h.state_mut().apply_preset(&p);
+    }
+    h.step();
+    h.step();
+    assert!(
+        h.state()
+            .training
+            .problems()
+            .iter()
+            .any(|p| p.field == "cifar")
+    );
+    assert!(h.query_all_by_label_contains("needs the CIFAR-10").count() >= 1);
+}
