@@ -225,3 +225,43 @@ fn exported_parameters_are_those_of_the_record() {
     }
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn fork_continues_identically_and_diverges_with_another_lr() {
+    for precision in [Precision::F64, Precision::F32] {
+        let mut c = small(0.2, 40);
+        c.precision = precision;
+        c.optimizer = Optimizer::Polyak { beta: 0.5 };
+        let (mut s, _) = Session::from_config(&c).expect("session");
+        for _ in 0..6 {
+            s.step().expect("step");
+        }
+        let mut same = s.fork();
+        let mut other = s.fork();
+        assert_eq!(same.step_index(), s.step_index());
+        assert_eq!(same.params_f64(), s.params_f64());
+        other.set_lr(0.05).expect("lr");
+        for _ in 0..5 {
+            let (a, _) = s.step().expect("original");
+            let (b, _) = same.step().expect("fork");
+            let (o, _) = other.step().expect("other fork");
+            assert_eq!(a.step, b.step);
+            assert_eq!(a.step, o.step);
+            assert_eq!(
+                a.train_loss.to_bits(),
+                b.train_loss.to_bits(),
+                "{precision:?} step {}",
+                a.step
+            );
+            assert_eq!(a.eigs, b.eigs);
+            assert_eq!(a.lr, b.lr);
+            assert_eq!(o.lr, 0.05);
+        }
+        assert_eq!(s.params_f64(), same.params_f64());
+        assert_ne!(s.params_f64(), other.params_f64());
+        // The first step of a fork is measured at the same θ, so only later losses differ.
+        let (a, _) = s.step().expect("original");
+        let (o, _) = other.step().expect("other");
+        assert_ne!(a.train_loss, o.train_loss);
+    }
+}

@@ -255,3 +255,157 @@ fn presets_switch_workspaces() {
     );
     assert!(h.query_all_by_label_contains("needs the CIFAR-10").count() >= 1);
 }
+
+fn overlays(app: &EosApp) -> usize {
+    app.training.overlays.len()
+}
+
+fn overlay_records(app: &EosApp, i: usize) -> usize {
+    app.training
+        .overlays
+        .get(i)
+        .map(|o| o.view.records.len())
+        .unwrap_or(0)
+}
+
+#[test]
+fn branch_with_another_lr_is_overlaid_from_the_branch_step() {
+    use eos_explorer::ui::training::OverlayKind;
+    let mut h = app_harness();
+    h.state_mut().training.set_config(tiny(1_000_000));
+    h.step();
+    h.get_by_label("Start").click();
+    wait(&mut h, "records", |a| records(a) >= 5);
+    h.get_by_label("Pause").click();
+    wait(&mut h, "pause", paused);
+    for _ in 0..5 {
+        h.step();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    for _ in 0..5 {
+        h.step();
+    }
+    let last = h
+        .state()
+        .training
+        .run
+        .as_ref()
+        .and_then(|r| r.records.last().map(|r| r.step));
+    let Some(last) = last else {
+        panic!("no records")
+    };
+    h.get_by_role_and_label(Role::Slider, "branch η")
+        .set_value_accesskit(0.05);
+    h.step();
+    assert!((h.state().training.branch_lr - 0.05).abs() < 1e-12);
+    h.get_by_label("Branch").click_accesskit();
+    wait(&mut h, "branch overlay", |a| overlays(a) == 1);
+    h.get_by_label("Resume").click();
+    wait(&mut h, "branch records", |a| overlay_records(a, 0) >= 5);
+    h.get_by_label("Stop").click();
+    wait(&mut h, "stopped", |a| {
+        a.training
+            .run
+            .as_ref()
+            .is_some_and(|r| r.finished.is_some())
+            && a.training
+                .overlays
+                .iter()
+                .all(|o| o.view.finished.is_some())
+    });
+    let app = h.state();
+    let o = &app.training.overlays[0];
+    assert_eq!(o.kind, OverlayKind::Branch);
+    assert_eq!(
+        o.first_step(),
+        Some(last + 1),
+        "branch starts at the branch step"
+    );
+    assert!(o.view.records.iter().all(|r| (r.lr - 0.05).abs() < 1e-12));
+    // Its own 2/η line (40) beside the main run's (20), and its own λ1 series.
+    assert!(o.view.threshold.iter().all(|p| (p[1] - 40.0).abs() < 1e-9));
+    assert!(o.view.eigs.first().is_some_and(|e| !e.is_empty()));
+    let main = app.training.run.as_ref().map(|r| r.threshold.clone());
+    assert!(main.is_some_and(|t| t.iter().all(|p| (p[1] - 20.0).abs() < 1e-9)));
+    // The main run kept recording after the branch point too.
+    assert!(
+        app.training
+            .run
+            .as_ref()
+            .is_some_and(|r| r.records.iter().any(|r| r.step > last + 1))
+    );
+}
+
+#[test]
+fn lr_sweep_overlays_one_run_per_lr_from_the_same_init() {
+    let mut h = app_harness();
+    h.state_mut().training.set_config(tiny(20));
+    h.state_mut().training.sweep_text = "0.05, 0.1".into();
+    h.step();
+    h.get_by_label("Run sweep").click_accesskit();
+    wait(&mut h, "sweep overlay", |a| overlays(a) == 1);
+    wait(&mut h, "both runs finish", |a| {
+        a.training
+            .run
+            .as_ref()
+            .is_some_and(|r| r.finished.is_some() && r.records.len() == 21)
+            && overlay_records(a, 0) == 21
+    });
+    let app = h.state();
+    let (Some(main), Some(o)) = (app.training.run.as_ref(), app.training.overlays.first()) else {
+        panic!("missing runs")
+    };
+    // Two λ1 series …
+    assert_eq!(main.eigs.first().map(|e| e.len()), Some(21));
+    assert_eq!(o.view.eigs.first().map(|e| e.len()), Some(21));
+    // … two thresholds (2/η = 40 and 20) …
+    assert_eq!(step_breakpoints(&main.threshold).len(), 1);
+    assert!((main.threshold[0][1] - 40.0).abs() < 1e-9);
+    assert_eq!(step_breakpoints(&o.view.threshold).len(), 1);
+    assert!((o.view.threshold[0][1] - 20.0).abs() < 1e-9);
+    // … from the same θ0.
+    assert_eq!(
+        main.records[0].train_loss.to_bits(),
+        o.view.records[0].train_loss.to_bits()
+    );
+    assert_ne!(main.records[20].train_loss, o.view.records[20].train_loss);
+    assert!(h.query_all_by_label_contains("η = 0.1000").count() >= 1);
+}
+
+#[test]
+fn gradient_flow_overlay_toggles() {
+    use eos_explorer::ui::training::OverlayKind;
+    let mut h = app_harness();
+    h.state_mut().training.set_config(tiny(1_000_000));
+    h.step();
+    h.get_by_label("Start").click();
+    wait(&mut h, "records", |a| records(a) >= 3);
+    h.get_by_label("Pause").click();
+    wait(&mut h, "pause", paused);
+    for _ in 0..3 {
+        h.step();
+    }
+    h.get_by_label("gradient-flow reference").click_accesskit();
+    wait(&mut h, "flow switched on", |a| a.training.show_flow);
+    h.get_by_label("Resume").click();
+    wait(&mut h, "flow records", |a| overlay_records(a, 0) >= 5);
+    h.get_by_label("Pause").click();
+    wait(&mut h, "pause", paused);
+    for _ in 0..3 {
+        h.step();
+    }
+    {
+        let app = h.state();
+        let o = &app.training.overlays[0];
+        assert_eq!(o.kind, OverlayKind::Flow);
+        assert_eq!(o.first_step(), Some(0), "flow starts from θ0");
+        assert!(o.view.eigs.first().is_some_and(|e| !e.is_empty()));
+        // Same initialisation: the same loss at step 0.
+        let main = app.training.run.as_ref().map(|r| r.records[0].train_loss);
+        assert_eq!(main, Some(o.view.records[0].train_loss));
+    }
+    h.get_by_label("gradient-flow reference").click_accesskit();
+    wait(&mut h, "flow removed", |a| {
+        overlays(a) == 0 && !a.training.show_flow
+    });
+}

@@ -123,6 +123,24 @@ pub struct Evaluator<T: Float> {
     pub counters: Counters,
 }
 
+/// A copy with the same network, loss, training data and counters; the HVP cache starts
+/// empty (it is rebuilt on the next evaluation).
+impl<T: Float> Clone for Evaluator<T> {
+    fn clone(&self) -> Self {
+        Evaluator {
+            spec: self.spec.clone(),
+            layout: self.layout.clone(),
+            loss: self.loss,
+            train: self.train.clone(),
+            threads: self.threads,
+            chunk_rows: self.chunk_rows,
+            cache_enabled: self.cache_enabled,
+            cache: None,
+            counters: self.counters,
+        }
+    }
+}
+
 fn view2<'a, T>(p: &'a [T], lay: &LayerLayout) -> ArrayView2<'a, T> {
     ArrayView2::from_shape((lay.fan_out, lay.fan_in), &p[lay.w_range()])
         .expect("parameter layout matches the weight shape")

@@ -144,6 +144,31 @@ impl<T: Float> SessionT<T> {
         })
     }
 
+    /// An independent copy at the current state (θ_{t+1}, the recorded θ_t, momentum, step,
+    /// η, Ritz vectors, initial loss, compute time); it continues from this step. The HVP
+    /// cache starts empty; a finished run's fork can run on.
+    pub fn fork(&self) -> Self {
+        SessionT {
+            config: self.config.clone(),
+            dataset_name: self.dataset_name.clone(),
+            dataset_notes: self.dataset_notes.clone(),
+            ev: self.ev.clone(),
+            test: self.test.clone(),
+            init_params: self.init_params.clone(),
+            params: self.params.clone(),
+            recorded: self.recorded.clone(),
+            grad: self.grad.clone(),
+            velocity: self.velocity.clone(),
+            step: self.step,
+            lr: self.lr,
+            ritz: self.ritz.clone(),
+            last_eigs: self.last_eigs.clone(),
+            initial_loss: self.initial_loss,
+            finished: None,
+            compute_s: self.compute_s,
+        }
+    }
+
     /// Back to θ_0 (the same initial weights), keeping the current η.
     pub fn reset(&mut self) {
         self.params = self.init_params.clone();
@@ -380,6 +405,65 @@ impl<T: Float> SessionT<T> {
         }
     }
 
+    /// θ of the *next* step (after the last update), as f64. `params_f64` on [`Session`] gives
+    /// θ_t of the last record instead.
+    pub fn current_params_f64(&self) -> Vec<f64> {
+        self.params.iter().map(|x| x.f64()).collect()
+    }
+
+    fn check_len(&self, what: &str, len: usize) -> Result<(), EngineError> {
+        if len == self.params.len() {
+            Ok(())
+        } else {
+            Err(EngineError::Other(format!(
+                "{what} has {len} entries, the network has {} parameters",
+                self.params.len()
+            )))
+        }
+    }
+
+    /// Training loss and gradient at arbitrary parameters, computed in the run's precision.
+    /// Does not move the run; counts in [`Session::counters`]. Replaces the evaluator's
+    /// activation cache (the next step or sharpness call refills it for θ_t).
+    pub fn loss_grad_at(&mut self, params: &[f64]) -> Result<(f64, Vec<f64>), EngineError> {
+        self.check_len("the parameter vector", params.len())?;
+        let pt: Vec<T> = params.iter().map(|x| T::of(*x)).collect();
+        let mut g = vec![T::zero(); pt.len()];
+        let stats = self.ev.loss_grad(&pt, &mut g);
+        Ok((stats.loss, g.iter().map(|x| x.f64()).collect()))
+    }
+
+    /// Exact Hessian–vector product H(params)·v at arbitrary parameters, in the run's precision.
+    /// Does not move the run (see [`SessionT::loss_grad_at`] for the cache).
+    pub fn hvp_at(&mut self, params: &[f64], v: &[f64]) -> Result<Vec<f64>, EngineError> {
+        self.check_len("the parameter vector", params.len())?;
+        self.check_len("the direction", v.len())?;
+        let pt: Vec<T> = params.iter().map(|x| T::of(*x)).collect();
+        let vt: Vec<T> = v.iter().map(|x| T::of(*x)).collect();
+        let mut out = vec![T::zero(); pt.len()];
+        self.ev.hvp(&pt, &vt, &mut out);
+        Ok(out.iter().map(|x| x.f64()).collect())
+    }
+
+    /// A separate f64 evaluator of the same network, loss and training set (the training
+    /// inputs exactly as the run sees them, widened to f64). Theory probes use it to take
+    /// derivatives at arbitrary points in f64 without touching the run.
+    pub fn evaluator_f64(&self) -> Evaluator<f64> {
+        let b = self.ev.train();
+        let batch = Batch {
+            x: b.x.mapv(|v| v.f64()),
+            y: b.y.mapv(|v| v.f64()),
+            labels: b.labels.clone(),
+        };
+        Evaluator::new(
+            self.ev.spec().clone(),
+            self.ev.loss_kind(),
+            batch,
+            self.ev.threads(),
+            self.config.chunk_rows,
+        )
+    }
+
     /// Write `W1, b1, W2, b2, …` (PyTorch `Linear` layout, W is out × in) in the run's precision.
     pub fn write_params_npz(&self, path: &Path) -> Result<(), ExportError> {
         let spec = self.ev.spec();
@@ -455,6 +539,13 @@ impl Session {
     pub fn reset(&mut self) {
         each!(self, s => s.reset())
     }
+    /// An independent copy that continues from the current step (see [`SessionT::fork`]).
+    pub fn fork(&self) -> Session {
+        match self {
+            Session::F32(s) => Session::F32(s.fork()),
+            Session::F64(s) => Session::F64(s.fork()),
+        }
+    }
     pub fn config(&self) -> &RunConfig {
         each!(self, s => s.config.get())
     }
@@ -514,6 +605,29 @@ impl Session {
     }
     pub fn write_data_npz(&self, path: &Path) -> Result<(), ExportError> {
         each!(self, s => s.write_data_npz(path))
+    }
+    /// θ of the next step (after the last update), as f64.
+    pub fn current_params_f64(&self) -> Vec<f64> {
+        each!(self, s => s.current_params_f64())
+    }
+    /// Training loss and gradient at arbitrary parameters (run precision; the run does not move).
+    pub fn loss_grad_at(&mut self, params: &[f64]) -> Result<(f64, Vec<f64>), EngineError> {
+        each!(self, s => s.loss_grad_at(params))
+    }
+    /// Exact H(params)·v at arbitrary parameters (run precision; the run does not move).
+    pub fn hvp_at(&mut self, params: &[f64], v: &[f64]) -> Result<Vec<f64>, EngineError> {
+        each!(self, s => s.hvp_at(params, v))
+    }
+    /// An f64 evaluator of the same network and training set (see [`SessionT::evaluator_f64`]).
+    pub fn evaluator_f64(&self) -> Evaluator<f64> {
+        each!(self, s => s.evaluator_f64())
+    }
+    /// The run's arithmetic precision.
+    pub fn precision(&self) -> Precision {
+        match self {
+            Session::F32(_) => Precision::F32,
+            Session::F64(_) => Precision::F64,
+        }
     }
     /// HVPs and gradients evaluated so far.
     pub fn counters(&self) -> super::network::Counters {

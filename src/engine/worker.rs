@@ -53,6 +53,23 @@ pub enum Command {
     Stop,
     /// Change η; takes effect at the next update.
     SetLr(f64),
+    /// Fork the main run at its current step into an extra run with its own η; its records
+    /// (carrying `run_id`) start at the branch step. Extra runs are stepped round-robin with
+    /// the main run and share its pause state; Start and Reset drop them.
+    Branch {
+        run_id: u64,
+        lr: f64,
+    },
+    /// Build an extra run from its own configuration (e.g. another η of a sweep, or the
+    /// gradient-flow reference), from its own initialisation; sends `Started` with `run_id`.
+    AddRun {
+        run_id: u64,
+        config: Box<RunConfig>,
+    },
+    /// Drop an extra run.
+    RemoveRun {
+        run_id: u64,
+    },
     /// Write `params.npz` (current weights) and `data.npz` into a folder.
     SaveNpz {
         dir: PathBuf,
@@ -166,6 +183,7 @@ impl TrainWorker {
                     waker: Arc::new(waker),
                     shutdown: sd,
                     runner: None,
+                    extras: Vec::new(),
                     run_id: 0,
                     paused: true,
                     finished: false,
@@ -199,6 +217,23 @@ impl TrainWorker {
     pub fn reset(&self) -> Result<u64, SendError> {
         let run_id = self.fresh_id();
         self.send(Command::Reset { run_id })?;
+        Ok(run_id)
+    }
+
+    /// Fork the main run at its current step with another η; returns the branch's run id.
+    pub fn branch(&self, lr: f64) -> Result<u64, SendError> {
+        let run_id = self.fresh_id();
+        self.send(Command::Branch { run_id, lr })?;
+        Ok(run_id)
+    }
+
+    /// Add an extra run built from `config`; returns its run id.
+    pub fn add_run(&self, config: RunConfig) -> Result<u64, SendError> {
+        let run_id = self.fresh_id();
+        self.send(Command::AddRun {
+            run_id,
+            config: Box::new(config),
+        })?;
         Ok(run_id)
     }
 
@@ -251,12 +286,20 @@ impl Observer for ChannelObserver {
     }
 }
 
+/// A branch or an extra run stepped alongside the main one.
+struct Extra {
+    runner: Runner,
+    run_id: u64,
+    finished: bool,
+}
+
 struct TrainLoop {
     cmd_rx: Receiver<Command>,
     tx: SyncSender<Event>,
     waker: Arc<Waker>,
     shutdown: Arc<AtomicBool>,
     runner: Option<(Runner, Arc<AtomicU64>)>,
+    extras: Vec<Extra>,
     run_id: u64,
     paused: bool,
     finished: bool,
@@ -269,12 +312,30 @@ impl TrainLoop {
         ok
     }
 
+    /// Whether the main run or any extra run can still step.
+    fn any_unfinished(&self) -> bool {
+        (self.runner.is_some() && !self.finished) || self.extras.iter().any(|e| !e.finished)
+    }
+
+    fn runner_for(&self, run_id: u64, session: Session) -> Runner {
+        let mut runner = Runner::new(session);
+        runner.add_observer(
+            Cadence::Every(1),
+            Box::new(ChannelObserver {
+                tx: self.tx.clone(),
+                run_id: Arc::new(AtomicU64::new(run_id)),
+                waker: self.waker.clone(),
+            }),
+        );
+        runner
+    }
+
     fn run(&mut self) {
         loop {
             if self.shutdown.load(Ordering::Relaxed) {
                 return;
             }
-            let running = self.runner.is_some() && !self.paused && !self.finished;
+            let running = self.runner.is_some() && !self.paused && self.any_unfinished();
             // Take commands: all pending ones while running, else wait for one.
             let cmd = if running {
                 match self.cmd_rx.try_recv() {
@@ -307,6 +368,7 @@ impl TrainLoop {
             Command::Shutdown => return false,
             Command::Start { run_id, config } => {
                 self.runner = None;
+                self.extras.clear();
                 self.run_id = run_id;
                 self.finished = false;
                 self.paused = false;
@@ -356,7 +418,7 @@ impl TrainLoop {
                 }
             }
             Command::Resume => {
-                if self.runner.is_some() && self.paused && !self.finished {
+                if self.runner.is_some() && self.paused && self.any_unfinished() {
                     self.paused = false;
                     return self.emit(Event::Paused {
                         run_id: self.run_id,
@@ -365,7 +427,7 @@ impl TrainLoop {
                 }
             }
             Command::Step => {
-                if self.runner.is_some() && !self.finished {
+                if self.runner.is_some() && self.any_unfinished() {
                     if !self.paused {
                         self.paused = true;
                         if !self.emit(Event::Paused {
@@ -382,6 +444,7 @@ impl TrainLoop {
                 if let Some((runner, id)) = &mut self.runner {
                     runner.session.reset();
                     runner.stop_flag().store(false, Ordering::Relaxed);
+                    self.extras.clear();
                     id.store(run_id, Ordering::Relaxed);
                     self.run_id = run_id;
                     self.finished = false;
@@ -390,14 +453,68 @@ impl TrainLoop {
                 }
             }
             Command::Stop => {
-                if let Some((runner, _)) = &mut self.runner
-                    && !self.finished
-                {
-                    runner.stop_flag().store(true, Ordering::Relaxed);
-                    // The runner notices the flag on its next step and reports Stopped.
+                if self.runner.is_some() && self.any_unfinished() {
+                    if let Some((runner, _)) = &mut self.runner {
+                        runner.stop_flag().store(true, Ordering::Relaxed);
+                    }
+                    for e in &mut self.extras {
+                        e.runner.stop_flag().store(true, Ordering::Relaxed);
+                    }
+                    // The runners notice the flag on their next step and report Stopped.
                     return self.step_once();
                 }
             }
+            Command::Branch { run_id, lr } => {
+                let forked = self.runner.as_ref().map(|(r, _)| r.session.fork());
+                let Some(mut session) = forked else {
+                    return self.emit(Event::Error {
+                        run_id,
+                        message: "no run to branch from".into(),
+                    });
+                };
+                if let Err(e) = session.set_lr(lr) {
+                    return self.emit(Event::Error {
+                        run_id,
+                        message: e.to_string(),
+                    });
+                }
+                let runner = self.runner_for(run_id, session);
+                self.extras.push(Extra {
+                    runner,
+                    run_id,
+                    finished: false,
+                });
+            }
+            Command::AddRun { run_id, config } => match Session::from_config(&config) {
+                Ok((session, data)) => {
+                    let info = RunInfo {
+                        config: (*config).clone(),
+                        dataset_name: session.dataset_name().to_string(),
+                        dataset_notes: session.dataset_notes().to_vec(),
+                        num_params: session.num_params(),
+                        n_train: data.train.len(),
+                        n_test: data.test.as_ref().map(|t| t.len()).unwrap_or(0),
+                        arch: config.arch_string(),
+                    };
+                    let runner = self.runner_for(run_id, session);
+                    self.extras.push(Extra {
+                        runner,
+                        run_id,
+                        finished: false,
+                    });
+                    return self.emit(Event::Started {
+                        run_id,
+                        info: Box::new(info),
+                    });
+                }
+                Err(e) => {
+                    return self.emit(Event::Error {
+                        run_id,
+                        message: e.to_string(),
+                    });
+                }
+            },
+            Command::RemoveRun { run_id } => self.extras.retain(|e| e.run_id != run_id),
             Command::SetLr(lr) => {
                 if let Some((runner, _)) = &mut self.runner
                     && let Err(e) = runner.session.set_lr(lr)
@@ -449,8 +566,47 @@ impl TrainLoop {
         true
     }
 
-    /// One step of the current run; false when the thread should end.
+    /// One step of the main run and of every unfinished extra run (round-robin); false when
+    /// the thread should end.
     fn step_once(&mut self) -> bool {
+        if !self.step_main() {
+            return false;
+        }
+        let mut events = Vec::new();
+        for e in &mut self.extras {
+            if e.finished {
+                continue;
+            }
+            match e.runner.step_once() {
+                Ok(None) => {}
+                Ok(Some(reason)) => {
+                    e.finished = true;
+                    events.push(Event::Finished {
+                        run_id: e.run_id,
+                        reason,
+                    });
+                }
+                Err(err) => {
+                    e.finished = true;
+                    let msg = err.to_string();
+                    if msg.contains("the app closed") {
+                        return false;
+                    }
+                    events.push(Event::Error {
+                        run_id: e.run_id,
+                        message: msg,
+                    });
+                }
+            }
+        }
+        events.into_iter().all(|ev| self.emit(ev))
+    }
+
+    /// One step of the main run (if it can still step); false when the thread should end.
+    fn step_main(&mut self) -> bool {
+        if self.finished {
+            return true;
+        }
         let Some((runner, _)) = &mut self.runner else {
             return true;
         };
@@ -704,6 +860,49 @@ mod tests {
         let _ = w.send(Command::Step);
         let evs = wait_for(&w, |e| matches!(e, Event::Record { .. }));
         assert!(evs.iter().any(|e| matches!(e, Event::Reset { .. })));
+    }
+
+    #[test]
+    fn branch_and_extra_runs_step_round_robin_with_their_own_ids() {
+        let w = match TrainWorker::spawn("test-branch", Box::new(|| {})) {
+            Ok(w) => w,
+            Err(e) => panic!("{e}"),
+        };
+        let mut c = tiny();
+        c.max_steps = 1000;
+        let main = w.start(c.clone()).unwrap_or(0);
+        wait_for(&w, |e| matches!(e, Event::Started { .. }));
+        let _ = w.send(Command::Pause);
+        wait_for(&w, |e| matches!(e, Event::Paused { paused: true, .. }));
+        // Everything recorded so far has arrived once the pause is confirmed.
+        let _ = w.send(Command::Step);
+        let evs = wait_for(&w, |e| matches!(e, Event::Record { .. }));
+        let Some(Event::Record { record, .. }) = evs.last() else {
+            panic!("no record")
+        };
+        let at = record.step + 1;
+        let br = w.branch(0.01).unwrap_or(0);
+        c.lr = 0.2;
+        let extra = w.add_run(c).unwrap_or(0);
+        wait_for(
+            &w,
+            |e| matches!(e, Event::Started { run_id, .. } if *run_id == extra),
+        );
+        let _ = w.send(Command::Step);
+        let evs = wait_for(
+            &w,
+            |e| matches!(e, Event::Record { run_id, .. } if *run_id == extra),
+        );
+        let recs: Vec<(u64, usize, f64)> = evs
+            .iter()
+            .filter_map(|e| match e {
+                Event::Record { run_id, record } => Some((*run_id, record.step, record.lr)),
+                _ => None,
+            })
+            .collect();
+        assert!(recs.contains(&(main, at, 0.1)), "{recs:?}");
+        assert!(recs.contains(&(br, at, 0.01)), "{recs:?}");
+        assert!(recs.contains(&(extra, 0, 0.2)), "{recs:?}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use egui_plot::{Axis, Corner, Legend, Line, LineStyle, MarkerShape, Plot, Points
 use super::export::ExportManager;
 use super::plots::{banner, drawn, fmt_num, hover_label, log_axis, log_grid, plot_header};
 use super::theme;
-use crate::engine::config::{ConfigError, RunConfig};
+use crate::engine::config::{ConfigError, Optimizer, RunConfig};
 use crate::engine::data::DatasetSpec;
 use crate::engine::model::{Activation, Init};
 use crate::engine::network::LossKind;
@@ -177,6 +177,77 @@ impl RunView {
     }
 }
 
+/// What an overlaid run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverlayKind {
+    /// Forked from the main run at some step, with its own η.
+    Branch,
+    /// Another η of a sweep, from the same initialisation.
+    Sweep,
+    /// Gradient flow from the same initialisation (x = time / η).
+    Flow,
+}
+
+/// A run drawn on top of the main one (branch, sweep member or gradient-flow reference).
+pub struct Overlay {
+    pub kind: OverlayKind,
+    /// η of this run.
+    pub lr: f64,
+    pub view: RunView,
+    /// Colour slot in the palette's `runs` (unused for flow).
+    pub slot: usize,
+    /// How to rebuild it from θ_0 after a reset (sweep and flow runs).
+    pub config: Option<RunConfig>,
+}
+
+impl Overlay {
+    /// Legend suffix, e.g. `branch @ 120, η = 0.05`.
+    pub fn name(&self) -> String {
+        match self.kind {
+            OverlayKind::Branch => match self.view.records.first() {
+                Some(r) => format!("branch @ {}, η = {}", r.step, fmt_num(self.lr)),
+                None => format!("branch, η = {}", fmt_num(self.lr)),
+            },
+            OverlayKind::Sweep => format!("η = {}", fmt_num(self.lr)),
+            OverlayKind::Flow => "gradient flow (x = time/η)".to_string(),
+        }
+    }
+
+    /// First step of this run's records (the branch step of a branch).
+    pub fn first_step(&self) -> Option<usize> {
+        self.view.records.first().map(|r| r.step)
+    }
+
+    fn color(&self, pal: &theme::Palette) -> egui::Color32 {
+        match self.kind {
+            OverlayKind::Flow => pal.flow,
+            _ => pal.runs[self.slot % pal.runs.len()],
+        }
+    }
+}
+
+/// `0.01, 0.02 0.04` → [0.01, 0.02, 0.04] (commas, semicolons or spaces; each η > 0).
+pub fn parse_lrs(s: &str) -> Result<Vec<f64>, String> {
+    let v: Vec<f64> = s
+        .split([',', ';', ' ', '\t'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .ok_or_else(|| format!("`{p}` is not a positive learning rate"))
+        })
+        .collect::<Result<_, _>>()?;
+    if v.is_empty() {
+        return Err("enter at least one η, e.g. 0.01, 0.02, 0.04".into());
+    }
+    if v.len() > 12 {
+        return Err("at most 12 values in one sweep".into());
+    }
+    Ok(v)
+}
+
 /// The Training workspace.
 pub struct TrainingWorkspace {
     pub config: RunConfig,
@@ -194,6 +265,15 @@ pub struct TrainingWorkspace {
     ctx: egui::Context,
     folder_rx: Option<(Receiver<Option<PathBuf>>, Instant)>,
     pub export_npz: bool,
+    /// Runs drawn over the main one (branches, sweep members, gradient flow).
+    pub overlays: Vec<Overlay>,
+    /// η of the next branch.
+    pub branch_lr: f64,
+    /// η values of a sweep, as typed.
+    pub sweep_text: String,
+    /// Overlay a gradient-flow run from the same initialisation.
+    pub show_flow: bool,
+    next_slot: usize,
 }
 
 impl TrainingWorkspace {
@@ -213,6 +293,11 @@ impl TrainingWorkspace {
             ctx: ctx.clone(),
             folder_rx: None,
             export_npz: false,
+            overlays: Vec::new(),
+            branch_lr: 0.05,
+            sweep_text: "0.01, 0.02, 0.04".into(),
+            show_flow: false,
+            next_slot: 0,
         };
         if let Some(p) = presets::find("digits-demo") {
             w.apply_preset(&p, None);
@@ -322,27 +407,185 @@ impl TrainingWorkspace {
             self.banners.push((format!("cannot start: {p}"), true));
             return;
         }
+        let cfg = self.run_config();
+        let r = match self.worker() {
+            Some(w) => w.start(cfg),
+            None => return,
+        };
+        self.overlays.clear();
+        self.next_slot = 0;
+        match r {
+            Ok(id) => {
+                self.run = Some(RunView::new(id));
+                if self.show_flow {
+                    self.add_flow();
+                }
+            }
+            Err(e) => self.banners.push((e.to_string(), true)),
+        }
+    }
+
+    /// The controls' configuration with the thread count filled in.
+    fn run_config(&self) -> RunConfig {
         let mut cfg = self.config.clone();
         if cfg.threads == 0 {
             // Leave one core for drawing (on 2 cores: 1 training thread).
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             cfg.threads = cores.saturating_sub(1).max(1);
         }
+        cfg
+    }
+
+    /// The main run's configuration (as started), else the controls'.
+    fn base_config(&self) -> RunConfig {
+        self.run
+            .as_ref()
+            .and_then(|r| r.info.as_ref())
+            .map(|i| i.config.clone())
+            .unwrap_or_else(|| self.run_config())
+    }
+
+    fn next_slot(&mut self) -> usize {
+        let s = self.next_slot;
+        self.next_slot += 1;
+        s
+    }
+
+    /// Add an extra run built from `config` (sweep member or flow) and its overlay.
+    fn add_overlay_run(&mut self, kind: OverlayKind, config: RunConfig) {
+        let lr = config.lr;
         let r = match self.worker() {
-            Some(w) => w.start(cfg),
+            Some(w) => w.add_run(config.clone()),
             None => return,
         };
         match r {
-            Ok(id) => self.run = Some(RunView::new(id)),
+            Ok(id) => {
+                let slot = if kind == OverlayKind::Flow {
+                    0
+                } else {
+                    self.next_slot()
+                };
+                self.overlays.push(Overlay {
+                    kind,
+                    lr,
+                    view: RunView::new(id),
+                    slot,
+                    config: Some(config),
+                });
+            }
             Err(e) => self.banners.push((e.to_string(), true)),
         }
     }
 
-    pub fn pause_resume(&mut self) {
-        let Some(run) = &self.run else { return };
-        if !run.is_active() {
+    /// Overlay gradient flow (RK4) from the same initialisation as the main run.
+    pub fn add_flow(&mut self) {
+        if self.run.is_none() || self.overlays.iter().any(|o| o.kind == OverlayKind::Flow) {
             return;
         }
+        let mut cfg = self.base_config();
+        cfg.optimizer = Optimizer::Flow {
+            c: 1.0,
+            max_step: 1.0,
+        };
+        cfg.eig_every = cfg.eig_every.max(1);
+        self.add_overlay_run(OverlayKind::Flow, cfg);
+    }
+
+    /// Drop the gradient-flow overlay (and stop its run).
+    pub fn remove_flow(&mut self) {
+        let ids: Vec<u64> = self
+            .overlays
+            .iter()
+            .filter(|o| o.kind == OverlayKind::Flow)
+            .map(|o| o.view.run_id)
+            .collect();
+        for run_id in ids {
+            self.send(Command::RemoveRun { run_id });
+        }
+        self.overlays.retain(|o| o.kind != OverlayKind::Flow);
+    }
+
+    /// Drop every overlay (and stop their runs).
+    pub fn clear_overlays(&mut self) {
+        let ids: Vec<u64> = self.overlays.iter().map(|o| o.view.run_id).collect();
+        for run_id in ids {
+            self.send(Command::RemoveRun { run_id });
+        }
+        self.overlays.clear();
+        self.show_flow = false;
+    }
+
+    /// Fork the main run at its current step with η = `self.branch_lr`.
+    pub fn branch(&mut self) {
+        let lr = self.branch_lr;
+        if !(lr.is_finite() && lr > 0.0) {
+            self.banners
+                .push(("branch η must be a positive number".into(), true));
+            return;
+        }
+        let Some(info) = self.run.as_ref().and_then(|r| r.info.clone()) else {
+            return;
+        };
+        let r = match self.worker() {
+            Some(w) => w.branch(lr),
+            None => return,
+        };
+        match r {
+            Ok(id) => {
+                let slot = self.next_slot();
+                let mut view = RunView::new(id);
+                let mut info = info;
+                info.config.lr = lr;
+                view.info = Some(info);
+                view.loading = false;
+                view.paused = self.run.as_ref().is_some_and(|r| r.paused);
+                self.overlays.push(Overlay {
+                    kind: OverlayKind::Branch,
+                    lr,
+                    view,
+                    slot,
+                    config: None,
+                });
+            }
+            Err(e) => self.banners.push((e.to_string(), true)),
+        }
+    }
+
+    /// Run every η of `self.sweep_text` from the same initialisation, overlaid.
+    pub fn start_sweep(&mut self) {
+        let lrs = match parse_lrs(&self.sweep_text) {
+            Ok(v) => v,
+            Err(e) => {
+                self.banners.push((format!("η sweep: {e}"), true));
+                return;
+            }
+        };
+        let first = lrs[0];
+        self.config.lr = first;
+        self.start();
+        if self.run.is_none() {
+            return;
+        }
+        let base = self.run_config();
+        for &lr in &lrs[1..] {
+            let mut c = base.clone();
+            c.lr = lr;
+            self.add_overlay_run(OverlayKind::Sweep, c);
+        }
+    }
+
+    /// Whether the main run or any overlay can still step.
+    pub fn any_active(&self) -> bool {
+        self.run.as_ref().is_some_and(|r| r.is_active())
+            || (self.run.as_ref().is_some_and(|r| r.info.is_some())
+                && self.overlays.iter().any(|o| o.view.is_active()))
+    }
+
+    pub fn pause_resume(&mut self) {
+        if !self.any_active() {
+            return;
+        }
+        let Some(run) = &self.run else { return };
         let cmd = if run.paused {
             Command::Resume
         } else {
@@ -352,7 +595,7 @@ impl TrainingWorkspace {
     }
 
     pub fn step(&mut self) {
-        if self.run.as_ref().is_some_and(|r| r.is_active()) {
+        if self.any_active() {
             self.send(Command::Step);
         }
     }
@@ -371,13 +614,21 @@ impl TrainingWorkspace {
                     run.run_id = id;
                     run.clear_data();
                 }
+                // The worker dropped the extra runs: rebuild sweep and flow runs from θ_0.
+                let old = std::mem::take(&mut self.overlays);
+                self.next_slot = 0;
+                for o in old {
+                    if let Some(c) = o.config {
+                        self.add_overlay_run(o.kind, c);
+                    }
+                }
             }
             Err(e) => self.banners.push((e.to_string(), true)),
         }
     }
 
     pub fn stop(&mut self) {
-        if self.run.as_ref().is_some_and(|r| r.is_active()) {
+        if self.any_active() {
             self.send(Command::Stop);
         }
     }
@@ -418,18 +669,45 @@ impl TrainingWorkspace {
         for e in events {
             self.handle(e);
         }
-        if self
-            .run
-            .as_ref()
-            .is_some_and(|r| r.is_active() && !r.paused)
-        {
+        if self.run.as_ref().is_some_and(|r| !r.paused) && self.any_active() {
             self.ctx.request_repaint_after(Duration::from_millis(250));
+        }
+    }
+
+    fn handle_overlay(&mut self, e: Event) {
+        let id = e.run_id();
+        let Some(o) = self.overlays.iter_mut().find(|o| o.view.run_id == id) else {
+            return;
+        };
+        let name = o.name();
+        let run = &mut o.view;
+        match e {
+            Event::Started { info, .. } => {
+                run.info = Some(*info);
+                run.loading = false;
+            }
+            Event::Record { record, .. } => run.push(*record),
+            Event::Finished { reason, .. } => {
+                if let StopReason::Diverged { step, .. } = &reason {
+                    self.banners
+                        .push((format!("Overlay “{name}” diverged at step {step}."), false));
+                }
+                run.finished = Some(reason);
+            }
+            Event::Error { message, .. } => {
+                run.loading = false;
+                run.finished = Some(StopReason::Stopped { step: 0 });
+                self.banners
+                    .push((format!("Overlay “{name}” failed: {message}"), true));
+            }
+            Event::Paused { .. } | Event::Reset { .. } | Event::Saved { .. } => {}
         }
     }
 
     fn handle(&mut self, e: Event) {
         let Some(run) = &mut self.run else { return };
         if e.run_id() != run.run_id {
+            self.handle_overlay(e);
             return;
         }
         match e {
@@ -774,6 +1052,13 @@ impl TrainingWorkspace {
         show(ui, &["steps"]);
 
         ui.separator();
+        // Own id scope: the widgets keep their ids when labels above come and go.
+        ui.scope_builder(
+            egui::UiBuilder::new().scope_id(egui::Id::unique("training-compare-runs")),
+            |ui| self.compare_ui(ui),
+        );
+
+        ui.separator();
         ui.heading("Sharpness");
         ui.add(egui::Slider::new(&mut self.config.neigs, 1..=10).text("eigenvalues k"));
         ui.add(
@@ -852,6 +1137,87 @@ impl TrainingWorkspace {
         }
     }
 
+    /// Branch, η sweep and gradient-flow overlay controls.
+    fn compare_ui(&mut self, ui: &mut egui::Ui) {
+        let pal = theme::palette(ui.ctx());
+        ui.heading("Compare runs");
+        let has_records = self
+            .run
+            .as_ref()
+            .is_some_and(|r| r.info.is_some() && !r.records.is_empty());
+        ui.add(
+            egui::Slider::new(&mut self.branch_lr, 1e-4..=20.0)
+                .logarithmic(true)
+                .text("branch η"),
+        );
+        if ui
+            .add_enabled(has_records, egui::Button::new("Branch"))
+            .on_hover_text("Fork the run at its current step and continue it with the branch η, overlaid on the same plots")
+            .on_disabled_hover_text("Start a run first")
+            .clicked()
+        {
+            self.branch();
+        }
+        ui.horizontal(|ui| {
+            let l = ui.label("η sweep");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.sweep_text)
+                    .hint_text("0.01, 0.02, 0.04")
+                    .desired_width(130.0),
+            )
+            .labelled_by(l.id)
+            .on_hover_text("learning rates run from the same initialisation and overlaid");
+        });
+        let sweep_err = parse_lrs(&self.sweep_text).err();
+        let loading = self.run.as_ref().is_some_and(|r| r.loading);
+        if ui
+            .add_enabled(
+                sweep_err.is_none() && self.problems().is_empty() && !loading,
+                egui::Button::new("Run sweep"),
+            )
+            .on_hover_text("Start one run per η from the same θ0, each with its own 2/η line")
+            .clicked()
+        {
+            self.start_sweep();
+        }
+        if let Some(e) = sweep_err {
+            ui.label(RichText::new(format!("! {e}")).color(pal.warn_fg));
+        }
+        let before = self.show_flow;
+        ui.checkbox(&mut self.show_flow, "gradient-flow reference")
+            .on_hover_text("Overlay gradient flow (RK4) from the same initialisation, plotted against time / η");
+        if self.show_flow != before {
+            if self.show_flow {
+                self.add_flow();
+            } else {
+                self.remove_flow();
+            }
+        }
+        if !self.overlays.is_empty() {
+            for o in &self.overlays {
+                let step = o.view.records.last().map(|r| r.step);
+                let state = match (&o.view.finished, step) {
+                    (Some(r), _) => format!("{r}"),
+                    (None, Some(s)) => format!("step {s}"),
+                    (None, None) => "waiting".into(),
+                };
+                let c = o.color(pal);
+                ui.label(
+                    RichText::new(format!("{} · {state}", o.name()))
+                        .small()
+                        .color(c),
+                );
+            }
+            if ui
+                .button("Clear overlays")
+                .on_hover_text("Remove the branches, sweep runs and gradient flow")
+                .clicked()
+            {
+                self.clear_overlays();
+            }
+        }
+    }
+
     fn poll_folder_dialog(&mut self) {
         let Some((rx, t0)) = &self.folder_rx else {
             return;
@@ -880,7 +1246,7 @@ impl TrainingWorkspace {
 
     fn run_bar_ui(&mut self, ui: &mut egui::Ui, exports: &mut ExportManager) {
         let probs = self.problems();
-        let active = self.run.as_ref().is_some_and(|r| r.is_active());
+        let active = self.any_active();
         let paused = self.run.as_ref().is_some_and(|r| r.paused);
         let has_run = self.run.as_ref().is_some_and(|r| r.info.is_some());
         let loading = self.run.as_ref().is_some_and(|r| r.loading);
@@ -1013,6 +1379,12 @@ impl TrainingWorkspace {
     fn plots_ui(&mut self, ui: &mut egui::Ui, exports: &mut ExportManager) {
         let pal = theme::palette(ui.ctx());
         let Some(run) = &self.run else { return };
+        let overlays = &self.overlays;
+        // With overlays, the main run's legend entries name its η too.
+        let main_sfx = match (&run.info, overlays.is_empty()) {
+            (Some(i), false) => format!(" · η = {}", fmt_num(i.config.lr)),
+            _ => String::new(),
+        };
         let log_y = self.log_y;
         let link = egui::Id::unique("training-x-link");
         let avail = ui.available_height();
@@ -1030,6 +1402,12 @@ impl TrainingWorkspace {
                 s.series
                     .push(Series::line("test loss", run.test_loss.clone()));
             }
+            for o in overlays {
+                s.series.push(Series::line(
+                    format!("train loss · {}", o.name()),
+                    o.view.train_loss.clone(),
+                ));
+            }
             s
         });
         let mut p = Plot::new("train-loss")
@@ -1046,6 +1424,15 @@ impl TrainingWorkspace {
             pu.line(Line::new("train loss", drawn(&run.train_loss, log_y)).color(pal.train));
             if !run.test_loss.is_empty() {
                 pu.line(Line::new("test loss", drawn(&run.test_loss, log_y)).color(pal.test));
+            }
+            for o in overlays {
+                pu.line(
+                    Line::new(
+                        format!("train loss · {}", o.name()),
+                        drawn(&o.view.train_loss, log_y),
+                    )
+                    .color(o.color(pal)),
+                );
             }
         });
 
@@ -1074,6 +1461,15 @@ impl TrainingWorkspace {
                     pu.line(
                         Line::new("train accuracy", drawn(&run.train_acc, false)).color(pal.train),
                     );
+                    for o in overlays {
+                        pu.line(
+                            Line::new(
+                                format!("train accuracy · {}", o.name()),
+                                drawn(&o.view.train_acc, false),
+                            )
+                            .color(o.color(pal)),
+                        );
+                    }
                     if !run.test_acc.is_empty() {
                         pu.line(
                             Line::new("test accuracy", drawn(&run.test_acc, false)).color(pal.test),
@@ -1106,6 +1502,24 @@ impl TrainingWorkspace {
                     name: "2/η".into(),
                     steps: step_breakpoints(&run.threshold),
                 });
+                for o in overlays {
+                    if let Some(e) = o.view.eigs.first() {
+                        s.series.push(Series {
+                            name: format!("λ1 · {}", o.name()),
+                            points: e.clone(),
+                            style: SeriesStyle::Line,
+                            color: None,
+                        });
+                    }
+                    if o.kind != OverlayKind::Flow {
+                        s.series.push(Series {
+                            name: format!("2/η · {}", o.name()),
+                            points: step_line(&o.view.threshold),
+                            style: SeriesStyle::Dashed,
+                            color: None,
+                        });
+                    }
+                }
                 s
             },
         );
@@ -1128,17 +1542,35 @@ impl TrainingWorkspace {
                 }
                 let thr = step_line(&run.threshold);
                 pu.line(
-                    Line::new("2/η", thr)
+                    Line::new(format!("2/η{main_sfx}"), thr)
                         .color(pal.threshold)
                         .style(LineStyle::Dashed { length: 8.0 })
                         .width(1.5),
                 );
                 for (i, e) in run.eigs.iter().enumerate() {
                     pu.line(
-                        Line::new(format!("λ{}", i + 1), drawn(e, false))
+                        Line::new(format!("λ{}{main_sfx}", i + 1), drawn(e, false))
                             .color(pal.eigs[i % pal.eigs.len()])
                             .width(if i == 0 { 2.0 } else { 1.2 }),
                     );
+                }
+                for o in overlays {
+                    let c = o.color(pal);
+                    if o.kind != OverlayKind::Flow && !o.view.threshold.is_empty() {
+                        pu.line(
+                            Line::new(format!("2/η · {}", o.name()), step_line(&o.view.threshold))
+                                .color(c)
+                                .style(LineStyle::Dashed { length: 8.0 })
+                                .width(1.5),
+                        );
+                    }
+                    if let Some(e) = o.view.eigs.first() {
+                        pu.line(
+                            Line::new(format!("λ1 · {}", o.name()), drawn(e, false))
+                                .color(c)
+                                .width(2.0),
+                        );
+                    }
                 }
                 if let Some(c) = run.first_crossing {
                     pu.vline(
