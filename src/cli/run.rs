@@ -15,6 +15,7 @@ use eos_explorer::engine::presets::{self, PresetKind};
 use eos_explorer::engine::session::{
     Cadence, CsvObserver, Observer, ParamsSaver, Runner, Session, StepRecord, StopReason,
 };
+use eos_explorer::engine::theory::measured::{TheoryObserver, TheoryOptions};
 use eos_explorer::engine::{Precision, presets::with_cifar_dir};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -107,6 +108,20 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Measure Damian et al.'s α, β, x_t, y_t from the first step where λ1 reaches 2/η and
+    /// step the predicted map (seed Definition 4.1) alongside: writes theory.csv and
+    /// theory_summary.json (GD only).
+    #[arg(long)]
+    pub theory: bool,
+    /// With --theory: steps tracked after the crossing (default 300).
+    #[arg(long)]
+    pub theory_steps: Option<usize>,
+    /// With --theory: take a new anchor θ₀ every K tracked steps (default 0 = never).
+    #[arg(long)]
+    pub theory_reanchor: Option<usize>,
+    /// With --theory: finite-difference step ε for ∇S (default 1e-3·max(1, ‖θ‖/√p)).
+    #[arg(long)]
+    pub theory_eps: Option<f64>,
 }
 
 fn parse_optimizer(s: &str) -> anyhow::Result<Optimizer> {
@@ -449,6 +464,31 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
             );
         }
     }
+    if !a.theory
+        && (a.theory_steps.is_some() || a.theory_reanchor.is_some() || a.theory_eps.is_some())
+    {
+        bail!("--theory-steps, --theory-reanchor and --theory-eps need --theory");
+    }
+    if a.theory && cfg.optimizer != Optimizer::Gd {
+        bail!(
+            "--theory models plain gradient descent (threshold 2/η); the optimizer is {}",
+            cfg.optimizer.name()
+        );
+    }
+    let mut theory_opts = TheoryOptions {
+        seed: cfg.seed,
+        ..TheoryOptions::default()
+    };
+    if let Some(v) = a.theory_steps {
+        theory_opts.window = v;
+    }
+    if let Some(v) = a.theory_reanchor {
+        theory_opts.reanchor_every = v;
+    }
+    theory_opts.eps = a.theory_eps;
+    theory_opts
+        .check()
+        .map_err(|e| anyhow::anyhow!("--theory options: {e}"))?;
     let checked = cfg
         .check()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
@@ -503,6 +543,13 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     if let Some(steps) = save_steps {
         runner.add_observer(Cadence::Every(1), Box::new(ParamsSaver::new(&out, steps)));
     }
+    let theory_report = if a.theory {
+        let (obs, report) = TheoryObserver::create(&runner.session, &out, theory_opts)?;
+        runner.add_observer(Cadence::Every(1), Box::new(obs));
+        Some(report)
+    } else {
+        None
+    };
     let history: Shared<Vec<StepRecord>> = Default::default();
     runner.add_observer(Cadence::Every(1), Box::new(History(history.clone())));
     if !a.quiet {
@@ -543,6 +590,14 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     };
     write_json(&out.join("summary.json"), &summary)?;
     println!("{message}; results in {}", out.display());
+    if let Some(rep) = theory_report.and_then(|r| r.lock().ok().and_then(|g| g.clone())) {
+        print!("{}", rep.describe());
+        println!(
+            "wrote {} and {}",
+            out.join("theory.csv").display(),
+            out.join("theory_summary.json").display()
+        );
+    }
     if let Some(p) = &a.plot {
         let title = format!("{}, η = {}", runner.session.spec().describe(), cfg.lr);
         for f in write_plots(p, &recs, &title)? {

@@ -2,6 +2,8 @@
 //!
 //! * [`self_stab`]: the predicted edge-of-stability map of §4 (Definition 4.1, after
 //!   Damian et al. 2022) with its four stages (§4.2);
+//! * [`measured`]: α, β, x_t, y_t of §4 measured along a real GD run, with the predicted map
+//!   stepped alongside (issue 5);
 //! * [`linear`]: the two-layer linear network of §5 (after Li et al. 2022) trained by full-batch
 //!   GD, with the exact loss-Hessian sharpness and step-by-step checks of Lemmas 4 and 5.
 //!
@@ -13,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::export::ExportError;
 
 pub mod linear;
+pub mod measured;
 pub mod self_stab;
 
 /// Why a theory simulation could not start or could not write its results.

@@ -1,0 +1,286 @@
+//! Damian et al.'s quantities measured on real GD (engine::theory::measured): ∇S from finite
+//! differences of exact HVPs against finite differences of the dense λ1, the definitions of α, β,
+//! δ, the predicted map, and the x_t / y_t bookkeeping on a short f64 run that crosses 2/η.
+
+use eos_explorer::engine::Rng;
+use eos_explorer::engine::config::RunConfig;
+use eos_explorer::engine::lanczos::{dense_eigenvalues, dense_from_operator};
+use eos_explorer::engine::model::{Activation, Init, MlpSpec};
+use eos_explorer::engine::network::{Batch, Evaluator, LossKind};
+use eos_explorer::engine::presets::{self, PresetKind};
+use eos_explorer::engine::session::{Cadence, Runner, Session};
+use eos_explorer::engine::theory::measured::{
+    CSV_COLUMNS, Derivatives, MeasuredTracker, Phase, StepInput, TheoryObserver, TheoryOptions,
+    measure_anchor, predicted_step, sharpness_gradient, top_eigen,
+};
+use eos_explorer::engine::theory::self_stab::SelfStabParams;
+use ndarray::Array2;
+
+fn tiny(act: Activation, loss: LossKind, seed: u64) -> (Evaluator<f64>, Vec<f64>) {
+    let (n, d, h, c) = (11, 3, 4, 2);
+    let mut rng = Rng::seed_from_u64(seed);
+    let x = Array2::from_shape_fn((n, d), |_| rng.normal());
+    let labels: Vec<u8> = (0..n).map(|_| rng.below(c) as u8).collect();
+    let mut y = Array2::zeros((n, c));
+    for (i, &l) in labels.iter().enumerate() {
+        y[(i, l as usize)] = 1.0;
+    }
+    let spec = MlpSpec {
+        input_dim: d,
+        hidden: vec![h, 3],
+        output_dim: c,
+        activation: act,
+        bias: true,
+    };
+    let params = spec.init_params(Init::Normal { sigma: 1.2 }, 1.0, &mut rng);
+    let ev = Evaluator::new(
+        spec,
+        loss,
+        Batch {
+            x,
+            y,
+            labels: Some(labels),
+        },
+        1,
+        64,
+    );
+    (ev, params)
+}
+
+fn dense_lambda1(ev: &mut Evaluator<f64>, p: &[f64]) -> (f64, f64) {
+    let h = dense_from_operator(p.len(), |v, out| {
+        let r = Derivatives::hvp(ev, p, v).expect("hvp");
+        out.copy_from_slice(&r);
+    });
+    let e = dense_eigenvalues(&h);
+    (e[0], e[1])
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[test]
+fn sharpness_gradient_matches_finite_differences_of_lambda1() {
+    for (k, (act, loss)) in [
+        (Activation::Tanh, LossKind::Mse),
+        (Activation::Softplus, LossKind::CrossEntropy),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (mut ev, p) = tiny(act, loss, 10 + k as u64);
+        let (l1, l2) = dense_lambda1(&mut ev, &p);
+        assert!(l1 - l2 > 1e-3 * l1.abs(), "need a simple top eigenvalue");
+        let eig = top_eigen(&mut ev, &p, 2, 1e-14, 500, 1, &[], true).expect("eig");
+        assert!((eig.eigenvalues[0] - l1).abs() < 1e-10 * l1.abs());
+        assert!(eig.residual < 1e-8 * l1.abs(), "residual {}", eig.residual);
+        let gs = sharpness_gradient(&mut ev, &p, &eig.u, None).expect("∇S");
+        assert!(gs.rel_change < 1e-4, "fd consistency {}", gs.rel_change);
+        let gnorm = dot(&gs.grad, &gs.grad).sqrt();
+        let mut rng = Rng::seed_from_u64(99 + k as u64);
+        let h = 1e-4;
+        for _ in 0..3 {
+            let mut d: Vec<f64> = (0..p.len()).map(|_| rng.normal()).collect();
+            let dn = dot(&d, &d).sqrt();
+            d.iter_mut().for_each(|x| *x /= dn);
+            let plus: Vec<f64> = p.iter().zip(&d).map(|(a, b)| a + h * b).collect();
+            let minus: Vec<f64> = p.iter().zip(&d).map(|(a, b)| a - h * b).collect();
+            let fd =
+                (dense_lambda1(&mut ev, &plus).0 - dense_lambda1(&mut ev, &minus).0) / (2.0 * h);
+            let an = dot(&gs.grad, &d);
+            let err = (fd - an).abs() / gnorm;
+            assert!(
+                err < 1e-5,
+                "{act:?}/{loss:?}: dλ1/dd fd {fd} vs ∇S·d {an} (rel. to ‖∇S‖ {err:.2e})"
+            );
+        }
+    }
+}
+
+#[test]
+fn alpha_beta_delta_definitions() {
+    let (mut ev, p) = tiny(Activation::Tanh, LossKind::Mse, 3);
+    let opts = TheoryOptions::default();
+    let m = measure_anchor(&mut ev, &p, 0.1, 20.0, &opts, &[]).expect("anchor");
+    let v = &m.vectors;
+    let i = &m.info;
+    // ∇S⊥ ⟂ u, ∇S = ∇S⊥ + (uᵀ∇S) u.
+    assert!(dot(&v.grad_s_perp, &v.u).abs() < 1e-12 * i.grad_s_norm);
+    for ((g, q), u) in v.grad_s.iter().zip(&v.grad_s_perp).zip(&v.u) {
+        assert!((g - q - i.grad_s_u * u).abs() < 1e-12 * i.grad_s_norm);
+    }
+    let (loss, grad) = Derivatives::loss_grad(&mut ev, &p).expect("grad");
+    assert!((loss - i.loss).abs() < 1e-14);
+    let alpha = -dot(&grad, &v.grad_s_perp);
+    let beta = dot(&v.grad_s_perp, &v.grad_s_perp);
+    assert!((i.alpha - alpha).abs() <= 1e-12 * alpha.abs().max(1e-12));
+    assert!((i.alpha_full + dot(&grad, &v.grad_s)).abs() <= 1e-12 * i.alpha_full.abs().max(1e-12));
+    assert!((i.beta - beta).abs() <= 1e-12 * beta);
+    if alpha > 0.0 {
+        assert!((i.delta - (2.0 * alpha / beta).sqrt()).abs() < 1e-12 * i.delta);
+    } else {
+        assert!(i.delta.is_nan());
+    }
+    assert!((i.grad_u - dot(&grad, &v.u)).abs() < 1e-12 * (1.0 + i.grad_norm));
+    assert!((i.x_center + i.grad_u / i.lambda1).abs() < 1e-15 + 1e-12 * i.x_center.abs());
+    assert!((i.excess0 - (i.lambda1 - 20.0)).abs() < 1e-12);
+}
+
+#[test]
+fn predicted_step_is_definition_4_1_when_e0_is_zero() {
+    let c = SelfStabParams::seed_fig2().check().expect("preset");
+    let q = c.params();
+    let (mut x, mut y) = (q.x0, 0.0);
+    for _ in 0..50 {
+        let a = c.map(x, y);
+        let b = predicted_step(q.lr, q.alpha, q.beta, 0.0, x, y);
+        assert_eq!(a, b);
+        (x, y) = a;
+    }
+    // The excess only enters the x factor.
+    let (x1, y1) = predicted_step(0.1, 0.5, 1.0, 0.2, 0.3, 0.4);
+    assert!((x1 + (1.0 + 0.1 * 0.6) * 0.3).abs() < 1e-15);
+    assert!((y1 - (0.4 + 0.1 * (0.5 - 0.045))).abs() < 1e-15);
+}
+
+/// Chebyshev regression, fc-tanh:16,16 in f64, η = 0.5: λ1 crosses 2/η = 4 near step 43.
+fn crossing_config(steps: usize) -> RunConfig {
+    let Some(PresetKind::Training(c)) = presets::find("chebyshev").map(|p| p.kind) else {
+        panic!("chebyshev preset");
+    };
+    let mut c = *c;
+    c.hidden = vec![16, 16];
+    c.lr = 0.5;
+    c.max_steps = steps;
+    c.loss_goal = None;
+    c.threads = 1;
+    c
+}
+
+#[test]
+fn x_and_y_bookkeeping_on_a_run() {
+    let cfg = crossing_config(75);
+    let (mut s, _) = Session::from_config(&cfg).expect("session");
+    let opts = TheoryOptions {
+        window: 25,
+        reanchor_every: 20,
+        ..TheoryOptions::default()
+    };
+    let mut tr = MeasuredTracker::new(s.evaluator_f64(), opts).expect("tracker");
+    let mut thetas = Vec::new();
+    let mut losses = Vec::new();
+    let mut rows = Vec::new();
+    while let Some((rec, _stop)) = s.step() {
+        let params = s.params_f64();
+        let input = StepInput {
+            step: rec.step,
+            lr: rec.lr,
+            threshold: rec.threshold,
+            loss: rec.train_loss,
+            lambda1: rec.eigs.as_ref().map(|e| e[0]),
+            params: &params,
+        };
+        if let Some(r) = tr.observe(&input).expect("observe") {
+            rows.push(r);
+        }
+        thetas.push(params);
+        losses.push(rec.train_loss);
+    }
+    assert_eq!(*tr.phase(), Phase::Done);
+    let anchors = tr.anchors();
+    assert_eq!(anchors.len(), 2, "first crossing plus one re-anchor");
+    let a0 = &anchors[0];
+    let t0 = a0.info.step;
+    assert!((30..60).contains(&t0), "crossing at step {t0}");
+    assert!(a0.info.crossed_from_below);
+    assert!(a0.info.lambda1 >= a0.info.threshold);
+    let (at, before) = a0.info.lambda1_before.expect("a probe before the crossing");
+    assert_eq!(at + 1, t0, "probed every step near the threshold");
+    assert!(before < a0.info.threshold);
+    assert!(
+        a0.info.alpha > 0.0,
+        "progressive sharpening at the crossing"
+    );
+    assert_eq!(anchors[1].info.step, t0 + 20);
+    assert_eq!(rows.len(), 25);
+    assert_eq!(a0.vectors.theta0, thetas[t0]);
+    for (k, r) in rows.iter().enumerate() {
+        assert_eq!(r.step, t0 + k);
+        let a = if k < 20 { &anchors[0] } else { &anchors[1] };
+        assert_eq!(r.anchor, a.info.index);
+        assert_eq!(r.t, r.step - a.info.step);
+        let th = &thetas[r.step];
+        let d: Vec<f64> = th
+            .iter()
+            .zip(&a.vectors.theta0)
+            .map(|(p, q)| p - q)
+            .collect();
+        let x = dot(&a.vectors.u, &d);
+        let y = dot(&a.vectors.grad_s_perp, &d);
+        assert!((r.x_measured - x).abs() <= 1e-12 * (1.0 + x.abs()));
+        assert!((r.y_measured - y).abs() <= 1e-12 * (1.0 + y.abs()));
+        assert!((r.loss_change - (losses[r.step] - losses[a.info.step])).abs() < 1e-15);
+        assert_eq!(r.alpha, a.info.alpha);
+        assert_eq!(r.beta, a.info.beta);
+        if r.t == 0 {
+            assert_eq!((r.x_measured, r.y_measured), (0.0, 0.0));
+            assert_eq!(r.y_predicted, Some(0.0));
+            assert!(r.x_predicted.is_some_and(|x| x.abs() < 1e-15));
+            assert!((r.lambda1_minus_threshold - a.info.excess0).abs() < 1e-5);
+        }
+        if r.t == 1 {
+            // One GD step along u: x₁ = −η uᵀ∇L(θ₀), which the centred start reproduces.
+            let x1 = -a.info.lr * a.info.grad_u;
+            assert!((r.x_measured - x1).abs() < 1e-6 * (1.0 + x1.abs()));
+            assert!(
+                r.x_predicted
+                    .is_some_and(|p| (p - x1).abs() < 1e-3 * x1.abs() + 1e-12)
+            );
+        }
+    }
+    // The map stepped alongside: row t+1 follows from row t.
+    let i = &a0.info;
+    for w in rows[..20].windows(2) {
+        let (xp, yp) = (w[0].x_predicted.expect("x"), w[0].y_predicted.expect("y"));
+        let (x1, y1) = predicted_step(i.lr, i.alpha, i.beta, i.excess0, xp - i.x_center, yp);
+        assert!(
+            (w[1].x_predicted.expect("x") - (x1 + i.x_center)).abs() < 1e-12 * (1.0 + x1.abs())
+        );
+        assert!((w[1].y_predicted.expect("y") - y1).abs() < 1e-12 * (1.0 + y1.abs()));
+    }
+    let rep = tr.report();
+    assert_eq!(rep.anchors.len(), 2);
+    assert!(rep.anchors[0].agreement.is_some());
+}
+
+#[test]
+fn observer_writes_csv_and_summary() {
+    let dir = std::env::temp_dir().join(format!("eos-theory-measured-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cfg = crossing_config(60);
+    let (s, _) = Session::from_config(&cfg).expect("session");
+    let opts = TheoryOptions {
+        window: 10,
+        ..TheoryOptions::default()
+    };
+    let (obs, report) = TheoryObserver::create(&s, &dir, opts).expect("observer");
+    let mut runner = Runner::new(s);
+    runner.add_observer(Cadence::Every(1), Box::new(obs));
+    runner.run().expect("run");
+    let text = std::fs::read_to_string(dir.join("theory.csv")).expect("csv");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(CSV_COLUMNS.join(",").as_str()));
+    assert_eq!(lines.count(), 10);
+    let json = std::fs::read_to_string(dir.join("theory_summary.json")).expect("json");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("valid json");
+    assert!(
+        v["anchors"][0]["anchor"]["alpha"]
+            .as_f64()
+            .is_some_and(|a| a > 0.0)
+    );
+    let rep = report.lock().expect("lock").clone().expect("report");
+    assert_eq!(rep.anchors.len(), 1);
+    assert!(rep.describe().contains("anchor 0"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
