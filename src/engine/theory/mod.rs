@@ -75,71 +75,7 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// Which steps to save something at: an explicit list (`0,100,500`) or every N steps
-/// (`every:100`, which includes step 0).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SaveSteps {
-    List(Vec<usize>),
-    Every(usize),
-}
-
-impl SaveSteps {
-    /// Whether `step` is one of the chosen steps.
-    pub fn contains(&self, step: usize) -> bool {
-        match self {
-            SaveSteps::List(v) => v.contains(&step),
-            SaveSteps::Every(k) => *k > 0 && step.is_multiple_of(*k),
-        }
-    }
-}
-
-impl std::fmt::Display for SaveSteps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SaveSteps::List(v) => {
-                let s: Vec<String> = v.iter().map(|x| x.to_string()).collect();
-                write!(f, "{}", s.join(","))
-            }
-            SaveSteps::Every(k) => write!(f, "every:{k}"),
-        }
-    }
-}
-
-/// Parse `0,100,500` (a comma-separated list of step numbers, sorted and deduplicated) or
-/// `every:100` (every 100 steps, starting at 0; the period must be ≥ 1).
-pub fn parse_save_steps(s: &str) -> Result<SaveSteps, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Err("empty step list: expected e.g. `0,100,500` or `every:100`".into());
-    }
-    if let Some(rest) = s.strip_prefix("every:") {
-        let rest = rest.trim();
-        let k: usize = rest.parse().map_err(|_| {
-            format!("`every:{rest}`: the period must be a whole number ≥ 1, e.g. `every:100`")
-        })?;
-        if k == 0 {
-            return Err("`every:0`: the period must be ≥ 1".into());
-        }
-        return Ok(SaveSteps::Every(k));
-    }
-    let mut steps = Vec::new();
-    for part in s.split(',') {
-        let p = part.trim();
-        if p.is_empty() {
-            return Err(format!(
-                "`{s}`: empty entry in the step list (expected e.g. `0,100,500` or `every:100`)"
-            ));
-        }
-        let v: usize = p.parse().map_err(|_| {
-            format!("`{p}` is not a step number (expected e.g. `0,100,500` or `every:100`)")
-        })?;
-        steps.push(v);
-    }
-    steps.sort_unstable();
-    steps.dedup();
-    Ok(SaveSteps::List(steps))
-}
+pub use crate::engine::export::{SaveSteps, parse_save_steps};
 
 #[cfg(test)]
 mod tests {
