@@ -350,7 +350,7 @@ pub fn run(
         seed: 2,
     };
     let cold_tol = lanczos(p, |x, o| hvp_op(&params, &mut ev, x, o), &tol_opts, &[]);
-    let mut warm_vecs = cold_tol.eigenvectors.clone();
+    let mut warm_vecs = cold_tol.warm_vectors.clone();
     let mut counts = Vec::new();
     let mut times = Vec::new();
     let mut max_rel_err: f64 = 0.0;
@@ -385,7 +385,7 @@ pub fn run(
         );
         max_rel_err = max_rel_err
             .max((warm.eigenvalues[0] - tight.eigenvalues[0]).abs() / tight.eigenvalues[0].abs());
-        warm_vecs = warm.eigenvectors;
+        warm_vecs = warm.warm_vectors;
     }
     let med_hvps = median(&mut counts.clone());
     let max_hvps = counts.iter().copied().fold(0.0, f64::max);

@@ -221,7 +221,7 @@ impl<T: Float> SessionT<T> {
             &warm,
         );
         if r.eigenvalues.iter().all(|x| x.is_finite()) {
-            self.ritz = r.eigenvectors.clone();
+            self.ritz = r.warm_vectors.clone();
             self.last_eigs = Some(r.eigenvalues.clone());
         }
         r
@@ -592,7 +592,8 @@ impl Session {
     pub fn params_f64(&self) -> Vec<f64> {
         each!(self, s => s.recorded.iter().map(|x| x.f64()).collect())
     }
-    /// The latest Ritz vectors (top Hessian eigenvectors), largest first.
+    /// The latest Ritz vectors, largest first: the top-k Hessian eigenvectors, then up to two
+    /// more directions kept for warm starts.
     pub fn ritz_vectors(&self) -> &[Vec<f64>] {
         each!(self, s => &s.ritz)
     }
