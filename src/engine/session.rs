@@ -755,8 +755,9 @@ impl CsvObserver {
     }
 }
 
-impl Observer for CsvObserver {
-    fn observe(&mut self, _s: &Session, r: &StepRecord) -> Result<(), EngineError> {
+impl CsvObserver {
+    /// Append one record (the same row the observer writes; the app's run export uses it).
+    pub fn write_record(&mut self, r: &StepRecord) -> Result<(), EngineError> {
         let mut row = vec![
             Some(r.step as f64),
             Some(r.wall_s),
@@ -775,6 +776,12 @@ impl Observer for CsvObserver {
         row.push(Some(r.threshold));
         self.csv.row(&row)?;
         Ok(())
+    }
+}
+
+impl Observer for CsvObserver {
+    fn observe(&mut self, _s: &Session, r: &StepRecord) -> Result<(), EngineError> {
+        self.write_record(r)
     }
 }
 

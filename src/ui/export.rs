@@ -11,9 +11,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use eframe::egui;
 
 use crate::engine::config::RunConfig;
-use crate::engine::export::{CsvWriter, write_json};
+use crate::engine::export::write_json;
 use crate::engine::plot::{PlotSpec, write_plot};
-use crate::engine::session::StepRecord;
+use crate::engine::session::{CsvObserver, StepRecord};
 
 /// A message for the user about an export.
 #[derive(Clone, Debug, PartialEq)]
@@ -306,44 +306,10 @@ pub fn write_run_folder(
     neigs: usize,
 ) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut header: Vec<String> = [
-        "step",
-        "wall_s",
-        "lr",
-        "train_loss",
-        "train_acc",
-        "test_loss",
-        "test_acc",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for i in 1..=neigs {
-        header.push(format!("lambda_{i}"));
-    }
-    for h in ["hvps", "lanczos_residual", "grad_norm", "threshold"] {
-        header.push(h.to_string());
-    }
     let mut csv =
-        CsvWriter::create(&dir.join("metrics.csv"), &header).map_err(|e| e.to_string())?;
+        CsvObserver::create(&dir.join("metrics.csv"), neigs).map_err(|e| e.to_string())?;
     for r in records {
-        let mut row = vec![
-            Some(r.step as f64),
-            Some(r.wall_s),
-            Some(r.lr),
-            Some(r.train_loss),
-            r.train_acc,
-            r.test_loss,
-            r.test_acc,
-        ];
-        for i in 0..neigs {
-            row.push(r.eigs.as_ref().and_then(|e| e.get(i).copied()));
-        }
-        row.push(r.hvps.map(|h| h as f64));
-        row.push(r.lanczos_residual);
-        row.push(Some(r.grad_norm));
-        row.push(Some(r.threshold));
-        csv.row(&row).map_err(|e| e.to_string())?;
+        csv.write_record(r).map_err(|e| e.to_string())?;
     }
     write_json(&dir.join("config.json"), config).map_err(|e| e.to_string())
 }
