@@ -131,7 +131,7 @@ pub fn all() -> Vec<Preset> {
         Preset {
             name: "digits-demo",
             title: "Digits: progressive sharpening to the edge",
-            description: "A tanh MLP (64-64-64-10) on 1,000 embedded 8×8 digits, MSE on one-hot targets, full-batch GD at η = 0.4. The sharpness λ1 rises from 2.3 to 2/η = 5 in about 135 steps, then hovers at the edge of stability while the loss keeps falling, non-monotonically. Runs in seconds on any CPU; no files needed.",
+            description: "A tanh MLP (64-64-64-10) on 1,000 embedded 8×8 digits, MSE on one-hot targets, full-batch GD at η = 0.4. The sharpness λ1 rises from 2.3 to 2/η = 5 in about 133 steps, then hovers at the edge of stability while the loss keeps falling, non-monotonically. Runs in seconds on any CPU; no files needed.",
             source: "After Cohen et al. 2021, Fig. 1 (seed §3), on a dataset small enough to embed.",
             needs_cifar: false,
             kind: PresetKind::Training(Box::new(digits_demo())),
