@@ -7,6 +7,7 @@ use eframe::egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 
+use eos_explorer::engine::theory::measured::TheoryLog;
 use eos_explorer::ui::export::ExportManager;
 use eos_explorer::ui::selfstab::{SelfStabWorkspace, XDisplay};
 
@@ -16,6 +17,7 @@ type Getter = fn(&State) -> f64;
 struct State {
     ws: SelfStabWorkspace,
     exports: ExportManager,
+    log: TheoryLog,
 }
 
 fn harness() -> Harness<'static, State> {
@@ -23,7 +25,7 @@ fn harness() -> Harness<'static, State> {
         .with_size([1280.0, 900.0])
         .with_context_setup(eos_explorer::ui::theme::install_fonts)
         .build_ui_state(
-            |ui, s: &mut State| s.ws.ui(ui, &mut s.exports),
+            |ui, s: &mut State| s.ws.ui(ui, &mut s.exports, &s.log),
             State::default(),
         )
 }

@@ -409,3 +409,104 @@ fn gradient_flow_overlay_toggles() {
         overlays(a) == 0 && !a.training.show_flow
     });
 }
+
+/// Issue 5 in the app: the Training run measures α, β, δ at its first crossing, the panel
+/// shows them, and “Explore in Self-stabilization” puts them into the map's sliders so that the
+/// map reproduces the tracker's own prediction, with the measured trajectory overlaid.
+#[test]
+fn measured_theory_flows_into_the_selfstab_workspace() {
+    let mut h = app_harness();
+    // Progressive sharpening reaches 2/η = 2.5 at step 20 (α > 0; λ1 is back below 2/η
+    // about 27 steps later, the map predicts 25).
+    let mut c = tiny(100);
+    c.dataset = DatasetSpec::Digits {
+        n_train: 200,
+        n_test: 50,
+    };
+    c.hidden = vec![32, 32];
+    c.lr = 0.8;
+    h.state_mut().training.set_config(c);
+    h.state_mut().training.theory_window = 40;
+    assert!(h.state().training.theory_on, "on by default for small runs");
+    h.step();
+    h.get_by_label("Start").click();
+    wait(&mut h, "40 tracked steps", |a| {
+        a.training.theory.rows.len() >= 40
+    });
+    h.step();
+    let log = h.state().training.theory.clone();
+    let a = log.anchors[0].clone();
+    assert!(
+        a.step > 0 && a.crossed_from_below,
+        "crossing at step {}",
+        a.step
+    );
+    assert!(a.lambda1 >= a.threshold);
+    assert!(
+        a.alpha > 0.0 && a.beta > 0.0,
+        "this run has α = {}, β = {}",
+        a.alpha,
+        a.beta
+    );
+    let at = format!("θ₀ = step {}", a.step);
+    assert!(h.query_all_by_label_contains(&at).count() >= 1);
+    // The tracker's prediction is drawn over the sharpness plot.
+    // Below the fold of the side panel: click through accesskit.
+    let b = h.get_by_label("Explore in Self-stabilization →");
+    assert!(!b.accesskit_node().is_disabled(), "button disabled");
+    b.click_accesskit();
+    h.step();
+    h.step();
+    let app = h.state();
+    assert_eq!(app.tab, eos_explorer::ui::Tab::SelfStab);
+    let p = &app.selfstab.params;
+    assert_eq!(
+        (p.lr, p.alpha, p.beta, p.x0, p.y0),
+        (a.lr, a.alpha, a.beta, a.x_center.abs(), a.excess0)
+    );
+    assert!(app.selfstab.show_measured);
+    assert_eq!(app.selfstab.measured.x.len(), log.rows.len());
+    // The map run from the sliders is the tracker's prediction: y_t = e₀ + y_pred, and
+    // x_t = ±(x_pred − x*).
+    let sign = if a.x_center > 0.0 { -1.0 } else { 1.0 };
+    let run = app
+        .selfstab
+        .run
+        .as_ref()
+        .map(|r| r.rows.clone())
+        .unwrap_or_default();
+    let mut compared = 0;
+    for r in &log.rows {
+        let (Some(xp), Some(ep)) = (r.x_predicted, r.excess_predicted) else {
+            continue;
+        };
+        let m = &run[r.t];
+        let scale_x = xp.abs().max(a.x_center.abs());
+        assert!(
+            (m.y - ep).abs() <= 1e-9 * ep.abs().max(1e-3),
+            "t = {}: {} vs {}",
+            r.t,
+            m.y,
+            ep
+        );
+        assert!(
+            (m.x - sign * (xp - a.x_center)).abs() <= 1e-9 * scale_x.max(1e-12),
+            "t = {}: {} vs {}",
+            r.t,
+            m.x,
+            sign * (xp - a.x_center)
+        );
+        compared += 1;
+    }
+    assert!(compared >= 10, "only {compared} predicted rows");
+    // The β slider's range widened to hold the measured value.
+    let node = h.get_by_role_and_label(Role::Slider, "β (stabilising strength)");
+    let shown = node.accesskit_node().numeric_value().unwrap_or(f64::NAN);
+    assert!(
+        (shown - a.beta).abs() <= 1e-9 * a.beta,
+        "slider shows {shown}, β = {}",
+        a.beta
+    );
+    let at = format!("measured at step {}", a.step);
+    assert!(h.query_all_by_label_contains(&at).count() >= 1);
+}

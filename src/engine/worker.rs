@@ -11,11 +11,11 @@
 //! Nothing here imports UI crates.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{
     Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel,
 };
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ use super::error::EngineError;
 use super::session::{Cadence, Observer, Runner, Session, StepRecord, StopReason};
 use super::theory::Outcome;
 use super::theory::linear::{LinearParams, LinearRow, LinearRun};
+use super::theory::measured::{MeasuredTracker, Phase, TheoryOptions, TheoryUpdate};
 
 /// Wakes the UI (the app passes a closure that requests a repaint).
 pub type Waker = Box<dyn Fn() + Send + Sync>;
@@ -70,6 +71,11 @@ pub enum Command {
     RemoveRun {
         run_id: u64,
     },
+    /// Measure Damian et al.'s α, β, x_t, y_t along the main run (seed §4, issue 5) with these
+    /// options, or stop measuring (None). Takes effect at the next step; a fresh tracker also
+    /// starts on every Start and Reset while this is on. Costs f64 λ1 probes on every step
+    /// near and after the crossing.
+    SetTheory(Option<Box<TheoryOptions>>),
     /// Write `params.npz` (current weights) and `data.npz` into a folder.
     SaveNpz {
         dir: PathBuf,
@@ -125,6 +131,11 @@ pub enum Event {
         run_id: u64,
         message: String,
     },
+    /// From the theory tracker of the main run (see [`Command::SetTheory`]).
+    Theory {
+        run_id: u64,
+        update: Box<TheoryUpdate>,
+    },
 }
 
 impl Event {
@@ -136,7 +147,8 @@ impl Event {
             | Event::Paused { run_id, .. }
             | Event::Reset { run_id }
             | Event::Saved { run_id, .. }
-            | Event::Error { run_id, .. } => *run_id,
+            | Event::Error { run_id, .. }
+            | Event::Theory { run_id, .. } => *run_id,
         }
     }
 }
@@ -187,6 +199,7 @@ impl TrainWorker {
                     run_id: 0,
                     paused: true,
                     finished: false,
+                    theory: Arc::new(Mutex::new(TheoryControl::default())),
                 };
                 w.run();
             })?;
@@ -286,6 +299,119 @@ impl Observer for ChannelObserver {
     }
 }
 
+/// What the training loop tells the main run's theory observer.
+#[derive(Default)]
+struct TheoryControl {
+    options: Option<TheoryOptions>,
+    /// Build a fresh tracker (or drop it) at the next step.
+    restart: bool,
+}
+
+/// Feeds the main run's steps to a [`MeasuredTracker`] (f64 derivatives on a copy of the
+/// network and data) and sends what it finds as [`Event::Theory`]. A failure of the tracker
+/// is reported and switches it off; the run goes on.
+struct TheoryEventObserver {
+    control: Arc<Mutex<TheoryControl>>,
+    tracker: Option<MeasuredTracker<crate::engine::network::Evaluator<f64>>>,
+    tx: SyncSender<Event>,
+    run_id: Arc<AtomicU64>,
+    waker: Arc<Waker>,
+    phase: Phase,
+    reported_anchors: usize,
+}
+
+impl TheoryEventObserver {
+    fn send(&self, update: TheoryUpdate) -> Result<(), EngineError> {
+        self.tx
+            .send(Event::Theory {
+                run_id: self.run_id.load(Ordering::Relaxed),
+                update: Box::new(update),
+            })
+            .map_err(|_| EngineError::Other("the app closed".into()))
+    }
+}
+
+impl Observer for TheoryEventObserver {
+    fn observe(&mut self, session: &Session, r: &StepRecord) -> Result<(), EngineError> {
+        let restart = match self.control.lock() {
+            Ok(mut c) => {
+                let opts = c.restart.then(|| c.options.clone());
+                c.restart = false;
+                opts
+            }
+            Err(_) => None,
+        };
+        if let Some(opts) = restart {
+            self.tracker = None;
+            self.reported_anchors = 0;
+            self.phase = Phase::Searching;
+            if let Some(o) = opts {
+                match MeasuredTracker::new(session.evaluator_f64(), o) {
+                    Ok(t) => {
+                        self.tracker = Some(t);
+                        self.send(TheoryUpdate::Started { step: r.step })?;
+                    }
+                    Err(e) => self.send(TheoryUpdate::Failed(e.to_string()))?,
+                }
+            }
+        }
+        let Some(tracker) = &mut self.tracker else {
+            return Ok(());
+        };
+        if *tracker.phase() == Phase::Done {
+            return Ok(());
+        }
+        let params = session.params_f64();
+        let input = crate::engine::theory::measured::StepInput {
+            step: r.step,
+            lr: r.lr,
+            threshold: r.threshold,
+            loss: r.train_loss,
+            lambda1: r.eigs.as_ref().and_then(|e| e.first().copied()),
+            params: &params,
+        };
+        let before = tracker.probe_stats();
+        let mut updates = Vec::new();
+        match tracker.observe(&input) {
+            Ok(row) => {
+                for a in &tracker.anchors()[self.reported_anchors..] {
+                    updates.push(TheoryUpdate::Anchor(Box::new(a.info.clone())));
+                }
+                self.reported_anchors = tracker.anchors().len();
+                if let Some(row) = row {
+                    updates.push(TheoryUpdate::Row(Box::new(row)));
+                }
+                let after = tracker.probe_stats();
+                if after != before {
+                    updates.push(TheoryUpdate::Probes {
+                        probes: after.0,
+                        hvps: after.1,
+                    });
+                }
+                if *tracker.phase() != self.phase {
+                    self.phase = tracker.phase().clone();
+                    updates.push(TheoryUpdate::Phase(self.phase.clone()));
+                }
+            }
+            Err(e) => {
+                self.tracker = None;
+                updates.push(TheoryUpdate::Failed(format!(
+                    "the theory tracker stopped at step {}: {e}",
+                    r.step
+                )));
+            }
+        }
+        if updates.is_empty() {
+            return Ok(());
+        }
+        for u in updates {
+            self.send(u)?;
+        }
+        (self.waker)();
+        Ok(())
+    }
+}
+
 /// A branch or an extra run stepped alongside the main one.
 struct Extra {
     runner: Runner,
@@ -303,9 +429,17 @@ struct TrainLoop {
     run_id: u64,
     paused: bool,
     finished: bool,
+    theory: Arc<Mutex<TheoryControl>>,
 }
 
 impl TrainLoop {
+    /// Ask the main run's theory observer for a fresh tracker at its next step.
+    fn restart_theory(&self) {
+        if let Ok(mut c) = self.theory.lock() {
+            c.restart = true;
+        }
+    }
+
     fn emit(&self, ev: Event) -> bool {
         let ok = self.tx.send(ev).is_ok();
         (self.waker)();
@@ -393,6 +527,19 @@ impl TrainLoop {
                                 waker: self.waker.clone(),
                             }),
                         );
+                        runner.add_observer(
+                            Cadence::Every(1),
+                            Box::new(TheoryEventObserver {
+                                control: self.theory.clone(),
+                                tracker: None,
+                                tx: self.tx.clone(),
+                                run_id: id.clone(),
+                                waker: self.waker.clone(),
+                                phase: Phase::Searching,
+                                reported_anchors: 0,
+                            }),
+                        );
+                        self.restart_theory();
                         self.runner = Some((runner, id));
                         return self.emit(Event::Started {
                             run_id,
@@ -449,6 +596,7 @@ impl TrainLoop {
                     self.run_id = run_id;
                     self.finished = false;
                     self.paused = true;
+                    self.restart_theory();
                     return self.emit(Event::Reset { run_id });
                 }
             }
@@ -523,6 +671,12 @@ impl TrainLoop {
                         run_id: self.run_id,
                         message: e.to_string(),
                     });
+                }
+            }
+            Command::SetTheory(opts) => {
+                if let Ok(mut c) = self.theory.lock() {
+                    c.options = opts.map(|o| *o);
+                    c.restart = true;
                 }
             }
             Command::SaveNpz { dir } => {
@@ -860,6 +1014,112 @@ mod tests {
         let _ = w.send(Command::Step);
         let evs = wait_for(&w, |e| matches!(e, Event::Record { .. }));
         assert!(evs.iter().any(|e| matches!(e, Event::Reset { .. })));
+    }
+
+    /// The app's theory events carry exactly what the headless tracker computes on the same
+    /// run, and Reset starts a fresh tracker under the new run id.
+    #[test]
+    fn theory_events_match_the_headless_tracker_and_restart_on_reset() {
+        use crate::engine::theory::measured::{StepInput, TheoryLog, TheoryRow};
+        let mut c = tiny();
+        c.dataset = DatasetSpec::Digits {
+            n_train: 100,
+            n_test: 20,
+        };
+        c.hidden = vec![8];
+        c.max_steps = 25;
+        c.threads = 1;
+        // η with 2/η just below the initial λ1, so the first step is already a crossing.
+        let lambda0 = {
+            let (mut s, _) = Session::from_config(&c).unwrap_or_else(|e| panic!("{e}"));
+            let Some((r, _)) = s.step() else {
+                panic!("no first step")
+            };
+            r.eigs.and_then(|e| e.first().copied()).unwrap_or(f64::NAN)
+        };
+        assert!(lambda0.is_finite() && lambda0 > 0.0, "λ1(θ_0) = {lambda0}");
+        c.lr = 2.0 / (0.995 * lambda0);
+        let opts = TheoryOptions {
+            window: 12,
+            ..TheoryOptions::default()
+        };
+
+        // Headless: the tracker fed by hand, as the CLI's observer does.
+        let mut expected: Vec<TheoryRow> = Vec::new();
+        {
+            let (mut s, _) = Session::from_config(&c).unwrap_or_else(|e| panic!("{e}"));
+            let mut t = MeasuredTracker::new(s.evaluator_f64(), opts.clone())
+                .unwrap_or_else(|e| panic!("{e}"));
+            while let Some((r, stop)) = s.step() {
+                let params = s.params_f64();
+                let input = StepInput {
+                    step: r.step,
+                    lr: r.lr,
+                    threshold: r.threshold,
+                    loss: r.train_loss,
+                    lambda1: r.eigs.as_ref().and_then(|e| e.first().copied()),
+                    params: &params,
+                };
+                if let Some(row) = t.observe(&input).unwrap_or_else(|e| panic!("{e}")) {
+                    expected.push(row);
+                }
+                if stop.is_some() {
+                    break;
+                }
+            }
+        }
+        assert_eq!(expected.len(), 12, "the window is 12 tracked steps");
+
+        let w = match TrainWorker::spawn("test-theory", Box::new(|| {})) {
+            Ok(w) => w,
+            Err(e) => panic!("{e}"),
+        };
+        let _ = w.send(Command::SetTheory(Some(Box::new(opts))));
+        let id = w.start(c).unwrap_or(0);
+        let evs = wait_for(&w, |e| matches!(e, Event::Finished { .. }));
+        let mut log = TheoryLog::default();
+        for e in evs {
+            if let Event::Theory { run_id, update } = e {
+                assert_eq!(run_id, id);
+                log.apply(*update);
+            }
+        }
+        assert_eq!(log.phase, Some(Phase::Done));
+        assert_eq!(log.anchors.len(), 1);
+        assert_eq!(log.rows, expected);
+        assert!(log.probes >= 12 && log.probe_hvps > log.probes);
+        let a = &log.anchors[0];
+        assert_eq!(a.step, 0);
+        assert!(a.lambda1 >= a.threshold);
+        assert!(log.agreement(0).is_some());
+
+        // Reset: a fresh tracker, events under the new id.
+        let id2 = w.reset().unwrap_or(0);
+        wait_for(&w, |e| matches!(e, Event::Reset { .. }));
+        let _ = w.send(Command::Step);
+        let evs = wait_for(
+            &w,
+            |e| matches!(e, Event::Theory { update, .. } if matches!(**update, TheoryUpdate::Row(_))),
+        );
+        let mut log2 = TheoryLog::default();
+        for e in evs {
+            if let Event::Theory { run_id, update } = e {
+                assert_eq!(run_id, id2);
+                log2.apply(*update);
+            }
+        }
+        assert_eq!(log2.rows.len(), 1);
+        assert_eq!(log2.rows[0], expected[0]);
+
+        // Switched off: no more theory events (after the rest of the last step's updates).
+        std::thread::sleep(Duration::from_millis(200));
+        while w.try_recv().is_some() {}
+        let _ = w.send(Command::SetTheory(None));
+        let _ = w.send(Command::Step);
+        let mut evs = wait_for(&w, |e| matches!(e, Event::Record { .. }));
+        let _ = w.send(Command::Step);
+        evs.extend(wait_for(&w, |e| matches!(e, Event::Record { .. })));
+        assert!(!evs.iter().any(|e| matches!(e, Event::Theory { .. })));
     }
 
     #[test]

@@ -389,6 +389,10 @@ impl EosApp {
         {
             self.settings.cifar_dir = Some(self.training.cifar_dir.trim().to_string());
         }
+        if std::mem::take(&mut self.training.open_in_selfstab) {
+            self.selfstab.copy_from_network(&self.training.theory);
+            self.tab = Tab::SelfStab;
+        }
         if self.tab == Tab::Linear && !self.linear_started {
             self.linear_started = true;
             self.linear.start();
@@ -407,7 +411,9 @@ impl EosApp {
         });
         match self.tab {
             Tab::Training => self.training.ui(ui, &mut self.exports),
-            Tab::SelfStab => self.selfstab.ui(ui, &mut self.exports),
+            Tab::SelfStab => self
+                .selfstab
+                .ui(ui, &mut self.exports, &self.training.theory),
             Tab::Linear => self.linear.ui(ui, &mut self.exports),
         }
         let z = ctx.zoom_factor();

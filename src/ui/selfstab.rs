@@ -10,8 +10,9 @@ use super::export::ExportManager;
 use super::plots::{banner, decimate, fmt_num, hover_label, plot_header};
 use super::theme;
 use crate::engine::plot::{PlotSpec, Series, SeriesStyle, Threshold};
+use crate::engine::theory::measured::TheoryLog;
 use crate::engine::theory::self_stab::{
-    self, SelfStabParams, SelfStabRun, Stage, displacement_field_two_step,
+    self, MAX_STEPS, SelfStabParams, SelfStabRun, Stage, displacement_field_two_step,
 };
 
 /// What the x plot shows.
@@ -53,8 +54,29 @@ pub const STAGE_WORDS: [(&str, &str); 4] = [
     ),
 ];
 
+/// The trajectory measured on the training network (issue 5), in the map's coordinates.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MeasuredSeries {
+    /// (t, x̃_t as displayed).
+    pub x: Vec<[f64; 2]>,
+    /// (t, 2/η + λ1 − 2/η) with the anchor's η.
+    pub sharpness: Vec<[f64; 2]>,
+    /// (x̃_t, λ1 − 2/η).
+    pub phase: Vec<[f64; 2]>,
+    /// Rows of the log these were built from (rebuilt when more arrive).
+    rows: usize,
+    display: Option<XDisplay>,
+}
+
 pub struct SelfStabWorkspace {
     pub params: SelfStabParams,
+    /// Overlay the trajectory measured on the network (when the Training run measured one).
+    pub show_measured: bool,
+    pub measured: MeasuredSeries,
+    /// Why the last copy from the network failed.
+    pub network_error: Option<String>,
+    /// Parameters last copied from a network (the slider ranges widen to hold them).
+    pub range_hint: Option<SelfStabParams>,
     pub run: Option<SelfStabRun>,
     pub error: Option<String>,
     pub display: XDisplay,
@@ -83,6 +105,10 @@ impl Default for SelfStabWorkspace {
             series: SelfStabSeries::default(),
             recomputes: 0,
             computed_for: None,
+            show_measured: true,
+            measured: MeasuredSeries::default(),
+            network_error: None,
+            range_hint: None,
         };
         w.recompute();
         w
@@ -93,6 +119,43 @@ impl SelfStabWorkspace {
     pub fn set_params(&mut self, p: SelfStabParams) {
         self.params = p;
         self.recompute();
+    }
+
+    /// Put the map measured at the network's first crossing into the sliders (η, α, β,
+    /// x₀ = |x̃₀|, y₀ = e₀) and overlay the measured trajectory.
+    pub fn copy_from_network(&mut self, log: &TheoryLog) {
+        let steps = log.rows.len().clamp(200, MAX_STEPS);
+        match log.map_of(0, steps) {
+            Ok(m) => {
+                self.network_error = None;
+                self.show_measured = true;
+                self.cursor = 0.0;
+                self.range_hint = Some(m.params.clone());
+                self.set_params(m.params);
+            }
+            Err(e) => self.network_error = Some(format!("cannot use the measured map: {e}")),
+        }
+    }
+
+    /// Rebuild the measured overlay when new rows arrived or the display changed.
+    pub fn update_measured(&mut self, log: &TheoryLog) {
+        if self.measured.rows == log.rows.len() && self.measured.display == Some(self.display) {
+            return;
+        }
+        let mut m = MeasuredSeries {
+            rows: log.rows.len(),
+            display: Some(self.display),
+            ..Default::default()
+        };
+        if let Some(a) = log.anchors.first() {
+            for (t, x, e) in log.measured_in_map_coordinates(0) {
+                let t = t as f64;
+                m.x.push([t, display_x(x, self.display)]);
+                m.sharpness.push([t, a.threshold + e]);
+                m.phase.push([x, e]);
+            }
+        }
+        self.measured = m;
     }
 
     /// Simulate now if the parameters (or the display) changed.
@@ -120,12 +183,15 @@ impl SelfStabWorkspace {
         }
     }
 
-    pub fn ui(&mut self, ui: &mut egui::Ui, exports: &mut ExportManager) {
+    pub fn ui(&mut self, ui: &mut egui::Ui, exports: &mut ExportManager, network: &TheoryLog) {
+        self.update_measured(network);
         egui::Panel::left("selfstab-controls")
             .resizable(true)
             .default_size(300.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
+                    self.network_ui(ui, network);
+                    ui.separator();
                     self.controls_ui(ui);
                     // Same frame: recompute before the plots are drawn.
                     self.recompute();
@@ -171,28 +237,39 @@ impl SelfStabWorkspace {
                     ui.label(RichText::new(p.source).small().italics());
                 });
         }
+        // Ranges widen to hold values copied from a network (β is 1e5 on CIFAR-5k); they follow
+        // the copied values, not the slider itself, so a drag does not move its own range.
+        let h = self.range_hint.clone();
+        let hint = |f: fn(&SelfStabParams) -> f64| h.as_ref().map_or(f64::NAN, f);
+        let (r_lr, r_alpha, r_beta, r_x0) = (
+            log_range(hint(|p| p.lr), 0.001, 1.0),
+            log_range(hint(|p| p.alpha), 0.001, 10.0),
+            log_range(hint(|p| p.beta), 0.01, 100.0),
+            log_range(hint(|p| p.x0), 1e-4, 5.0),
+        );
+        let y_lim = hint(|p| 2.0 * p.y0.abs()).max(5.0);
         let p = &mut self.params;
         ui.add(
-            egui::Slider::new(&mut p.lr, 0.001..=1.0)
+            egui::Slider::new(&mut p.lr, r_lr)
                 .logarithmic(true)
                 .text("η (learning rate)"),
         );
         ui.add(
-            egui::Slider::new(&mut p.alpha, 0.001..=10.0)
+            egui::Slider::new(&mut p.alpha, r_alpha)
                 .logarithmic(true)
                 .text("α (sharpening rate)"),
         );
         ui.add(
-            egui::Slider::new(&mut p.beta, 0.01..=100.0)
+            egui::Slider::new(&mut p.beta, r_beta)
                 .logarithmic(true)
                 .text("β (stabilising strength)"),
         );
         ui.add(
-            egui::Slider::new(&mut p.x0, 1e-4..=5.0)
+            egui::Slider::new(&mut p.x0, r_x0)
                 .logarithmic(true)
                 .text("x₀ (initial displacement)"),
         );
-        ui.add(egui::Slider::new(&mut p.y0, -5.0..=5.0).text("y₀ (initial y)"));
+        ui.add(egui::Slider::new(&mut p.y0, -y_lim..=y_lim).text("y₀ (initial y)"));
         ui.add(
             egui::Slider::new(&mut p.steps, 10..=5000)
                 .logarithmic(true)
@@ -239,6 +316,65 @@ impl SelfStabWorkspace {
                 .logarithmic(true)
                 .text("speed (steps/s)"),
         );
+    }
+
+    /// The measured map: values beside the sliders, a copy button and the overlay toggle.
+    fn network_ui(&mut self, ui: &mut egui::Ui, log: &TheoryLog) {
+        let pal = theme::palette(ui.ctx());
+        ui.heading("From the network");
+        let Some(a) = log.anchors.first() else {
+            let why = match &log.phase {
+                None => {
+                    "No measurement yet: in Training, tick “measure α, β, δ at the first crossing” and run until λ1 reaches 2/η."
+                }
+                Some(_) => {
+                    "The training run has not reached λ1 = 2/η yet; α, β and δ appear here when it does."
+                }
+            };
+            ui.label(RichText::new(why).small().color(pal.muted));
+            return;
+        };
+        let x0 = -a.x_center;
+        ui.label(
+            RichText::new(format!(
+                "measured at step {} (λ1 = {}):\nη = {}  α = {}  β = {}\nδ = {}  x̃₀ = {}  e₀ = {}",
+                a.step,
+                fmt_num(a.lambda1),
+                fmt_num(a.lr),
+                fmt_num(a.alpha),
+                fmt_num(a.beta),
+                fmt_num(a.delta),
+                fmt_num(x0),
+                fmt_num(a.excess0)
+            ))
+            .monospace(),
+        )
+        .on_hover_text("x̃₀ = −x* (the map runs on x − x*, the offset of the period-2 oscillation); e₀ = λ1(θ₀) − 2/η, the map's y₀. Copying uses |x̃₀| (the map is odd in x) and flips the measured x to match.");
+        if ui
+            .button("Copy to sliders")
+            .on_hover_text("Set η, α, β, x₀ = |x̃₀| and y₀ = e₀ from the network")
+            .clicked()
+        {
+            self.copy_from_network(log);
+        }
+        if let Some(e) = &self.network_error {
+            ui.label(RichText::new(format!("! {e}")).color(pal.warn_fg));
+        }
+        ui.checkbox(
+            &mut self.show_measured,
+            format!("overlay the measured trajectory ({} steps)", log.rows.len()),
+        );
+        if let Some(g) = log.agreement(0) {
+            let ret = |v: Option<usize>| v.map_or("–".to_string(), |t| t.to_string());
+            ui.label(
+                RichText::new(format!(
+                    "first return below 2/η: measured t = {}, predicted t = {}",
+                    ret(g.measured_return),
+                    ret(g.predicted_return)
+                ))
+                .small(),
+            );
+        }
     }
 
     fn advance_cursor(&mut self, ctx: &egui::Context) {
@@ -324,6 +460,8 @@ impl SelfStabWorkspace {
             XDisplay::Abs => "|x_t|",
             XDisplay::Square => "x_t²",
         };
+        let measured =
+            (self.show_measured && !self.measured.x.is_empty()).then_some(&self.measured);
 
         ui.columns(2, |cols| {
             let (left, right) = cols.split_at_mut(1);
@@ -336,6 +474,14 @@ impl SelfStabWorkspace {
                 || {
                     let mut p = PlotSpec::new(format!("{x_name} over t"), "t", x_name);
                     p.series.push(Series::line(x_name, s.x.clone()));
+                    if let Some(m) = measured {
+                        p.series.push(Series {
+                            name: format!("{x_name} measured"),
+                            points: m.x.clone(),
+                            style: SeriesStyle::Points,
+                            color: None,
+                        });
+                    }
                     p
                 },
             );
@@ -347,6 +493,13 @@ impl SelfStabWorkspace {
                 .label_formatter(hover_label("t", false))
                 .show(ui, |pu| {
                     pu.line(Line::new(x_name, decimate(&s.x, 4000)).color(pal.train));
+                    if let Some(m) = measured {
+                        pu.points(
+                            Points::new(format!("{x_name} measured"), decimate(&m.x, 4000))
+                                .color(pal.measured)
+                                .radius(1.6),
+                        );
+                    }
                     if self.display != XDisplay::Signed {
                         let d = if self.display == XDisplay::Square {
                             s.delta * s.delta
@@ -370,6 +523,14 @@ impl SelfStabWorkspace {
                     let mut p = PlotSpec::new("Predicted sharpness", "t", "2/η + y_t");
                     p.series
                         .push(Series::line("2/η + y_t", s.sharpness.clone()));
+                    if let Some(m) = measured {
+                        p.series.push(Series {
+                            name: "λ1 measured".into(),
+                            points: m.sharpness.clone(),
+                            style: SeriesStyle::Points,
+                            color: None,
+                        });
+                    }
                     p.threshold = Some(Threshold {
                         name: "2/η".into(),
                         steps: vec![[0.0, s.threshold]],
@@ -393,6 +554,13 @@ impl SelfStabWorkspace {
                     pu.line(
                         Line::new("2/η + y_t", decimate(&s.sharpness, 4000)).color(pal.eigs[0]),
                     );
+                    if let Some(m) = measured {
+                        pu.points(
+                            Points::new("λ1 measured", decimate(&m.sharpness, 4000))
+                                .color(pal.measured)
+                                .radius(1.6),
+                        );
+                    }
                     pu.vline(VLine::new("cursor", cursor).color(pal.cursor).width(1.0));
                 });
 
@@ -409,6 +577,14 @@ impl SelfStabWorkspace {
                             name: format!("stage {}", Stage::ALL[i].name()),
                             points: pts.clone(),
                             style: SeriesStyle::Points,
+                            color: None,
+                        });
+                    }
+                    if let Some(m) = measured {
+                        p.series.push(Series {
+                            name: "measured (x̃_t, λ1 − 2/η)".into(),
+                            points: m.phase.clone(),
+                            style: SeriesStyle::Line,
                             color: None,
                         });
                     }
@@ -475,6 +651,13 @@ impl SelfStabWorkspace {
                             .radius(1.8),
                         );
                     }
+                    if let Some(m) = measured {
+                        pu.line(
+                            Line::new("measured (x̃_t, λ1 − 2/η)", decimate(&m.phase, 6000))
+                                .color(pal.measured)
+                                .width(0.8),
+                        );
+                    }
                     if let Some(r) = &row {
                         pu.points(
                             Points::new("cursor", vec![[r.x, r.y]])
@@ -489,6 +672,23 @@ impl SelfStabWorkspace {
     }
 }
 
+/// A log-slider range that holds `v` (positive, finite) with room either side.
+fn log_range(v: f64, lo: f64, hi: f64) -> std::ops::RangeInclusive<f64> {
+    if v.is_finite() && v > 0.0 {
+        lo.min(v / 4.0)..=hi.max(v * 4.0)
+    } else {
+        lo..=hi
+    }
+}
+
+fn display_x(x: f64, d: XDisplay) -> f64 {
+    match d {
+        XDisplay::Signed => x,
+        XDisplay::Abs => x.abs(),
+        XDisplay::Square => x * x,
+    }
+}
+
 /// The drawn series of a run.
 pub fn series_of(run: &SelfStabRun, display: XDisplay) -> SelfStabSeries {
     let mut s = SelfStabSeries {
@@ -498,11 +698,7 @@ pub fn series_of(run: &SelfStabRun, display: XDisplay) -> SelfStabSeries {
     };
     for r in &run.rows {
         let t = r.t as f64;
-        let xv = match display {
-            XDisplay::Signed => r.x,
-            XDisplay::Abs => r.x.abs(),
-            XDisplay::Square => r.x * r.x,
-        };
+        let xv = display_x(r.x, display);
         s.x.push([t, xv]);
         s.sharpness.push([t, r.sharpness]);
         s.phase[r.stage.index()].push([r.x, r.y]);

@@ -35,6 +35,9 @@ pub struct Palette {
     pub warn_fg: Color32,
     pub ok_fg: Color32,
     pub muted: Color32,
+    /// Quantities measured on the network (issue 5 overlays) and the map's prediction.
+    pub measured: Color32,
+    pub predicted: Color32,
 }
 
 pub const DARK: Palette = Palette {
@@ -86,6 +89,8 @@ pub const DARK: Palette = Palette {
     warn_fg: Color32::from_rgb(255, 190, 90),
     ok_fg: Color32::from_rgb(120, 220, 140),
     muted: Color32::from_gray(150),
+    measured: Color32::from_gray(235),
+    predicted: Color32::from_rgb(240, 228, 66),
 };
 
 pub const LIGHT: Palette = Palette {
@@ -137,6 +142,8 @@ pub const LIGHT: Palette = Palette {
     warn_fg: Color32::from_rgb(170, 90, 0),
     ok_fg: Color32::from_rgb(0, 120, 40),
     muted: Color32::from_gray(110),
+    measured: Color32::from_gray(20),
+    predicted: Color32::from_rgb(150, 60, 170),
 };
 
 /// The palette for the context's current theme.

@@ -18,6 +18,7 @@ use crate::engine::network::LossKind;
 use crate::engine::plot::{PlotSpec, Series, SeriesStyle, Threshold};
 use crate::engine::presets::{self, Preset, PresetKind};
 use crate::engine::session::{StepRecord, StopReason};
+use crate::engine::theory::measured::{Phase, TheoryLog, TheoryOptions};
 use crate::engine::worker::{Command, Event, RunInfo, TrainWorker};
 
 /// Longest time the UI spends draining worker events per frame.
@@ -274,6 +275,15 @@ pub struct TrainingWorkspace {
     /// Overlay a gradient-flow run from the same initialisation.
     pub show_flow: bool,
     next_slot: usize,
+    /// Measure Damian et al.'s α, β, x_t, y_t along the main run (issue 5).
+    pub theory_on: bool,
+    /// Steps tracked after the first crossing.
+    pub theory_window: usize,
+    /// What the tracker reported for the main run.
+    pub theory: TheoryLog,
+    /// Set when the user asks to explore the measured map in the Self-stabilization workspace
+    /// (the app takes it).
+    pub open_in_selfstab: bool,
 }
 
 impl TrainingWorkspace {
@@ -298,6 +308,10 @@ impl TrainingWorkspace {
             sweep_text: "0.01, 0.02, 0.04".into(),
             show_flow: false,
             next_slot: 0,
+            theory_on: true,
+            theory_window: 300,
+            theory: TheoryLog::default(),
+            open_in_selfstab: false,
         };
         if let Some(p) = presets::find("digits-demo") {
             w.apply_preset(&p, None);
@@ -315,6 +329,9 @@ impl TrainingWorkspace {
                 }
                 self.sync_cifar_dir();
             }
+            // f64 λ1 probes on every step near the crossing cost seconds per step on CIFAR-5k:
+            // on by default only for the small presets.
+            self.theory_on = !p.needs_cifar;
             self.preset = Some(p.clone());
         }
     }
@@ -408,10 +425,12 @@ impl TrainingWorkspace {
             return;
         }
         let cfg = self.run_config();
+        self.send_theory();
         let r = match self.worker() {
             Some(w) => w.start(cfg),
             None => return,
         };
+        self.theory = TheoryLog::default();
         self.overlays.clear();
         self.next_slot = 0;
         match r {
@@ -422,6 +441,33 @@ impl TrainingWorkspace {
                 }
             }
             Err(e) => self.banners.push((e.to_string(), true)),
+        }
+    }
+
+    fn theory_options(&self) -> Option<Box<TheoryOptions>> {
+        self.theory_on.then(|| {
+            Box::new(TheoryOptions {
+                window: self.theory_window.max(1),
+                ..TheoryOptions::default()
+            })
+        })
+    }
+
+    /// Tell the worker whether (and how) to track the theory; a fresh tracker starts at the
+    /// next step.
+    fn send_theory(&mut self) {
+        let o = self.theory_options();
+        self.send(Command::SetTheory(o));
+    }
+
+    /// Switch the theory tracker on or off (also during a run).
+    pub fn set_theory(&mut self, on: bool) {
+        self.theory_on = on;
+        if self.worker.is_some() {
+            self.send_theory();
+        }
+        if !on {
+            self.theory = TheoryLog::default();
         }
     }
 
@@ -614,6 +660,7 @@ impl TrainingWorkspace {
                     run.run_id = id;
                     run.clear_data();
                 }
+                self.theory = TheoryLog::default();
                 // The worker dropped the extra runs: rebuild sweep and flow runs from θ_0.
                 let old = std::mem::take(&mut self.overlays);
                 self.next_slot = 0;
@@ -700,7 +747,10 @@ impl TrainingWorkspace {
                 self.banners
                     .push((format!("Overlay “{name}” failed: {message}"), true));
             }
-            Event::Paused { .. } | Event::Reset { .. } | Event::Saved { .. } => {}
+            Event::Paused { .. }
+            | Event::Reset { .. }
+            | Event::Saved { .. }
+            | Event::Theory { .. } => {}
         }
     }
 
@@ -733,6 +783,7 @@ impl TrainingWorkspace {
                 run.paused = true;
             }
             Event::Saved { ok, message, .. } => self.banners.push((message, !ok)),
+            Event::Theory { update, .. } => self.theory.apply(*update),
             Event::Error { message, .. } => {
                 run.loading = false;
                 if run.info.is_none() {
@@ -1076,6 +1127,12 @@ impl TrainingWorkspace {
         });
 
         ui.separator();
+        ui.scope_builder(
+            egui::UiBuilder::new().scope_id(egui::Id::unique("training-theory")),
+            |ui| self.theory_ui(ui),
+        );
+
+        ui.separator();
         ui.heading("Stop rules");
         let has_classes = !matches!(self.config.dataset, DatasetSpec::Chebyshev { .. });
         ui.add_enabled_ui(has_classes, |ui| {
@@ -1134,6 +1191,98 @@ impl TrainingWorkspace {
             .collect();
         for p in other {
             ui.label(RichText::new(format!("! {p}")).color(pal.warn_fg));
+        }
+    }
+
+    /// The "From the network" panel: Damian et al.'s quantities measured on this run.
+    fn theory_ui(&mut self, ui: &mut egui::Ui) {
+        let pal = theme::palette(ui.ctx());
+        ui.heading("From the network (seed §4)");
+        let mut on = self.theory_on;
+        ui.checkbox(&mut on, "measure α, β, δ at the first crossing")
+            .on_hover_text("At the first step with λ1 ≥ 2/η: top eigenvector u, ∇S = ∇³L[u,u] (f64), α = −∇L·∇S⊥, β = ‖∇S⊥‖², δ = √(2α/β); then x_t, y_t, λ1 − 2/η along the next steps beside the predicted map. Costs f64 λ1 probes on every step near and after the crossing.");
+        if on != self.theory_on {
+            self.set_theory(on);
+        }
+        ui.horizontal(|ui| {
+            let l = ui.label("steps tracked");
+            let r = ui
+                .add(egui::DragValue::new(&mut self.theory_window).range(1..=100_000))
+                .labelled_by(l.id);
+            if r.changed() && self.theory_on && self.theory.phase.is_none() {
+                self.send_theory();
+            }
+        });
+        if !self.theory_on {
+            return;
+        }
+        let log = &self.theory;
+        let status = match (&log.phase, log.anchors.first()) {
+            (None, _) => "waiting for the run".to_string(),
+            (Some(Phase::Searching), _) => format!(
+                "searching for λ1 ≥ 2/η ({} f64 probes, {} HVPs)",
+                log.probes, log.probe_hvps
+            ),
+            (Some(Phase::Tracking), Some(a)) => format!(
+                "tracking: {} steps since the crossing at step {}",
+                log.rows.len(),
+                a.step
+            ),
+            (Some(Phase::Tracking), None) => "tracking".into(),
+            (Some(Phase::Done), _) => format!("done: {} steps tracked", log.rows.len()),
+        };
+        ui.label(RichText::new(status).small());
+        if let Some(e) = &log.error {
+            ui.label(RichText::new(format!("! {e}")).color(pal.warn_fg));
+        }
+        let Some(a) = log.anchors.first() else {
+            return;
+        };
+        ui.label(
+            RichText::new(format!(
+                "θ₀ = step {}: λ1 = {} (2/η = {})\nα = {}   β = {}\nδ = √(2α/β) = {}   x* = {}",
+                a.step,
+                fmt_num(a.lambda1),
+                fmt_num(a.threshold),
+                fmt_num(a.alpha),
+                fmt_num(a.beta),
+                fmt_num(a.delta),
+                fmt_num(a.x_center)
+            ))
+            .monospace(),
+        );
+        if a.alpha <= 0.0 {
+            ui.label(
+                RichText::new("α ≤ 0: Assumption 2 fails here, no self-stabilization is predicted")
+                    .color(pal.warn_fg),
+            );
+        }
+        if let Some(g) = log.agreement(0) {
+            let ret = |v: Option<usize>| v.map_or("not yet".to_string(), |t| format!("t = {t}"));
+            let mut lines = vec![
+                format!(
+                    "back below 2/η: measured {}, predicted {}",
+                    ret(g.measured_return),
+                    ret(g.predicted_return)
+                ),
+                format!(
+                    "peak |x|: measured {} (t = {}), δ = {}",
+                    fmt_num(g.measured_peak_abs_x),
+                    g.measured_peak_abs_x_t,
+                    fmt_num(g.delta)
+                ),
+            ];
+            if let Some(c) = g.corr_excess {
+                lines.push(format!("corr(predicted, measured λ1 − 2/η) = {c:.2}"));
+            }
+            ui.label(RichText::new(lines.join("\n")).small());
+        }
+        if ui
+            .add_enabled(a.alpha > 0.0 && a.beta > 0.0, egui::Button::new("Explore in Self-stabilization →"))
+            .on_hover_text("Copy the measured η, α, β, x̃₀ and e₀ into the map's sliders and overlay the measured trajectory")
+            .clicked()
+        {
+            self.open_in_selfstab = true;
         }
     }
 
@@ -1478,7 +1627,17 @@ impl TrainingWorkspace {
                 });
         }
 
-        // Sharpness
+        // Sharpness (with the self-stabilization map's prediction when the tracker ran)
+        let theory_pred: Vec<[f64; 2]> = self
+            .theory
+            .rows
+            .iter()
+            .filter(|r| r.anchor == 0)
+            .filter_map(|r| {
+                let a = self.theory.anchors.first()?;
+                Some([r.step as f64, a.threshold + r.excess_predicted?])
+            })
+            .collect();
         plot_header(
             ui,
             "Sharpness λ1…λk and 2/η",
@@ -1502,6 +1661,14 @@ impl TrainingWorkspace {
                     name: "2/η".into(),
                     steps: step_breakpoints(&run.threshold),
                 });
+                if !theory_pred.is_empty() {
+                    s.series.push(Series {
+                        name: "λ1 predicted (seed §4 map)".into(),
+                        points: theory_pred.clone(),
+                        style: SeriesStyle::Dashed,
+                        color: None,
+                    });
+                }
                 for o in overlays {
                     if let Some(e) = o.view.eigs.first() {
                         s.series.push(Series {
@@ -1571,6 +1738,14 @@ impl TrainingWorkspace {
                                 .width(2.0),
                         );
                     }
+                }
+                if !theory_pred.is_empty() {
+                    pu.line(
+                        Line::new("λ1 predicted (seed §4 map)", theory_pred.clone())
+                            .color(pal.predicted)
+                            .style(LineStyle::Dashed { length: 5.0 })
+                            .width(1.8),
+                    );
                 }
                 if let Some(c) = run.first_crossing {
                     pu.vline(

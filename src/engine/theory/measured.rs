@@ -651,6 +651,10 @@ impl<D: Derivatives> MeasuredTracker<D> {
     pub fn derivatives(&mut self) -> &mut D {
         &mut self.d
     }
+    /// Per-step λ1 probes so far and the HVPs they used.
+    pub fn probe_stats(&self) -> (usize, usize) {
+        (self.probes, self.probe_matvecs)
+    }
 
     fn probe(&mut self, params: &[f64], step: usize) -> Result<f64, TheoryError> {
         let warm = std::mem::take(&mut self.warm);
@@ -1185,5 +1189,135 @@ impl Observer for TheoryObserver {
             *g = Some(rep);
         }
         Ok(())
+    }
+}
+
+/// One message from a tracker running beside a live run (the app's training worker sends these
+/// as events; [`TheoryLog::apply`] collects them on the other side).
+#[derive(Clone, Debug, PartialEq)]
+pub enum TheoryUpdate {
+    /// A fresh tracker starts watching at this step (forget earlier updates).
+    Started { step: usize },
+    /// The tracker's phase changed.
+    Phase(Phase),
+    /// A new anchor θ₀ was measured.
+    Anchor(Box<AnchorInfo>),
+    /// One tracked step.
+    Row(Box<TheoryRow>),
+    /// Probe statistics (per-step λ1 probes and the HVPs they used so far).
+    Probes { probes: usize, hvps: usize },
+    /// The tracker failed and was switched off (the run goes on).
+    Failed(String),
+}
+
+/// What a live tracker has reported so far.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TheoryLog {
+    /// None until a tracker started.
+    pub phase: Option<Phase>,
+    pub started_at: usize,
+    pub anchors: Vec<AnchorInfo>,
+    pub rows: Vec<TheoryRow>,
+    pub probes: usize,
+    pub probe_hvps: usize,
+    pub error: Option<String>,
+}
+
+/// The self-stabilization map's parameters taken from a measured anchor, and how its
+/// coordinates relate to the measured ones.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MeasuredMap {
+    /// η, α, β from the anchor; x₀ = |x̃₀| = |x*|; y₀ = e₀ = λ1(θ₀) − 2/η, so the map's
+    /// 2/η + y_t is the predicted sharpness (see the module notes).
+    pub params: super::self_stab::SelfStabParams,
+    /// The map runs on ±x̃ (Definition 4.1 needs x₀ > 0; the map is odd in x): measured
+    /// x̃_t = x_t − x* enters the map's coordinates multiplied by this sign.
+    pub sign: f64,
+    pub x_center: f64,
+}
+
+impl TheoryLog {
+    /// Fold one update in.
+    pub fn apply(&mut self, u: TheoryUpdate) {
+        match u {
+            TheoryUpdate::Started { step } => {
+                *self = TheoryLog {
+                    phase: Some(Phase::Searching),
+                    started_at: step,
+                    ..Default::default()
+                }
+            }
+            TheoryUpdate::Phase(p) => self.phase = Some(p),
+            TheoryUpdate::Anchor(a) => self.anchors.push(*a),
+            TheoryUpdate::Row(r) => self.rows.push(*r),
+            TheoryUpdate::Probes { probes, hvps } => {
+                self.probes = probes;
+                self.probe_hvps = hvps;
+            }
+            TheoryUpdate::Failed(e) => {
+                self.error = Some(e);
+                self.phase = Some(Phase::Done);
+            }
+        }
+    }
+
+    /// Rows of one anchor, ordered by t.
+    pub fn rows_of(&self, anchor: usize) -> Vec<&TheoryRow> {
+        self.rows.iter().filter(|r| r.anchor == anchor).collect()
+    }
+
+    /// The agreement figures of one anchor so far.
+    pub fn agreement(&self, anchor: usize) -> Option<Agreement> {
+        let info = self.anchors.get(anchor)?;
+        agreement(info, &self.rows_of(anchor))
+    }
+
+    /// The map of Definition 4.1 with an anchor's measured η, α, β and initial condition, over
+    /// `steps` steps. Fails (with the reason) when the anchor violates the map's assumptions,
+    /// e.g. α ≤ 0.
+    pub fn map_of(&self, anchor: usize, steps: usize) -> Result<MeasuredMap, TheoryError> {
+        let Some(a) = self.anchors.get(anchor) else {
+            return Err(TheoryError::Shape(format!(
+                "no anchor {anchor} has been measured yet"
+            )));
+        };
+        let x0 = -a.x_center;
+        let sign = if x0 < 0.0 { -1.0 } else { 1.0 };
+        let params = super::self_stab::SelfStabParams {
+            lr: a.lr,
+            alpha: a.alpha,
+            beta: a.beta,
+            x0: x0.abs(),
+            y0: a.excess0,
+            steps,
+            blowup: super::self_stab::SelfStabParams::default()
+                .blowup
+                .max(1e3 * x0.abs().max(a.excess0.abs())),
+        };
+        params.check()?;
+        Ok(MeasuredMap {
+            params,
+            sign,
+            x_center: a.x_center,
+        })
+    }
+
+    /// Measured (t, x̃_t in the map's coordinates, λ1 − 2/η) of one anchor: the points to draw
+    /// over the map's (t, x_t) and (x_t, y_t) plots.
+    pub fn measured_in_map_coordinates(&self, anchor: usize) -> Vec<(usize, f64, f64)> {
+        let Some(a) = self.anchors.get(anchor) else {
+            return Vec::new();
+        };
+        let sign = if a.x_center > 0.0 { -1.0 } else { 1.0 };
+        self.rows_of(anchor)
+            .into_iter()
+            .map(|r| {
+                (
+                    r.t,
+                    sign * (r.x_measured - a.x_center),
+                    r.lambda1_minus_threshold,
+                )
+            })
+            .collect()
     }
 }
