@@ -138,6 +138,23 @@ fn bad_inputs_give_clear_errors() {
         "no-such-folder",
     );
     assert_clean_failure(&["run", "--preset", "cohen-fig1"], "--cifar-dir");
+    // The app's own --preset / --cifar-dir are checked before any window opens.
+    #[cfg(feature = "gui")]
+    {
+        assert_clean_failure(
+            &["--preset", "no-such-preset"],
+            "unknown preset `no-such-preset`",
+        );
+        assert_clean_failure(
+            &[
+                "--preset",
+                "cohen-fig1",
+                "--cifar-dir",
+                missing.to_str().expect("utf8"),
+            ],
+            "not a folder",
+        );
+    }
     assert_clean_failure(&["run", "--preset", "nope"], "unknown preset");
     assert_clean_failure(
         &["run", "--arch", "conv-relu:3", "--steps", "1"],

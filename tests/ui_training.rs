@@ -256,6 +256,29 @@ fn presets_switch_workspaces() {
     assert!(h.query_all_by_label_contains("needs the CIFAR-10").count() >= 1);
 }
 
+/// `eos-explorer --preset NAME [--cifar-dir DIR]` opens the app on a preset and starts it.
+#[test]
+fn app_opens_on_a_preset_and_starts_it() {
+    let mut h = app_harness();
+    assert!(h.state_mut().open_preset("no-such", None, true).is_err());
+    assert_eq!(h.state_mut().open_preset("chebyshev", None, true), Ok(()));
+    h.step();
+    assert_eq!(h.state().tab, eos_explorer::ui::Tab::Training);
+    wait(&mut h, "chebyshev records", |a| records(a) >= 3);
+    // A CIFAR preset given its folder is ready to start (not started here: start = false).
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar10");
+    if dir.is_dir() {
+        let d = dir.display().to_string();
+        assert_eq!(
+            h.state_mut().open_preset("cohen-fig1", Some(&d), false),
+            Ok(())
+        );
+        h.step();
+        assert!(h.state().training.problems().is_empty());
+        assert_eq!(h.state().settings.cifar_dir.as_deref(), Some(d.as_str()));
+    }
+}
+
 fn overlays(app: &EosApp) -> usize {
     app.training.overlays.len()
 }

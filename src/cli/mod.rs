@@ -21,9 +21,15 @@ pub struct Cli {
     /// Renderer of the desktop app: glow (OpenGL; smooth under software GL) or wgpu.
     #[arg(long, default_value = "glow", global = true)]
     pub renderer: String,
-    /// Open the app without starting the digits demo.
+    /// Open the app without starting the digits demo (or the --preset run).
     #[arg(long)]
     pub no_autostart: bool,
+    /// Open the app on this preset (see `eos-explorer presets`) and start it.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// The app's CIFAR-10 folder (a cifar-10-batches-bin folder), e.g. for --preset cohen-fig1.
+    #[arg(long, value_name = "DIR")]
+    pub cifar_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -66,24 +72,44 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             bench::run_bench(&a)?;
             Ok(0)
         }
-        None => run_app(&cli.renderer, cli.no_autostart),
+        None => run_app(&cli),
     }
 }
 
 #[cfg(feature = "gui")]
-fn run_app(renderer: &str, no_autostart: bool) -> anyhow::Result<i32> {
-    let renderer = renderer
+fn run_app(cli: &Cli) -> anyhow::Result<i32> {
+    let renderer = cli
+        .renderer
         .parse::<eos_explorer::ui::Renderer>()
         .map_err(anyhow::Error::msg)?;
+    if let Some(name) = &cli.preset
+        && eos_explorer::engine::presets::find(name).is_none()
+    {
+        let names: Vec<&str> = eos_explorer::engine::presets::all()
+            .iter()
+            .map(|p| p.name)
+            .collect();
+        anyhow::bail!(
+            "unknown preset `{name}`; the presets are {}",
+            names.join(", ")
+        );
+    }
+    if let Some(d) = &cli.cifar_dir
+        && !d.is_dir()
+    {
+        anyhow::bail!("--cifar-dir {}: not a folder", d.display());
+    }
     eos_explorer::ui::run_app(eos_explorer::ui::AppOptions {
         renderer,
-        autostart: if no_autostart { Some(false) } else { None },
+        autostart: if cli.no_autostart { Some(false) } else { None },
+        preset: cli.preset.clone(),
+        cifar_dir: cli.cifar_dir.as_ref().map(|d| d.display().to_string()),
     })?;
     Ok(0)
 }
 
 #[cfg(not(feature = "gui"))]
-fn run_app(_renderer: &str, _no_autostart: bool) -> anyhow::Result<i32> {
+fn run_app(_cli: &Cli) -> anyhow::Result<i32> {
     anyhow::bail!(
         "this build has no desktop app (built without the `gui` feature); use a subcommand, see --help"
     )

@@ -170,6 +170,43 @@ fn map_send<T>(r: Result<(), TrySendError<T>>) -> Result<(), SendError> {
     }
 }
 
+/// Nice level of the training worker thread (and of the threads it spawns for the full-batch
+/// passes, which inherit it): on a machine with few cores the UI thread and the GL rasteriser
+/// then get the CPU first when a frame is due, and training takes the rest.
+pub const WORKER_NICE: i32 = 10;
+
+/// Lower the calling thread's scheduling priority (Linux: per-thread nice value). Best effort:
+/// a failure leaves the priority as it was.
+pub fn lower_thread_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority take plain integers and only touch this thread's
+        // scheduling attributes.
+        unsafe {
+            let tid = libc::gettid();
+            let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
+/// Current nice value of the calling thread (Linux), for tests and diagnostics.
+pub fn thread_nice() -> Option<i32> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: as above; errno is reset so a legitimate -1 can be told from an error.
+        unsafe {
+            *libc::__errno_location() = 0;
+            let tid = libc::gettid();
+            let v = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+            (*libc::__errno_location() == 0).then_some(v)
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
 /// Handle of a training worker thread. Dropping it stops and joins the thread.
 pub struct TrainWorker {
     tx: SyncSender<Command>,
@@ -189,6 +226,7 @@ impl TrainWorker {
         let thread = std::thread::Builder::new()
             .name(format!("eos-train-{name}"))
             .spawn(move || {
+                lower_thread_priority(WORKER_NICE);
                 let mut w = TrainLoop {
                     cmd_rx,
                     tx: ev_tx,
@@ -1014,6 +1052,45 @@ mod tests {
         let _ = w.send(Command::Step);
         let evs = wait_for(&w, |e| matches!(e, Event::Record { .. }));
         assert!(evs.iter().any(|e| matches!(e, Event::Reset { .. })));
+    }
+
+    /// The training thread runs niced, so the UI gets the CPU first.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn training_thread_runs_at_lower_priority() {
+        let own = thread_nice();
+        let w = match TrainWorker::spawn("nice", Box::new(|| {})) {
+            Ok(w) => w,
+            Err(e) => panic!("{e}"),
+        };
+        let t0 = Instant::now();
+        let mut found = None;
+        while found.is_none() && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+            let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+                panic!("no /proc/self/task")
+            };
+            for e in dir.flatten() {
+                let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+                if comm.trim() == "eos-train-nice" {
+                    let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                    // Fields after the parenthesised name; nice is field 19 (index 16 here).
+                    let rest = stat.rsplit(')').next().unwrap_or("");
+                    found = rest
+                        .split_whitespace()
+                        .nth(16)
+                        .and_then(|v| v.parse::<i32>().ok());
+                }
+            }
+        }
+        drop(w);
+        let Some(nice) = found else {
+            panic!("thread eos-train-nice not found")
+        };
+        assert!(nice >= WORKER_NICE, "worker nice {nice}");
+        // The calling (UI) thread is untouched.
+        assert_eq!(thread_nice(), own);
+        assert!(own.is_some());
     }
 
     /// The app's theory events carry exactly what the headless tracker computes on the same

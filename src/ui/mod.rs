@@ -51,6 +51,10 @@ pub struct AppOptions {
     pub renderer: Renderer,
     /// `None` = use the saved setting (default true).
     pub autostart: Option<bool>,
+    /// Open on this preset instead of the digits demo (started unless autostart is off).
+    pub preset: Option<String>,
+    /// CIFAR-10 folder for this launch (remembered like one chosen in the app).
+    pub cifar_dir: Option<String>,
 }
 
 /// The workspaces.
@@ -169,6 +173,31 @@ impl EosApp {
             app.tab = t;
         }
         app
+    }
+
+    /// Open a preset by name (with an optional CIFAR folder) and, for a training preset, start
+    /// it when `start` is set and its settings are valid.
+    pub fn open_preset(
+        &mut self,
+        name: &str,
+        cifar_dir: Option<&str>,
+        start: bool,
+    ) -> Result<(), String> {
+        let Some(p) = presets::find(name) else {
+            return Err(format!("unknown preset `{name}`"));
+        };
+        if let Some(d) = cifar_dir.filter(|d| !d.trim().is_empty()) {
+            self.training.cifar_dir = d.to_string();
+            self.settings.cifar_dir = Some(d.to_string());
+        }
+        self.apply_preset(&p);
+        // Without a valid CIFAR folder the app asks for one (the preset waits).
+        if start && matches!(p.kind, PresetKind::Training(_)) && self.training.problems().is_empty()
+        {
+            self.pending_cifar_preset = None;
+            self.training.start();
+        }
+        Ok(())
     }
 
     /// Load a preset into its workspace and switch to it.
@@ -452,6 +481,8 @@ pub fn run_app(opts: AppOptions) -> anyhow::Result<()> {
         ..Default::default()
     };
     let autostart = opts.autostart;
+    let preset = opts.preset;
+    let cifar_dir = opts.cifar_dir;
     eframe::run_native(
         "eos-explorer",
         native,
@@ -461,7 +492,14 @@ pub fn run_app(opts: AppOptions) -> anyhow::Result<()> {
                 .and_then(|s| eframe::get_value(s, SETTINGS_KEY))
                 .unwrap_or_default();
             let start = autostart.unwrap_or(settings.autostart);
-            Ok(Box::new(EosApp::new(&cc.egui_ctx, settings, start)))
+            let Some(name) = preset else {
+                return Ok(Box::new(EosApp::new(&cc.egui_ctx, settings, start)));
+            };
+            let mut app = EosApp::new(&cc.egui_ctx, settings, false);
+            if let Err(e) = app.open_preset(&name, cifar_dir.as_deref(), start) {
+                app.training.banners.push((e, true));
+            }
+            Ok(Box::new(app))
         }),
     )
     .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
