@@ -141,3 +141,120 @@ fn run_folder_has_metrics_and_config() {
     assert!(back.is_ok_and(|b| b == cfg));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A run export with an overlaid branch and a measured theory log: the overlay gets its own
+/// run folder and theory.csv holds the tracker's rows with the CLI's columns, exactly.
+#[test]
+fn run_export_has_overlays_and_theory() {
+    use eos_explorer::engine::config::RunConfig;
+    use eos_explorer::engine::data::DatasetSpec;
+    use eos_explorer::engine::session::Session;
+    use eos_explorer::engine::theory::measured::{
+        CSV_COLUMNS, MeasuredTracker, StepInput, TheoryLog, TheoryOptions, TheoryUpdate,
+    };
+    use eos_explorer::ui::export::{OverlayExport, RunExport, write_run_export};
+
+    // Progressive sharpening reaches 2/η = 2.5 at step 20 on this run.
+    let cfg = RunConfig {
+        dataset: DatasetSpec::Digits {
+            n_train: 200,
+            n_test: 50,
+        },
+        hidden: vec![32, 32],
+        lr: 0.8,
+        max_steps: 40,
+        eig_every: 1,
+        threads: 1,
+        ..RunConfig::default()
+    };
+    let (mut s, _) = Session::from_config(&cfg).unwrap_or_else(|e| panic!("{e}"));
+    let mut tracker = MeasuredTracker::new(
+        s.evaluator_f64(),
+        TheoryOptions {
+            window: 10,
+            ..TheoryOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut log = TheoryLog::default();
+    log.apply(TheoryUpdate::Started { step: 0 });
+    let mut records = Vec::new();
+    while let Some((r, stop)) = s.step() {
+        let params = s.params_f64();
+        let input = StepInput {
+            step: r.step,
+            lr: r.lr,
+            threshold: r.threshold,
+            loss: r.train_loss,
+            lambda1: r.eigs.as_ref().and_then(|e| e.first().copied()),
+            params: &params,
+        };
+        if let Some(row) = tracker.observe(&input).unwrap_or_else(|e| panic!("{e}")) {
+            if log.anchors.is_empty() {
+                log.apply(TheoryUpdate::Anchor(Box::new(
+                    tracker.anchors()[0].info.clone(),
+                )));
+            }
+            log.apply(TheoryUpdate::Row(Box::new(row)));
+        }
+        records.push(r);
+        if stop.is_some() {
+            break;
+        }
+    }
+    assert_eq!(log.rows.len(), 10);
+    let branch: Vec<_> = records[5..]
+        .iter()
+        .cloned()
+        .map(|mut r| {
+            r.lr = 0.5;
+            r
+        })
+        .collect();
+    let export = RunExport {
+        records: records.clone(),
+        config: cfg.clone(),
+        neigs: 1,
+        overlays: vec![OverlayExport {
+            name: "branch @ 5, η = 0.5".into(),
+            records: branch,
+            config: RunConfig {
+                lr: 0.5,
+                ..cfg.clone()
+            },
+        }],
+        theory: log.clone(),
+    };
+    let d = temp_dir("run-export");
+    if let Err(e) = write_run_export(&d, &export) {
+        panic!("{e}");
+    }
+    let lines = |p: PathBuf| -> Vec<String> {
+        std::fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(lines(d.join("metrics.csv")).len(), records.len() + 1);
+    let ov = d.join("overlays").join("0-branch-5-eta-0.5");
+    assert_eq!(lines(ov.join("metrics.csv")).len(), records.len() - 5 + 1);
+    let oj = std::fs::read_to_string(ov.join("overlay.json")).unwrap_or_default();
+    assert!(oj.contains("\"first_step\": 5"), "{oj}");
+    let th = lines(d.join("theory.csv"));
+    assert_eq!(th[0], CSV_COLUMNS.join(","));
+    assert_eq!(th.len(), 11);
+    for (line, row) in th[1..].iter().zip(&log.rows) {
+        let back: Vec<Option<f64>> = line
+            .split(',')
+            .map(|c| (!c.is_empty()).then(|| c.parse::<f64>().unwrap_or(f64::NAN)))
+            .collect();
+        assert_eq!(back, row.cells());
+    }
+    let aj = std::fs::read_to_string(d.join("theory_anchors.json")).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&aj).unwrap_or_default();
+    assert_eq!(v[0]["anchor"]["step"], 20);
+    assert!(v[0]["anchor"]["alpha"].as_f64().is_some_and(|a| a > 0.0));
+    assert!(v[0]["agreement"]["delta"].as_f64().is_some());
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -1,5 +1,6 @@
 //! Exports: plot figures (SVG/PNG via `engine::plot`), the window as PNG, a run folder
-//! (metrics.csv + config.json). File dialogs run on spawned threads; when no dialog can open
+//! (metrics.csv + config.json, overlaid runs in `overlays/`, the measured theory in
+//! theory.csv + theory_anchors.json). File dialogs run on spawned threads; when no dialog can open
 //! (rfd returns `None` at once: no portal, no zenity) files go to a default export folder and
 //! the message says where.
 
@@ -11,9 +12,30 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use eframe::egui;
 
 use crate::engine::config::RunConfig;
-use crate::engine::export::write_json;
+use crate::engine::export::{CsvWriter, write_json};
 use crate::engine::plot::{PlotSpec, write_plot};
 use crate::engine::session::{CsvObserver, StepRecord};
+use crate::engine::theory::measured::{CSV_COLUMNS, TheoryLog};
+
+/// An overlaid run (branch, sweep member, gradient flow) in a run export.
+#[derive(Clone, Debug)]
+pub struct OverlayExport {
+    /// Legend name, e.g. `branch @ 120, η = 0.05`.
+    pub name: String,
+    pub records: Vec<StepRecord>,
+    pub config: RunConfig,
+}
+
+/// Everything a run export writes.
+#[derive(Clone, Debug)]
+pub struct RunExport {
+    pub records: Vec<StepRecord>,
+    pub config: RunConfig,
+    pub neigs: usize,
+    pub overlays: Vec<OverlayExport>,
+    /// The measured self-stabilization quantities (empty when not tracked).
+    pub theory: TheoryLog,
+}
 
 /// A message for the user about an export.
 #[derive(Clone, Debug, PartialEq)]
@@ -202,15 +224,8 @@ impl ExportManager {
         });
     }
 
-    /// Write metrics.csv and config.json of a run into a new folder.
-    pub fn export_run(
-        &mut self,
-        ctx: &egui::Context,
-        records: Vec<StepRecord>,
-        config: RunConfig,
-        neigs: usize,
-        with_npz: bool,
-    ) {
+    /// Write a run folder (see [`write_run_export`]).
+    pub fn export_run(&mut self, ctx: &egui::Context, run: RunExport, with_npz: bool) {
         let name = format!("run-{}", stamp());
         self.spawn(ctx, move || {
             let (dir, note) = match choose_folder(&name) {
@@ -223,13 +238,20 @@ impl ExportManager {
                 Choice::Picked(p) => (p, String::new()),
                 Choice::Fallback(p) => (p, format!("{NO_DIALOG}; ")),
             };
-            match write_run_folder(&dir, &records, &config, neigs) {
+            match write_run_export(&dir, &run) {
                 Ok(()) => {
+                    let mut extra = String::new();
+                    if !run.overlays.is_empty() {
+                        extra += &format!(", {} overlaid runs in overlays/", run.overlays.len());
+                    }
+                    if !run.theory.rows.is_empty() {
+                        extra += &format!(", theory.csv with {} rows", run.theory.rows.len());
+                    }
                     let n = Notice {
                         text: format!(
-                            "{note}run written to {} (metrics.csv with {} rows, config.json{})",
+                            "{note}run written to {} (metrics.csv with {} rows, config.json{extra}{})",
                             dir.display(),
-                            records.len(),
+                            run.records.len(),
                             if with_npz { ", NPZ files follow" } else { "" }
                         ),
                         is_error: false,
@@ -296,6 +318,61 @@ fn save_png(path: &Path, img: &egui::ColorImage) -> Result<(), String> {
     let rgba: Vec<u8> = img.pixels.iter().flat_map(|c| c.to_array()).collect();
     image::save_buffer(path, &rgba, w as u32, h as u32, image::ColorType::Rgba8)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// A folder name from a legend name: `branch @ 120, η = 0.05` → `branch-120-eta-0.05`.
+fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.replace('η', "eta").chars() {
+        if c.is_ascii_alphanumeric() || c == '.' {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+/// A run folder: the main run's metrics.csv (same columns as the CLI) and config.json;
+/// `overlays/<k>-<name>/` with the same two files per overlaid run (+ `overlay.json` naming it);
+/// and, when the theory was tracked, theory.csv (the columns of `run --theory`) and
+/// theory_anchors.json (each anchor's measurements and agreement figures).
+pub fn write_run_export(dir: &Path, run: &RunExport) -> Result<(), String> {
+    write_run_folder(dir, &run.records, &run.config, run.neigs)?;
+    for (k, o) in run.overlays.iter().enumerate() {
+        let sub = dir.join("overlays").join(format!("{k}-{}", slug(&o.name)));
+        write_run_folder(&sub, &o.records, &o.config, o.config.neigs)?;
+        write_json(
+            &sub.join("overlay.json"),
+            &serde_json::json!({
+                "name": o.name,
+                "lr": o.config.lr,
+                "first_step": o.records.first().map(|r| r.step),
+            }),
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    if !run.theory.rows.is_empty() || !run.theory.anchors.is_empty() {
+        let header: Vec<String> = CSV_COLUMNS.iter().map(|s| s.to_string()).collect();
+        let mut csv =
+            CsvWriter::create(&dir.join("theory.csv"), &header).map_err(|e| e.to_string())?;
+        for r in &run.theory.rows {
+            csv.row(&r.cells()).map_err(|e| e.to_string())?;
+        }
+        let anchors: Vec<serde_json::Value> = run
+            .theory
+            .anchors
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "anchor": a,
+                    "agreement": run.theory.agreement(a.index),
+                })
+            })
+            .collect();
+        write_json(&dir.join("theory_anchors.json"), &anchors).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// metrics.csv (same columns as the CLI) and config.json.

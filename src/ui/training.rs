@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use eframe::egui::{self, RichText};
 use egui_plot::{Axis, Corner, Legend, Line, LineStyle, MarkerShape, Plot, Points, Span, VLine};
 
-use super::export::ExportManager;
+use super::export::{ExportManager, OverlayExport, RunExport};
 use super::plots::{banner, drawn, fmt_num, hover_label, log_axis, log_grid, plot_header};
 use super::theme;
 use crate::engine::config::{ConfigError, Optimizer, RunConfig};
@@ -1445,7 +1445,7 @@ impl TrainingWorkspace {
             let can_export = self.run.as_ref().is_some_and(|r| !r.records.is_empty());
             if ui
                 .add_enabled(can_export, egui::Button::new("Export run…"))
-                .on_hover_text("Write metrics.csv and config.json (and NPZ if ticked) to a folder")
+                .on_hover_text("Write metrics.csv and config.json (and NPZ if ticked) to a folder, with the overlaid runs and the measured theory (theory.csv) when there are any")
                 .clicked()
                 && let Some(run) = &self.run
             {
@@ -1454,8 +1454,27 @@ impl TrainingWorkspace {
                     .as_ref()
                     .map(|i| i.config.clone())
                     .unwrap_or_else(|| self.config.clone());
-                let neigs = cfg.neigs;
-                exports.export_run(ui.ctx(), run.records.clone(), cfg, neigs, self.export_npz);
+                let overlays = self
+                    .overlays
+                    .iter()
+                    .map(|o| OverlayExport {
+                        name: o.name(),
+                        records: o.view.records.clone(),
+                        // A branch continues the main run's configuration with its own η.
+                        config: o.config.clone().unwrap_or_else(|| RunConfig {
+                            lr: o.lr,
+                            ..cfg.clone()
+                        }),
+                    })
+                    .collect();
+                let export = RunExport {
+                    records: run.records.clone(),
+                    neigs: cfg.neigs,
+                    config: cfg,
+                    overlays,
+                    theory: self.theory.clone(),
+                };
+                exports.export_run(ui.ctx(), export, self.export_npz);
             }
             ui.checkbox(&mut self.export_npz, "+ NPZ");
         });
