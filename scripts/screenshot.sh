@@ -46,10 +46,11 @@ cleanup() {
 trap cleanup EXIT
 sleep 1.5
 
-shoot() { # tab file seconds
+shoot() { # tab file seconds [VAR=value ...]
     local tab=$1 file=$2 secs=$3 log
+    shift 3
     log=$(mktemp)
-    EOS_START_TAB=$tab EOS_FPS_LOG=1 EOS_NO_DIALOG=1 DISPLAY=":$DISPLAY_NUM" \
+    env "$@" EOS_START_TAB=$tab EOS_FPS_LOG=1 EOS_NO_DIALOG=1 DISPLAY=":$DISPLAY_NUM" \
         XDG_CONFIG_HOME="$(mktemp -d)" XDG_DATA_HOME="$(mktemp -d)" \
         "$BIN" --renderer "$RENDERER" >"$log" 2>&1 &
     APP_PID=$!
@@ -73,4 +74,6 @@ shoot() { # tab file seconds
 shoot training training.png "$WAIT"
 shoot selfstab selfstab.png 4
 shoot linear linear.png 8
+# The digits demo trains while the Self-stabilization workspace follows its measured map.
+shoot selfstab selfstab-network.png 25 EOS_FOLLOW_NETWORK=1
 ls -l "$OUT"

@@ -532,4 +532,19 @@ fn measured_theory_flows_into_the_selfstab_workspace() {
     );
     let at = format!("measured at step {}", a.step);
     assert!(h.query_all_by_label_contains(&at).count() >= 1);
+
+    // “Follow” copies the measurement by itself (once per measurement).
+    h.state_mut()
+        .selfstab
+        .set_params(eos_explorer::engine::theory::self_stab::SelfStabParams::seed_fig2());
+    h.step();
+    assert_eq!(h.state().selfstab.params.lr, 0.1);
+    h.get_by_label("follow: copy each new measurement").click();
+    h.step();
+    h.step();
+    assert!(h.state().selfstab.follow_network);
+    assert_eq!(h.state().selfstab.params.beta, a.beta);
+    h.state_mut().selfstab.params.beta = 7.0;
+    h.step();
+    assert_eq!(h.state().selfstab.params.beta, 7.0, "followed twice");
 }

@@ -5,7 +5,9 @@
 //! * `EOS_START_TAB=training|selfstab|linear` — workspace shown first;
 //! * `EOS_FPS_LOG=1` — print frames per second to stderr every 3 s;
 //! * `EOS_EXPORT_DIR=…` — default export folder (else `./eos-exports`);
-//! * `EOS_NO_DIALOG=1` — never open file dialogs (exports go to the default folder).
+//! * `EOS_NO_DIALOG=1` — never open file dialogs (exports go to the default folder);
+//! * `EOS_FOLLOW_NETWORK=1` — the Self-stabilization workspace starts with “follow” on (it
+//!   takes the training run's measured map as soon as it exists).
 
 pub mod export;
 pub mod linear;

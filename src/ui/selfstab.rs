@@ -77,6 +77,10 @@ pub struct SelfStabWorkspace {
     pub network_error: Option<String>,
     /// Parameters last copied from a network (the slider ranges widen to hold them).
     pub range_hint: Option<SelfStabParams>,
+    /// Copy each new measurement into the sliders as soon as it arrives (for live demos).
+    pub follow_network: bool,
+    /// (tracker start step, anchor step) of the measurement last followed.
+    followed: Option<(usize, usize)>,
     pub run: Option<SelfStabRun>,
     pub error: Option<String>,
     pub display: XDisplay,
@@ -109,6 +113,8 @@ impl Default for SelfStabWorkspace {
             measured: MeasuredSeries::default(),
             network_error: None,
             range_hint: None,
+            follow_network: std::env::var_os("EOS_FOLLOW_NETWORK").is_some(),
+            followed: None,
         };
         w.recompute();
         w
@@ -184,6 +190,13 @@ impl SelfStabWorkspace {
     }
 
     pub fn ui(&mut self, ui: &mut egui::Ui, exports: &mut ExportManager, network: &TheoryLog) {
+        if self.follow_network
+            && let Some(a) = network.anchors.first()
+            && self.followed != Some((network.started_at, a.step))
+        {
+            self.followed = Some((network.started_at, a.step));
+            self.copy_from_network(network);
+        }
         self.update_measured(network);
         egui::Panel::left("selfstab-controls")
             .resizable(true)
@@ -322,6 +335,8 @@ impl SelfStabWorkspace {
     fn network_ui(&mut self, ui: &mut egui::Ui, log: &TheoryLog) {
         let pal = theme::palette(ui.ctx());
         ui.heading("From the network");
+        ui.checkbox(&mut self.follow_network, "follow: copy each new measurement")
+            .on_hover_text("When the Training run reaches 2/η, put its measured η, α, β, x̃₀, e₀ into the sliders at once");
         let Some(a) = log.anchors.first() else {
             let why = match &log.phase {
                 None => {
