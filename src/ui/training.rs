@@ -650,6 +650,7 @@ impl TrainingWorkspace {
         if self.run.as_ref().is_none_or(|r| r.info.is_none()) {
             return;
         }
+        self.send_theory();
         let r = match self.worker() {
             Some(w) => w.reset(),
             None => return,
@@ -1206,12 +1207,11 @@ impl TrainingWorkspace {
         }
         ui.horizontal(|ui| {
             let l = ui.label("steps tracked");
-            let r = ui
-                .add(egui::DragValue::new(&mut self.theory_window).range(1..=100_000))
-                .labelled_by(l.id);
-            if r.changed() && self.theory_on && self.theory.phase.is_none() {
-                self.send_theory();
-            }
+            ui.add(egui::DragValue::new(&mut self.theory_window).range(1..=100_000))
+                .labelled_by(l.id)
+                .on_hover_text(
+                    "Steps followed after the first crossing; applies at the next Start or Reset",
+                );
         });
         if !self.theory_on {
             return;

@@ -1,0 +1,46 @@
+#![cfg(feature = "gui")]
+
+//! Every input widget in every workspace has an accessible name (issue 4, §7): screen readers
+//! and the kittest queries find controls by role and label.
+
+use eframe::egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+
+use eos_explorer::ui::{EosApp, Settings, Tab};
+
+const INPUT_ROLES: [Role; 9] = [
+    Role::Slider,
+    Role::SpinButton,
+    Role::CheckBox,
+    Role::TextInput,
+    Role::ComboBox,
+    Role::Button,
+    Role::RadioButton,
+    Role::Switch,
+    Role::Tab,
+];
+
+#[test]
+fn every_input_widget_has_an_accessible_name() {
+    let mut h = Harness::builder()
+        .with_size([1280.0, 900.0])
+        .build_eframe(|cc| EosApp::new(&cc.egui_ctx, Settings::default(), false));
+    for tab in [Tab::Training, Tab::SelfStab, Tab::Linear] {
+        h.state_mut().tab = tab;
+        for _ in 0..3 {
+            h.step();
+        }
+        let mut inputs = 0;
+        let mut unnamed = Vec::new();
+        for node in h.query_all_by(|n| INPUT_ROLES.contains(&n.role())) {
+            inputs += 1;
+            let n = node.accesskit_node();
+            if n.label().is_none_or(|l| l.trim().is_empty()) {
+                unnamed.push(format!("{:?} value {:?}", n.role(), n.value()));
+            }
+        }
+        assert!(inputs >= 10, "{tab:?}: only {inputs} input widgets found");
+        assert!(unnamed.is_empty(), "{tab:?}: unnamed inputs: {unnamed:#?}");
+    }
+}
