@@ -55,6 +55,7 @@ kill "$APP_PID" 2>/dev/null || true
 wait "$APP_PID" 2>/dev/null || true
 APP_PID=
 
+grep "first frame" "$LOG" || true
 grep "frames/s" "$LOG" || { cat "$LOG" >&2; echo "no frame-rate lines" >&2; exit 1; }
 # Skip the first window (start-up, data loading), summarise the rest.
 grep "frames/s" "$LOG" | tail -n +2 | sed -E 's/.*: ([0-9.]+) frames\/s.*/\1/' | sort -n |

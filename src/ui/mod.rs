@@ -128,6 +128,8 @@ pub struct EosApp {
     applied_style: Option<(bool, bool)>,
     fps: FpsLog,
     linear_started: bool,
+    /// When `run_app` was called (the first frame's delay is logged with `EOS_FPS_LOG`).
+    pub launched: Option<Instant>,
 }
 
 impl EosApp {
@@ -149,6 +151,7 @@ impl EosApp {
             },
             tab: Tab::Training,
             linear_started: false,
+            launched: None,
             settings,
         };
         theme::install_fonts(ctx);
@@ -378,6 +381,12 @@ impl EosApp {
             return;
         }
         self.fps.frames += 1;
+        if let Some(t) = self.launched.take() {
+            eprintln!(
+                "eos-explorer: first frame {:.0} ms after launch",
+                1e3 * t.elapsed().as_secs_f64()
+            );
+        }
         let dt = self.fps.since.elapsed().as_secs_f64();
         if dt >= 3.0 {
             let steps = self
@@ -482,6 +491,7 @@ pub fn run_app(opts: AppOptions) -> anyhow::Result<()> {
             .with_min_inner_size([800.0, 500.0]),
         ..Default::default()
     };
+    let launched = Instant::now();
     let autostart = opts.autostart;
     let preset = opts.preset;
     let cifar_dir = opts.cifar_dir;
@@ -495,9 +505,12 @@ pub fn run_app(opts: AppOptions) -> anyhow::Result<()> {
                 .unwrap_or_default();
             let start = autostart.unwrap_or(settings.autostart);
             let Some(name) = preset else {
-                return Ok(Box::new(EosApp::new(&cc.egui_ctx, settings, start)));
+                let mut app = EosApp::new(&cc.egui_ctx, settings, start);
+                app.launched = Some(launched);
+                return Ok(Box::new(app));
             };
             let mut app = EosApp::new(&cc.egui_ctx, settings, false);
+            app.launched = Some(launched);
             if let Err(e) = app.open_preset(&name, cifar_dir.as_deref(), start) {
                 app.training.banners.push((e, true));
             }
