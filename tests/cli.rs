@@ -231,3 +231,45 @@ fn presets_are_listed() {
         assert!(t.contains(name), "{name} missing from:\n{t}");
     }
 }
+
+/// `run --theory --plot` adds the measured-vs-predicted figures.
+#[test]
+fn theory_run_plots_measured_against_predicted() {
+    let dir = tmp("theory-plot");
+    let plot = dir.join("fig.svg");
+    let o = run(&[
+        "run",
+        "--dataset",
+        "digits",
+        "--n",
+        "200",
+        "--n-test",
+        "50",
+        "--arch",
+        "fc-tanh:32,32",
+        "--lr",
+        "0.8",
+        "--steps",
+        "40",
+        "--eig-every",
+        "1",
+        "--theory",
+        "--theory-steps",
+        "15",
+        "--quiet",
+        "--out",
+        dir.join("run").to_str().expect("utf8"),
+        "--plot",
+        plot.to_str().expect("utf8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let svg = std::fs::read_to_string(dir.join("fig_theory.svg")).unwrap_or_default();
+    assert!(
+        svg.contains("λ1 − 2/η measured"),
+        "theory figure missing its series"
+    );
+    assert!(svg.contains("e₀ + y_t predicted"));
+    let svg = std::fs::read_to_string(dir.join("fig_theory_x.svg")).unwrap_or_default();
+    assert!(svg.contains("x_t predicted"));
+    let _ = std::fs::remove_dir_all(dir);
+}

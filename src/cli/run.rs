@@ -15,7 +15,7 @@ use eos_explorer::engine::presets::{self, PresetKind};
 use eos_explorer::engine::session::{
     Cadence, CsvObserver, Observer, ParamsSaver, Runner, Session, StepRecord, StopReason,
 };
-use eos_explorer::engine::theory::measured::{TheoryObserver, TheoryOptions};
+use eos_explorer::engine::theory::measured::{TheoryObserver, TheoryOptions, theory_plots};
 use eos_explorer::engine::{Precision, presets::with_cifar_dir};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -102,7 +102,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub save_data: bool,
     /// After the run, draw sharpness λ1…λk against 2/η to this file (.svg or .png), and the
-    /// train/test loss to FILE_loss.svg|png beside it.
+    /// train/test loss to FILE_loss.svg|png beside it; with --theory also FILE_theory (λ1 − 2/η
+    /// measured vs predicted) and FILE_theory_x (x_t measured vs predicted).
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// No progress bar.
@@ -590,7 +591,8 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     };
     write_json(&out.join("summary.json"), &summary)?;
     println!("{message}; results in {}", out.display());
-    if let Some(rep) = theory_report.and_then(|r| r.lock().ok().and_then(|g| g.clone())) {
+    let theory = theory_report.and_then(|r| r.lock().ok().and_then(|g| g.clone()));
+    if let Some(rep) = &theory {
         print!("{}", rep.describe());
         println!(
             "wrote {} and {}",
@@ -602,6 +604,16 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         let title = format!("{}, η = {}", runner.session.spec().describe(), cfg.lr);
         for f in write_plots(p, &recs, &title)? {
             println!("wrote {}", f.display());
+        }
+        if let Some(rep) = theory.as_ref().filter(|r| !r.rows.is_empty()) {
+            let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("svg");
+            let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("plot");
+            let title = format!("η = {}", cfg.lr);
+            for (spec, sfx) in theory_plots(rep, &title).iter().zip(["theory", "theory_x"]) {
+                let f = p.with_file_name(format!("{stem}_{sfx}.{ext}"));
+                write_plot(&f, spec)?;
+                println!("wrote {}", f.display());
+            }
         }
     }
     Ok(0)

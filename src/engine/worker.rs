@@ -175,11 +175,20 @@ fn map_send<T>(r: Result<(), TrySendError<T>>) -> Result<(), SendError> {
 /// then get the CPU first when a frame is due, and training takes the rest.
 pub const WORKER_NICE: i32 = 10;
 
+/// [`WORKER_NICE`], or `$EOS_WORKER_NICE` when set to an integer (0 = do not lower; for
+/// measuring what the lowering buys).
+pub fn worker_nice() -> i32 {
+    std::env::var("EOS_WORKER_NICE")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(WORKER_NICE)
+}
+
 /// Lower the calling thread's scheduling priority (Linux: per-thread nice value). Best effort:
 /// a failure leaves the priority as it was.
 pub fn lower_thread_priority(nice: i32) {
     #[cfg(target_os = "linux")]
-    {
+    if nice > 0 {
         // SAFETY: gettid and setpriority take plain integers and only touch this thread's
         // scheduling attributes.
         unsafe {
@@ -226,7 +235,7 @@ impl TrainWorker {
         let thread = std::thread::Builder::new()
             .name(format!("eos-train-{name}"))
             .spawn(move || {
-                lower_thread_priority(WORKER_NICE);
+                lower_thread_priority(worker_nice());
                 let mut w = TrainLoop {
                     cmd_rx,
                     tx: ev_tx,

@@ -853,6 +853,7 @@ impl<D: Derivatives> MeasuredTracker<D> {
             probes: self.probes,
             probe_hvps: self.probe_matvecs,
             anchors,
+            rows: self.rows.clone(),
         }
     }
 }
@@ -1052,6 +1053,9 @@ pub struct TheoryReport {
     pub probes: usize,
     pub probe_hvps: usize,
     pub anchors: Vec<AnchorReport>,
+    /// The tracked rows (in `theory.csv`, not in the summary JSON).
+    #[serde(skip)]
+    pub rows: Vec<TheoryRow>,
 }
 
 impl TheoryReport {
@@ -1113,6 +1117,63 @@ impl TheoryReport {
         }
         s
     }
+}
+
+/// Figures of the tracked rows: (1) λ1 − 2/η measured against the map's prediction e₀ + y_t,
+/// (2) x_t = uᵀ(θ_t − θ₀) measured against the prediction x* + x̃_t; both over the run's step.
+pub fn theory_plots(rep: &TheoryReport, title: &str) -> Vec<crate::engine::plot::PlotSpec> {
+    use crate::engine::plot::{PlotSpec, Series, SeriesStyle, Threshold};
+    let step = |r: &TheoryRow| r.step as f64;
+    let mut ex = PlotSpec::new(
+        format!("Sharpness excess, measured vs the seed's §4 map, {title}"),
+        "step",
+        "λ1 − 2/η",
+    );
+    ex.series.push(Series::line(
+        "λ1 − 2/η measured",
+        rep.rows
+            .iter()
+            .map(|r| [step(r), r.lambda1_minus_threshold])
+            .collect(),
+    ));
+    ex.series.push(Series {
+        name: "e₀ + y_t predicted".into(),
+        points: rep
+            .rows
+            .iter()
+            .filter_map(|r| Some([step(r), r.excess_predicted?]))
+            .collect(),
+        style: SeriesStyle::Dashed,
+        color: None,
+    });
+    if let (Some(a), Some(b)) = (rep.rows.first(), rep.rows.last()) {
+        ex.threshold = Some(Threshold {
+            name: "λ1 = 2/η".into(),
+            steps: vec![[step(a), 0.0], [step(b), 0.0]],
+        });
+    }
+    let mut x = PlotSpec::new(
+        format!("Displacement along u, measured vs predicted, {title}"),
+        "step",
+        "x_t = uᵀ(θ_t − θ₀)",
+    );
+    x.series.push(Series {
+        name: "x_t measured".into(),
+        points: rep.rows.iter().map(|r| [step(r), r.x_measured]).collect(),
+        style: SeriesStyle::Points,
+        color: None,
+    });
+    x.series.push(Series {
+        name: "x_t predicted".into(),
+        points: rep
+            .rows
+            .iter()
+            .filter_map(|r| Some([step(r), r.x_predicted?]))
+            .collect(),
+        style: SeriesStyle::Dashed,
+        color: None,
+    });
+    vec![ex, x]
 }
 
 /// Where [`TheoryObserver`] leaves its report when the run ends.
