@@ -39,6 +39,7 @@ LOG=$(mktemp)
 cleanup() {
     [ -n "$APP_PID" ] && kill "$APP_PID" 2>/dev/null || true
     kill "$XVFB_PID" 2>/dev/null || true
+    wait "$XVFB_PID" 2>/dev/null || true
     rm -f "$LOG"
 }
 trap cleanup EXIT

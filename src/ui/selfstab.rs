@@ -79,6 +79,9 @@ pub struct SelfStabWorkspace {
     pub range_hint: Option<SelfStabParams>,
     /// Copy each new measurement into the sliders as soon as it arrives (for live demos).
     pub follow_network: bool,
+    /// With the measured overlay: hold the axes on the measured trajectory (the map's own
+    /// curve may run far outside it, e.g. when it diverges after the first cycle).
+    pub fit_measured: bool,
     /// (tracker start step, anchor step) of the measurement last followed.
     followed: Option<(usize, usize)>,
     pub run: Option<SelfStabRun>,
@@ -115,6 +118,7 @@ impl Default for SelfStabWorkspace {
             range_hint: None,
             follow_network: std::env::var_os("EOS_FOLLOW_NETWORK").is_some(),
             followed: None,
+            fit_measured: true,
         };
         w.recompute();
         w
@@ -379,6 +383,11 @@ impl SelfStabWorkspace {
             &mut self.show_measured,
             format!("overlay the measured trajectory ({} steps)", log.rows.len()),
         );
+        ui.add_enabled(
+            self.show_measured,
+            egui::Checkbox::new(&mut self.fit_measured, "fit axes to the measured trajectory"),
+        )
+        .on_hover_text("Hold the plots on the network's steps; the map's curve is clipped where it leaves them (off: the axes fit everything, and can be zoomed)");
         if let Some(g) = log.agreement(0) {
             let ret = |v: Option<usize>| v.map_or("–".to_string(), |t| t.to_string());
             ui.label(
@@ -477,6 +486,21 @@ impl SelfStabWorkspace {
         };
         let measured =
             (self.show_measured && !self.measured.x.is_empty()).then_some(&self.measured);
+        let fit = measured.filter(|_| self.fit_measured).map(|m| {
+            let d = match self.display {
+                XDisplay::Signed => [-s.delta, s.delta],
+                XDisplay::Abs => [0.0, s.delta],
+                XDisplay::Square => [0.0, s.delta * s.delta],
+            };
+            let t_max = m.x.last().map_or(1.0, |p| p[0]).max(1.0);
+            FitBounds {
+                t: (0.0, t_max),
+                x: padded(m.x.iter().map(|p| p[1]).chain(d)),
+                sharpness: padded(m.sharpness.iter().map(|p| p[1]).chain([s.threshold])),
+                phase_x: padded(m.phase.iter().map(|p| p[0]).chain([-s.delta, s.delta])),
+                phase_y: padded(m.phase.iter().map(|p| p[1]).chain([0.0])),
+            }
+        });
 
         ui.columns(2, |cols| {
             let (left, right) = cols.split_at_mut(1);
@@ -507,6 +531,10 @@ impl SelfStabWorkspace {
                 .link_cursor(link, [true, false])
                 .label_formatter(hover_label("t", false))
                 .show(ui, |pu| {
+                    if let Some(f) = &fit {
+                        pu.set_plot_bounds_x(f.t.0..=f.t.1);
+                        pu.set_plot_bounds_y(f.x.0..=f.x.1);
+                    }
                     pu.line(Line::new(x_name, decimate(&s.x, 4000)).color(pal.train));
                     if let Some(m) = measured {
                         pu.points(
@@ -561,6 +589,10 @@ impl SelfStabWorkspace {
                 .link_cursor(link, [true, false])
                 .label_formatter(hover_label("t", false))
                 .show(ui, |pu| {
+                    if let Some(f) = &fit {
+                        pu.set_plot_bounds_x(f.t.0..=f.t.1);
+                        pu.set_plot_bounds_y(f.sharpness.0..=f.sharpness.1);
+                    }
                     pu.hline(
                         HLine::new("2/η", s.threshold)
                             .color(pal.threshold)
@@ -612,6 +644,10 @@ impl SelfStabWorkspace {
                 .legend(Legend::default().position(Corner::RightTop))
                 .label_formatter(hover_label("x", false))
                 .show(ui, |pu| {
+                    if let Some(f) = &fit {
+                        pu.set_plot_bounds_x(f.phase_x.0..=f.phase_x.1);
+                        pu.set_plot_bounds_y(f.phase_y.0..=f.phase_y.1);
+                    }
                     if self.show_field
                         && let Some(run) = &self.run
                         && let Ok(c) = run.params.check()
@@ -685,6 +721,30 @@ impl SelfStabWorkspace {
                 });
         });
     }
+}
+
+/// Plot ranges that hold the measured trajectory.
+#[derive(Clone, Copy, Debug)]
+struct FitBounds {
+    t: (f64, f64),
+    x: (f64, f64),
+    sharpness: (f64, f64),
+    phase_x: (f64, f64),
+    phase_y: (f64, f64),
+}
+
+/// The finite extent of `v`, padded by 8 % (and never empty).
+fn padded(v: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = v
+        .filter(|x| x.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| {
+            (l.min(x), h.max(x))
+        });
+    if !lo.is_finite() {
+        return (-1.0, 1.0);
+    }
+    let pad = 0.08 * (hi - lo).max(1e-12 * hi.abs().max(1e-300));
+    (lo - pad, hi + pad)
 }
 
 /// A log-slider range that holds `v` (positive, finite) with room either side.
