@@ -65,6 +65,11 @@ pub struct PlotSpec {
     pub series: Vec<Series>,
     #[serde(default)]
     pub threshold: Option<Threshold>,
+    /// Fixed y range (data units) instead of the data's extent. A curve ends where it first
+    /// leaves the range (at the interpolated crossing of the border); points of a point series
+    /// outside it are dropped.
+    #[serde(default)]
+    pub y_range: Option<[f64; 2]>,
     /// Pixel size (also the SVG canvas size).
     #[serde(default = "default_size")]
     pub size: (u32, u32),
@@ -87,6 +92,7 @@ impl PlotSpec {
             log_y: false,
             series: Vec::new(),
             threshold: None,
+            y_range: None,
             size: default_size(),
         }
     }
@@ -235,12 +241,51 @@ fn prepare(spec: &PlotSpec) -> Result<Prepared, String> {
         ymax += d;
     }
     let pad = (ymax - ymin) * 0.05;
+    let mut y = (ymin - pad, ymax + pad);
+    if let Some([lo, hi]) = spec.y_range
+        && let (Some(lo), Some(hi)) = (tf(lo), tf(hi))
+        && hi > lo
+    {
+        y = (lo, hi);
+    }
+    let series = match spec.y_range {
+        Some(_) => series
+            .into_iter()
+            .zip(&spec.series)
+            .map(|(pts, s)| clip_to(pts, y, s.style == SeriesStyle::Points))
+            .collect(),
+        None => series,
+    };
     Ok(Prepared {
         series,
         threshold,
         x: (xmin, xmax),
-        y: (ymin - pad, ymax + pad),
+        y,
     })
+}
+
+/// Points inside [lo, hi] in y: a point series keeps those; a line ends at its first exit,
+/// with the crossing of the border interpolated.
+fn clip_to(pts: Vec<(f64, f64)>, (lo, hi): (f64, f64), points: bool) -> Vec<(f64, f64)> {
+    let inside = |y: f64| (lo..=hi).contains(&y);
+    if points {
+        return pts.into_iter().filter(|p| inside(p.1)).collect();
+    }
+    let mut out: Vec<(f64, f64)> = Vec::with_capacity(pts.len());
+    for p in pts {
+        if inside(p.1) {
+            out.push(p);
+            continue;
+        }
+        if let Some(&(x0, y0)) = out.last() {
+            let edge = if p.1 > hi { hi } else { lo };
+            let f = (edge - y0) / (p.1 - y0);
+            out.push((x0 + f * (p.0 - x0), edge));
+            break;
+        }
+        // Not started yet: skip leading points outside the range.
+    }
+    out
 }
 
 fn color_of(spec_color: Option<[u8; 3]>, i: usize) -> RGBColor {
@@ -365,4 +410,35 @@ fn draw<DB: DrawingBackend>(
         .draw()
         .map_err(e)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_ends_at_its_first_exit_from_the_y_range() {
+        let pts = vec![(0.0, 0.0), (1.0, 0.5), (2.0, -3.0), (3.0, 0.2)];
+        let c = clip_to(pts.clone(), (-1.0, 1.0), false);
+        assert_eq!(c.len(), 3);
+        assert_eq!(c[1], (1.0, 0.5));
+        // Crossing of y = -1 between (1, 0.5) and (2, -3): x = 1 + 1.5/3.5.
+        assert!((c[2].0 - (1.0 + 1.5 / 3.5)).abs() < 1e-15 && c[2].1 == -1.0);
+        // Points keep everything inside.
+        assert_eq!(clip_to(pts, (-1.0, 1.0), true).len(), 3);
+    }
+
+    #[test]
+    fn y_range_overrides_the_extent() {
+        let mut s = PlotSpec::new("t", "x", "y");
+        s.series
+            .push(Series::line("a", vec![[0.0, 0.0], [1.0, 1e6], [2.0, 1.0]]));
+        s.y_range = Some([-2.0, 2.0]);
+        let p = prepare(&s).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.y, (-2.0, 2.0));
+        assert_eq!(p.series[0].len(), 2);
+        s.y_range = None;
+        let p = prepare(&s).unwrap_or_else(|e| panic!("{e}"));
+        assert!(p.y.1 > 1e6);
+    }
 }

@@ -521,6 +521,7 @@ impl SelfStabWorkspace {
                             color: None,
                         });
                     }
+                    p.y_range = fit.map(|f| [f.x.0, f.x.1]);
                     p
                 },
             );
@@ -574,6 +575,7 @@ impl SelfStabWorkspace {
                             color: None,
                         });
                     }
+                    p.y_range = fit.map(|f| [f.sharpness.0, f.sharpness.1]);
                     p.threshold = Some(Threshold {
                         name: "2/η".into(),
                         steps: vec![[0.0, s.threshold]],
@@ -635,6 +637,7 @@ impl SelfStabWorkspace {
                             color: None,
                         });
                     }
+                    p.y_range = fit.map(|f| [f.phase_y.0, f.phase_y.1]);
                     p
                 },
             );
