@@ -18,32 +18,13 @@ TAB=${TAB:-training}
 DISPLAY_NUM=${DISPLAY_NUM:-98}
 RENDERER=${RENDERER:-glow}
 
-if ! command -v Xvfb >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends xvfb >/dev/null
-    else
-        echo "missing package: xvfb (install it with apt-get)" >&2
-        exit 1
-    fi
-fi
-if [ -z "${BIN:-}" ]; then
-    cargo build --release
-    BIN="${CARGO_TARGET_DIR:-target}/release/eos-explorer"
-fi
-
-Xvfb ":$DISPLAY_NUM" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
-XVFB_PID=$!
-APP_PID=
+# shellcheck source=scripts/xvfb-common.sh
+. scripts/xvfb-common.sh
+need_packages Xvfb:xvfb
+release_binary
 LOG=$(mktemp)
-cleanup() {
-    [ -n "$APP_PID" ] && kill "$APP_PID" 2>/dev/null || true
-    kill "$XVFB_PID" 2>/dev/null || true
-    wait "$XVFB_PID" 2>/dev/null || true
-    rm -f "$LOG"
-}
-trap cleanup EXIT
-sleep 1.5
+EXTRA_CLEANUP='rm -f "$LOG"'
+start_xvfb "$DISPLAY_NUM"
 
 args=(--renderer "$RENDERER" --preset "$PRESET")
 [ -n "${CIFAR_DIR:-}" ] && args+=(--cifar-dir "$CIFAR_DIR")

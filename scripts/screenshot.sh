@@ -17,35 +17,11 @@ WAIT=${WAIT:-15}
 RENDERER=${RENDERER:-glow}
 mkdir -p "$OUT"
 
-need=()
-command -v Xvfb >/dev/null || need+=(xvfb)
-command -v import >/dev/null || need+=(imagemagick)
-command -v xwd >/dev/null || need+=(x11-apps)
-if ((${#need[@]})); then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-    else
-        echo "missing packages: ${need[*]} (install them with apt-get)" >&2
-        exit 1
-    fi
-fi
-
-if [ -z "${BIN:-}" ]; then
-    cargo build --release
-    BIN="${CARGO_TARGET_DIR:-target}/release/eos-explorer"
-fi
-
-Xvfb ":$DISPLAY_NUM" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
-XVFB_PID=$!
-APP_PID=
-cleanup() {
-    [ -n "$APP_PID" ] && kill "$APP_PID" 2>/dev/null || true
-    kill "$XVFB_PID" 2>/dev/null || true
-    wait "$XVFB_PID" 2>/dev/null || true
-}
-trap cleanup EXIT
-sleep 1.5
+# shellcheck source=scripts/xvfb-common.sh
+. scripts/xvfb-common.sh
+need_packages Xvfb:xvfb import:imagemagick xwd:x11-apps
+release_binary
+start_xvfb "$DISPLAY_NUM"
 
 shoot() { # tab file seconds [VAR=value ...]
     local tab=$1 file=$2 secs=$3 log

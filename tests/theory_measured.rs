@@ -173,14 +173,7 @@ fn x_and_y_bookkeeping_on_a_run() {
     let mut rows = Vec::new();
     while let Some((rec, _stop)) = s.step() {
         let params = s.params_f64();
-        let input = StepInput {
-            step: rec.step,
-            lr: rec.lr,
-            threshold: rec.threshold,
-            loss: rec.train_loss,
-            lambda1: rec.eigs.as_ref().map(|e| e[0]),
-            params: &params,
-        };
+        let input = StepInput::from_record(&rec, &params);
         if let Some(r) = tr.observe(&input).expect("observe") {
             rows.push(r);
         }

@@ -181,14 +181,7 @@ fn run_export_has_overlays_and_theory() {
     let mut records = Vec::new();
     while let Some((r, stop)) = s.step() {
         let params = s.params_f64();
-        let input = StepInput {
-            step: r.step,
-            lr: r.lr,
-            threshold: r.threshold,
-            loss: r.train_loss,
-            lambda1: r.eigs.as_ref().and_then(|e| e.first().copied()),
-            params: &params,
-        };
+        let input = StepInput::from_record(&r, &params);
         if let Some(row) = tracker.observe(&input).unwrap_or_else(|e| panic!("{e}")) {
             if log.anchors.is_empty() {
                 log.apply(TheoryUpdate::Anchor(Box::new(

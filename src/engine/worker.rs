@@ -24,7 +24,7 @@ use super::error::EngineError;
 use super::session::{Cadence, Observer, Runner, Session, StepRecord, StopReason};
 use super::theory::Outcome;
 use super::theory::linear::{LinearParams, LinearRow, LinearRun};
-use super::theory::measured::{MeasuredTracker, Phase, TheoryOptions, TheoryUpdate};
+use super::theory::measured::{MeasuredTracker, Phase, StepInput, TheoryOptions, TheoryUpdate};
 
 /// Wakes the UI (the app passes a closure that requests a repaint).
 pub type Waker = Box<dyn Fn() + Send + Sync>;
@@ -409,14 +409,7 @@ impl Observer for TheoryEventObserver {
             return Ok(());
         }
         let params = session.params_f64();
-        let input = crate::engine::theory::measured::StepInput {
-            step: r.step,
-            lr: r.lr,
-            threshold: r.threshold,
-            loss: r.train_loss,
-            lambda1: r.eigs.as_ref().and_then(|e| e.first().copied()),
-            params: &params,
-        };
+        let input = StepInput::from_record(r, &params);
         let before = tracker.probe_stats();
         let mut updates = Vec::new();
         match tracker.observe(&input) {
@@ -1106,7 +1099,7 @@ mod tests {
     /// run, and Reset starts a fresh tracker under the new run id.
     #[test]
     fn theory_events_match_the_headless_tracker_and_restart_on_reset() {
-        use crate::engine::theory::measured::{StepInput, TheoryLog, TheoryRow};
+        use crate::engine::theory::measured::{TheoryLog, TheoryRow};
         let mut c = tiny();
         c.dataset = DatasetSpec::Digits {
             n_train: 100,
@@ -1138,14 +1131,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"));
             while let Some((r, stop)) = s.step() {
                 let params = s.params_f64();
-                let input = StepInput {
-                    step: r.step,
-                    lr: r.lr,
-                    threshold: r.threshold,
-                    loss: r.train_loss,
-                    lambda1: r.eigs.as_ref().and_then(|e| e.first().copied()),
-                    params: &params,
-                };
+                let input = StepInput::from_record(&r, &params);
                 if let Some(row) = t.observe(&input).unwrap_or_else(|e| panic!("{e}")) {
                     expected.push(row);
                 }

@@ -586,6 +586,20 @@ pub struct StepInput<'a> {
     pub params: &'a [f64],
 }
 
+impl<'a> StepInput<'a> {
+    /// The input for a run's step record and its parameters θ_t (as f64).
+    pub fn from_record(r: &StepRecord, params: &'a [f64]) -> Self {
+        StepInput {
+            step: r.step,
+            lr: r.lr,
+            threshold: r.threshold,
+            loss: r.train_loss,
+            lambda1: r.eigs.as_ref().and_then(|e| e.first().copied()),
+            params,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
@@ -1242,14 +1256,7 @@ impl Observer for TheoryObserver {
             return Ok(());
         }
         let params = session.params_f64();
-        let input = StepInput {
-            step: r.step,
-            lr: r.lr,
-            threshold: r.threshold,
-            loss: r.train_loss,
-            lambda1: r.eigs.as_ref().and_then(|e| e.first().copied()),
-            params: &params,
-        };
+        let input = StepInput::from_record(r, &params);
         if let Some(row) = self.tracker.observe(&input).map_err(engine_err)? {
             self.csv.row(&row.cells())?;
         }
