@@ -277,3 +277,34 @@ fn observer_writes_csv_and_summary() {
     assert!(rep.describe().contains("anchor 0"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// While λ1 is far below 2/η, the tracker leaves the watching to the run's own λ1 records
+/// (no f64 probes between them); without records it probes every `far_probe_every` steps.
+#[test]
+fn searching_probes_only_when_the_records_do_not_tell() {
+    let probes_with = |eig_every: usize| {
+        let mut cfg = crossing_config(40);
+        cfg.lr = 1e-3; // 2/η = 2000: far above λ1
+        cfg.eig_every = eig_every;
+        let (mut s, _) = Session::from_config(&cfg).expect("session");
+        let mut tr =
+            MeasuredTracker::new(s.evaluator_f64(), TheoryOptions::default()).expect("tracker");
+        while let Some((rec, stop)) = s.step() {
+            let params = s.params_f64();
+            let out = tr
+                .observe(&StepInput::from_record(&rec, &params))
+                .expect("observe");
+            assert!(out.is_none(), "no crossing expected");
+            if stop.is_some() {
+                break;
+            }
+        }
+        tr.probe_stats().0
+    };
+    // Records every 20 steps (more than far_probe_every = 10) are enough once their cadence
+    // is known: one probe at step 10, before the second record (step 20) shows it; none at
+    // step 30 (the old rule probed there too).
+    assert_eq!(probes_with(20), 1, "records every 20 steps say λ1 is far");
+    // No records: a probe at step 0, then every 10 steps (0, 10, 20, 30, 40).
+    assert_eq!(probes_with(0), 5);
+}

@@ -310,6 +310,11 @@ pub struct TheoryOptions {
     pub probe_tol: f64,
     pub probe_max_iter: usize,
     /// While searching, probe every step once the last known λ1 ≥ this fraction of 2/η.
+    /// 0.97 leaves 3 % of 2/η between the last record below it and the crossing: on
+    /// cohen-fig1 (λ1 every 20 steps, rising 1.3 between records near 2/η = 100) that is
+    /// 2.3× the rise between two records; with 0.9 (and a probe every 10 steps between
+    /// records) the f64 probes before the crossing numbered 201, now the steps from the first
+    /// record ≥ 97 (step 1040) to the crossing.
     pub near_fraction: f64,
     /// While searching and far from 2/η with no λ1 in the records, probe every this many steps.
     pub far_probe_every: usize,
@@ -328,7 +333,7 @@ impl Default for TheoryOptions {
             anchor_max_iter: 300,
             probe_tol: 1e-6,
             probe_max_iter: 200,
-            near_fraction: 0.9,
+            near_fraction: 0.97,
             far_probe_every: 10,
             blowup: 1e8,
             seed: 0,
@@ -629,6 +634,9 @@ pub struct MeasuredTracker<D: Derivatives> {
     first_anchor_step: usize,
     probes: usize,
     probe_matvecs: usize,
+    /// Step of the last record that carried λ1, and the spacing of such records.
+    last_record_step: Option<usize>,
+    record_cadence: Option<usize>,
 }
 
 impl<D: Derivatives> MeasuredTracker<D> {
@@ -647,6 +655,8 @@ impl<D: Derivatives> MeasuredTracker<D> {
             first_anchor_step: 0,
             probes: 0,
             probe_matvecs: 0,
+            last_record_step: None,
+            record_cadence: None,
         })
     }
 
@@ -784,6 +794,10 @@ impl<D: Derivatives> MeasuredTracker<D> {
                 let must_probe = match (s.lambda1, self.last_known) {
                     (Some(l), _) => {
                         self.last_known = Some((s.step, l));
+                        if let Some(prev) = self.last_record_step {
+                            self.record_cadence = Some(s.step.saturating_sub(prev).max(1));
+                        }
+                        self.last_record_step = Some(s.step);
                         if l < s.threshold {
                             self.seen_below = true;
                         }
@@ -791,7 +805,13 @@ impl<D: Derivatives> MeasuredTracker<D> {
                     }
                     (None, None) => true,
                     (None, Some((at, l))) => {
-                        near(l) || s.step >= at + self.opts.far_probe_every.max(1)
+                        // Far from 2/η: the run's own records say when λ1 gets near, as long
+                        // as they keep coming at their cadence; else probe now and then.
+                        let overdue = match (self.record_cadence, self.last_record_step) {
+                            (Some(c), Some(r)) => s.step > r + c,
+                            _ => s.step >= at + self.opts.far_probe_every.max(1),
+                        };
+                        near(l) || overdue
                     }
                 };
                 if !must_probe {
