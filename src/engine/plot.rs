@@ -271,19 +271,29 @@ fn clip_to(pts: Vec<(f64, f64)>, (lo, hi): (f64, f64), points: bool) -> Vec<(f64
     if points {
         return pts.into_iter().filter(|p| inside(p.1)).collect();
     }
-    let mut out: Vec<(f64, f64)> = Vec::with_capacity(pts.len());
-    for p in pts {
-        if inside(p.1) {
+    let v: Vec<[f64; 2]> = pts.iter().map(|p| [p.0, p.1]).collect();
+    clip_line(&v, lo, hi)
+        .into_iter()
+        .map(|p| (p[0], p[1]))
+        .collect()
+}
+
+/// A line cut where it first leaves lo ≤ y ≤ hi, ending at the interpolated crossing of the
+/// border (leading points outside are skipped). For drawing a prediction that diverges.
+pub fn clip_line(pts: &[[f64; 2]], lo: f64, hi: f64) -> Vec<[f64; 2]> {
+    let inside = |y: f64| (lo..=hi).contains(&y);
+    let mut out: Vec<[f64; 2]> = Vec::with_capacity(pts.len());
+    for &p in pts {
+        if inside(p[1]) {
             out.push(p);
             continue;
         }
-        if let Some(&(x0, y0)) = out.last() {
-            let edge = if p.1 > hi { hi } else { lo };
-            let f = (edge - y0) / (p.1 - y0);
-            out.push((x0 + f * (p.0 - x0), edge));
+        if let Some(&[x0, y0]) = out.last() {
+            let edge = if p[1] > hi { hi } else { lo };
+            let f = (edge - y0) / (p[1] - y0);
+            out.push([x0 + f * (p[0] - x0), edge]);
             break;
         }
-        // Not started yet: skip leading points outside the range.
     }
     out
 }
