@@ -633,7 +633,7 @@ impl SelfStabWorkspace {
                         p.series.push(Series {
                             name: "measured (x̃_t, λ1 − 2/η)".into(),
                             points: m.phase.clone(),
-                            style: SeriesStyle::Line,
+                            style: SeriesStyle::Points,
                             color: None,
                         });
                     }
@@ -706,10 +706,11 @@ impl SelfStabWorkspace {
                         );
                     }
                     if let Some(m) = measured {
-                        pu.line(
-                            Line::new("measured (x̃_t, λ1 − 2/η)", decimate(&m.phase, 6000))
+                        // Points: x alternates in sign, so a line would zig-zag across.
+                        pu.points(
+                            Points::new("measured (x̃_t, λ1 − 2/η)", decimate(&m.phase, 6000))
                                 .color(pal.measured)
-                                .width(0.8),
+                                .radius(1.6),
                         );
                     }
                     if let Some(r) = &row {
