@@ -271,5 +271,22 @@ fn theory_run_plots_measured_against_predicted() {
     assert!(svg.contains("e₀ + y_t predicted"));
     let svg = std::fs::read_to_string(dir.join("fig_theory_x.svg")).unwrap_or_default();
     assert!(svg.contains("x_t predicted"));
+    // The folder re-analysed: the same figures as the run printed, plus the JSON.
+    let run_dir = dir.join("run");
+    let rep = run(&["theory-report", run_dir.to_str().expect("utf8")]);
+    assert!(rep.status.success(), "{}", text(&rep));
+    let first_cycle = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("first cycle"))
+            .map(str::to_string)
+    };
+    assert!(first_cycle(&text(&rep)).is_some());
+    assert_eq!(first_cycle(&text(&rep)), first_cycle(&text(&o)));
+    assert!(run_dir.join("theory_agreement.json").is_file());
+    // A folder without a theory run: a clean error naming the file.
+    assert_clean_failure(
+        &["theory-report", dir.to_str().expect("utf8")],
+        "theory_summary.json",
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

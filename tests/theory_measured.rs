@@ -308,3 +308,81 @@ fn searching_probes_only_when_the_records_do_not_tell() {
     // No records: a probe at step 0, then every 10 steps (0, 10, 20, 30, 40).
     assert_eq!(probes_with(0), 5);
 }
+
+/// The calibrated re-run recovers the initial condition of a trajectory that really follows
+/// the map from another x̃₀ than |x*|, and then predicts its return exactly.
+#[test]
+fn calibration_recovers_the_true_initial_displacement() {
+    use eos_explorer::engine::theory::measured::{AnchorInfo, TheoryRow, calibrated};
+    let (lr, alpha, beta, e0, xc) = (0.1, 0.5, 1.0, 0.01, 2e-9);
+    let info = AnchorInfo {
+        index: 0,
+        step: 100,
+        lr,
+        threshold: 2.0 / lr,
+        lambda1: 2.0 / lr + e0,
+        lambda2: None,
+        excess0: e0,
+        lambda1_before: None,
+        crossed_from_below: true,
+        u_residual: 0.0,
+        loss: 1.0,
+        grad_norm: 1.0,
+        grad_u: -xc * (2.0 / lr + e0),
+        x_center: xc,
+        alpha,
+        alpha_full: alpha,
+        beta,
+        delta: (2.0 * alpha / beta).sqrt(),
+        grad_s_norm: 1.0,
+        grad_s_u: 0.0,
+        fd_eps: 1e-3,
+        fd_rel_change: 0.0,
+    };
+    // "Measured": the map itself from x̃₀ = 1e-4 (the anchor says |x*| = 2e-9).
+    let x0_true = 1e-4;
+    let (mut x, mut y) = (x0_true, 0.0);
+    let mut rows = Vec::new();
+    for t in 0..300 {
+        rows.push(TheoryRow {
+            t,
+            step: 100 + t,
+            x_measured: xc + x,
+            y_measured: y,
+            x_predicted: None,
+            y_predicted: None,
+            lambda1_minus_threshold: e0 + y,
+            loss_change: 0.0,
+            alpha,
+            beta,
+            delta: info.delta,
+            anchor: 0,
+            excess_predicted: None,
+        });
+        (x, y) = predicted_step(lr, alpha, beta, e0, x, y);
+    }
+    let refs: Vec<&TheoryRow> = rows.iter().collect();
+    let c = calibrated(&info, &refs).expect("the oscillation reaches δ/10");
+    let rel = (c.x0_fitted - x0_true).abs() / x0_true;
+    assert!(
+        rel < 0.02,
+        "fitted x̃₀ {} vs {x0_true} ({rel:.2e})",
+        c.x0_fitted
+    );
+    assert_eq!(c.x0_measured, xc);
+    let measured_return = rows
+        .iter()
+        .find(|r| r.t >= 1 && r.lambda1_minus_threshold < 0.0)
+        .map(|r| r.t);
+    assert!(measured_return.is_some());
+    let d = c
+        .predicted_return
+        .zip(measured_return)
+        .map(|(a, b)| a.abs_diff(b));
+    assert!(
+        d.is_some_and(|d| d <= 1),
+        "{:?} vs {measured_return:?}",
+        c.predicted_return
+    );
+    assert!(c.corr_excess.is_some_and(|r| r > 0.99));
+}

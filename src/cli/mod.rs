@@ -42,6 +42,12 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Time a GD step, an HVP and Lanczos at the CIFAR-5k shape (ratios to a plain GEMM).
     Bench(bench::BenchArgs),
+    /// Re-analyse a `run --theory` folder (theory.csv + theory_summary.json) with this
+    /// version's agreement figures; prints them and writes theory_agreement.json beside.
+    TheoryReport {
+        /// The run folder.
+        dir: std::path::PathBuf,
+    },
 }
 
 /// Run the parsed command; returns the process exit code.
@@ -70,6 +76,24 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::Bench(a)) => {
             bench::run_bench(&a)?;
+            Ok(0)
+        }
+        Some(Command::TheoryReport { dir }) => {
+            use eos_explorer::engine::theory::measured::{
+                anchor_reports, describe_anchors, read_theory_run,
+            };
+            let (anchors, rows) = read_theory_run(&dir)?;
+            let reports = anchor_reports(&anchors, &rows);
+            print!(
+                "{} anchor(s), {} tracked steps in {}\n{}",
+                anchors.len(),
+                rows.len(),
+                dir.display(),
+                describe_anchors(&reports)
+            );
+            let out = dir.join("theory_agreement.json");
+            eos_explorer::engine::export::write_json(&out, &reports)?;
+            println!("wrote {}", out.display());
             Ok(0)
         }
         None => run_app(&cli),

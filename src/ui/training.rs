@@ -1275,6 +1275,15 @@ impl TrainingWorkspace {
             if let Some(c) = g.corr_excess {
                 lines.push(format!("corr(predicted, measured λ1 − 2/η) = {c:.2}"));
             }
+            if let Some(c) = &g.calibrated {
+                lines.push(format!(
+                    "x̃₀ fitted at t = {} ({} vs {}): return predicted {}",
+                    c.fit_t,
+                    fmt_num(c.x0_fitted),
+                    fmt_num(c.x0_measured),
+                    ret(c.predicted_return)
+                ));
+            }
             ui.label(RichText::new(lines.join("\n")).small());
         }
         if ui

@@ -382,7 +382,7 @@ impl TheoryOptions {
 }
 
 /// The scalar figures of one anchor (serialised into `theory_summary.json`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct AnchorInfo {
     pub index: usize,
     pub step: usize,
@@ -852,22 +852,8 @@ impl<D: Derivatives> MeasuredTracker<D> {
 
     /// Agreement figures per anchor and the run's status.
     pub fn report(&self) -> TheoryReport {
-        let anchors: Vec<AnchorReport> = self
-            .anchors
-            .iter()
-            .map(|a| {
-                let rows: Vec<&TheoryRow> = self
-                    .rows
-                    .iter()
-                    .filter(|r| r.anchor == a.info.index)
-                    .collect();
-                AnchorReport {
-                    anchor: a.info.clone(),
-                    rows: rows.len(),
-                    agreement: agreement(&a.info, &rows),
-                }
-            })
-            .collect();
+        let infos: Vec<AnchorInfo> = self.anchors.iter().map(|a| a.info.clone()).collect();
+        let anchors = anchor_reports(&infos, &self.rows);
         let status = match (&self.phase, self.last_known) {
             (Phase::Searching, Some((at, l))) => format!(
                 "λ1 never reached 2/η: last probe λ1 = {l:.6} at step {at}; nothing to compare"
@@ -929,6 +915,105 @@ pub struct Agreement {
     /// Peak loss change over the cycle, and x²/η at the |x| peak (seed §4.2, stage 2).
     pub peak_loss_change: f64,
     pub peak_x_sq_over_lr: f64,
+    /// The map restarted from an x̃₀ fitted to the measured oscillation (see [`Calibrated`]).
+    pub calibrated: Option<Calibrated>,
+}
+
+/// How much of the disagreement is the initial condition: x̃₀ = |x*| is tiny (1e-9 here) and
+/// real runs seed the instability from elsewhere too (round-off, the rotation of u), so the
+/// time the oscillation takes to grow is the weakest part of the prediction. This re-runs the
+/// map from the x̃₀ that its own linear growth takes to the measured |x̃_T| at the first step T
+/// where the measured x̃ alternates in sign and reaches δ/10 (β x̃²/2 ≤ α/100 up to there, so
+/// the growth is the linear one), and compares the rest of the cycle.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Calibrated {
+    pub fit_t: usize,
+    /// |x̃_T| measured, and the map's gain ∏_{s<T} |1 + η(e₀ + y_s)| from 0 to T.
+    pub x_fit: f64,
+    pub gain: f64,
+    /// The fitted x̃₀ = x_fit / gain, and the measured one |x*|.
+    pub x0_fitted: f64,
+    pub x0_measured: f64,
+    pub predicted_return: Option<usize>,
+    pub predicted_peak_excess: Option<f64>,
+    pub predicted_peak_excess_t: Option<usize>,
+    pub predicted_peak_abs_x: Option<f64>,
+    /// Pearson correlation of the re-run e₀ + y_t with the measured λ1 − 2/η over the rows up
+    /// to the later of the two returns.
+    pub corr_excess: Option<f64>,
+}
+
+/// See [`Calibrated`]. None when the measured x̃ never alternates at δ/10 or δ is undefined.
+pub fn calibrated(info: &AnchorInfo, rows: &[&TheoryRow]) -> Option<Calibrated> {
+    if !(info.delta.is_finite() && info.delta > 0.0 && info.alpha > 0.0) {
+        return None;
+    }
+    let level = 0.1 * info.delta;
+    let xc = info.x_center;
+    let fit = rows.windows(2).find_map(|w| {
+        let (a, b) = (w[0].x_measured - xc, w[1].x_measured - xc);
+        (w[1].t == w[0].t + 1 && a * b < 0.0 && b.abs() >= level).then_some((w[1].t, b.abs()))
+    })?;
+    let (fit_t, x_fit) = fit;
+    // Linear growth of the map from x̃ = 1 (y follows η α per step while x̃ is small).
+    let mut gain = 1.0f64;
+    let mut y = 0.0f64;
+    for _ in 0..fit_t {
+        gain *= (1.0 + info.lr * (info.excess0 + y)).abs();
+        y += info.lr * info.alpha;
+    }
+    if !(gain.is_finite() && gain > 0.0) {
+        return None;
+    }
+    let x0 = x_fit / gain;
+    let last_t = rows.last().map_or(0, |r| r.t);
+    let (mut x, mut y) = (x0, 0.0f64);
+    let mut excess = Vec::with_capacity(last_t + 1);
+    let mut peak_x: Option<f64> = None;
+    for _ in 0..=last_t {
+        excess.push(info.excess0 + y);
+        peak_x = Some(peak_x.map_or(x.abs(), |p: f64| p.max(x.abs())));
+        let (nx, ny) = predicted_step(info.lr, info.alpha, info.beta, info.excess0, x, y);
+        if !(nx.is_finite() && ny.is_finite() && nx.abs() <= 1e8 && ny.abs() <= 1e8) {
+            break;
+        }
+        (x, y) = (nx, ny);
+    }
+    let predicted_return = (1..excess.len()).find(|&t| excess[t] < 0.0);
+    let measured_return = rows
+        .iter()
+        .find(|r| r.t >= 1 && r.lambda1_minus_threshold < 0.0)
+        .map(|r| r.t);
+    let end = match (measured_return, predicted_return) {
+        (Some(a), Some(b)) => a.max(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => last_t,
+    };
+    let peak = excess
+        .iter()
+        .enumerate()
+        .take(end + 1)
+        .max_by(|a, b| a.1.total_cmp(b.1));
+    let pairs: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| r.t <= end)
+        .filter_map(|r| Some((*excess.get(r.t)?, r.lambda1_minus_threshold)))
+        .collect();
+    Some(Calibrated {
+        fit_t,
+        x_fit,
+        gain,
+        x0_fitted: x0,
+        x0_measured: xc.abs(),
+        predicted_return,
+        predicted_peak_excess: peak.map(|p| *p.1),
+        predicted_peak_excess_t: peak.map(|p| p.0),
+        predicted_peak_abs_x: peak_x,
+        corr_excess: pearson(
+            &pairs.iter().map(|p| p.0).collect::<Vec<_>>(),
+            &pairs.iter().map(|p| p.1).collect::<Vec<_>>(),
+        ),
+    })
 }
 
 fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
@@ -1067,6 +1152,7 @@ pub fn agreement(info: &AnchorInfo, rows: &[&TheoryRow]) -> Option<Agreement> {
         x_growth,
         peak_loss_change,
         peak_x_sq_over_lr: px * px / info.lr,
+        calibrated: calibrated(info, rows),
     })
 }
 
@@ -1095,8 +1181,19 @@ pub struct TheoryReport {
 impl TheoryReport {
     /// A few lines for a terminal.
     pub fn describe(&self) -> String {
-        let mut s = format!("theory: {}\n", self.status);
-        for a in &self.anchors {
+        format!(
+            "theory: {}\n{}",
+            self.status,
+            describe_anchors(&self.anchors)
+        )
+    }
+}
+
+/// Each anchor's measurements and agreement figures, a few lines each.
+pub fn describe_anchors(anchors: &[AnchorReport]) -> String {
+    let mut s = String::new();
+    {
+        for a in anchors {
             let i = &a.anchor;
             s += &format!(
                 "  anchor {} at step {}: λ1 = {:.6} (2/η = {:.6}, λ2 = {}), α = {:.4e} (full ∇S: {:.4e}), β = {:.4e}, δ = {:.4e}, uᵀ∇L = {:.3e}, x* = {:.3e}, ∇S finite-difference rel. change {:.1e}\n",
@@ -1147,10 +1244,128 @@ impl TheoryReport {
                     g.peak_loss_change,
                     g.peak_x_sq_over_lr
                 );
+                if let Some(c) = &g.calibrated {
+                    s += &format!(
+                        "    with x̃₀ fitted to the measured |x̃| = {:.3e} at t = {} ({:.3e}, measured x̃₀ = {:.3e}): return predicted t = {}, peak excess {} at t = {}, corr(pred. excess, λ1 − 2/η) = {}\n",
+                        c.x_fit,
+                        c.fit_t,
+                        c.x0_fitted,
+                        c.x0_measured,
+                        optu(c.predicted_return),
+                        opt(c.predicted_peak_excess),
+                        optu(c.predicted_peak_excess_t),
+                        opt(c.corr_excess)
+                    );
+                }
             }
         }
-        s
     }
+    s
+}
+
+/// Read back a `run --theory` folder: the anchors of `theory_summary.json` and the rows of
+/// `theory.csv` (so runs can be re-analysed with newer agreement figures).
+pub fn read_theory_run(dir: &Path) -> Result<(Vec<AnchorInfo>, Vec<TheoryRow>), TheoryError> {
+    let err = |path: &Path, message: String| TheoryError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
+    let jp = dir.join("theory_summary.json");
+    let text = std::fs::read_to_string(&jp).map_err(|e| err(&jp, e.to_string()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| err(&jp, format!("not JSON: {e}")))?;
+    let Some(list) = v.get("anchors").and_then(|a| a.as_array()) else {
+        return Err(err(&jp, "no `anchors` list".into()));
+    };
+    let anchors = list
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            serde_json::from_value::<AnchorInfo>(a.get("anchor").cloned().unwrap_or_default())
+                .map_err(|e| err(&jp, format!("anchor {i}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let cp = dir.join("theory.csv");
+    let text = std::fs::read_to_string(&cp).map_err(|e| err(&cp, e.to_string()))?;
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    if header != CSV_COLUMNS.join(",") {
+        return Err(err(
+            &cp,
+            format!("unexpected header `{header}` (expected the columns of `run --theory`)"),
+        ));
+    }
+    let mut rows = Vec::new();
+    for (n, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let bad = |m: String| err(&cp, format!("line {}: {m}", n + 2));
+        let cells: Vec<Option<f64>> = line
+            .split(',')
+            .map(|c| match c.trim() {
+                "" => Ok(None),
+                "nan" => Ok(Some(f64::NAN)),
+                "inf" => Ok(Some(f64::INFINITY)),
+                "-inf" => Ok(Some(f64::NEG_INFINITY)),
+                t => t
+                    .parse::<f64>()
+                    .map(Some)
+                    .map_err(|_| bad(format!("`{t}` is not a number"))),
+            })
+            .collect::<Result<_, _>>()?;
+        if cells.len() != CSV_COLUMNS.len() {
+            return Err(bad(format!(
+                "{} cells, expected {}",
+                cells.len(),
+                CSV_COLUMNS.len()
+            )));
+        }
+        let num = |i: usize| cells[i].ok_or_else(|| bad(format!("empty `{}`", CSV_COLUMNS[i])));
+        let count = |i: usize| {
+            num(i).and_then(|v| {
+                (v >= 0.0 && v.fract() == 0.0 && v < 1e15)
+                    .then_some(v as usize)
+                    .ok_or_else(|| bad(format!("`{}` = {v} is not a count", CSV_COLUMNS[i])))
+            })
+        };
+        let row = TheoryRow {
+            t: count(0)?,
+            step: count(1)?,
+            x_measured: num(2)?,
+            y_measured: num(3)?,
+            x_predicted: cells[4],
+            y_predicted: cells[5],
+            lambda1_minus_threshold: num(6)?,
+            loss_change: num(7)?,
+            alpha: num(8)?,
+            beta: num(9)?,
+            delta: num(10)?,
+            anchor: count(11)?,
+            excess_predicted: cells[12],
+        };
+        if row.anchor >= anchors.len() {
+            return Err(bad(format!(
+                "anchor {} but the summary has {}",
+                row.anchor,
+                anchors.len()
+            )));
+        }
+        rows.push(row);
+    }
+    Ok((anchors, rows))
+}
+
+/// Agreement figures of every anchor from its rows (what [`MeasuredTracker::report`] computes).
+pub fn anchor_reports(anchors: &[AnchorInfo], rows: &[TheoryRow]) -> Vec<AnchorReport> {
+    anchors
+        .iter()
+        .map(|a| {
+            let mine: Vec<&TheoryRow> = rows.iter().filter(|r| r.anchor == a.index).collect();
+            AnchorReport {
+                anchor: a.clone(),
+                rows: mine.len(),
+                agreement: agreement(a, &mine),
+            }
+        })
+        .collect()
 }
 
 /// Figures of the tracked rows: (1) λ1 − 2/η measured against the map's prediction e₀ + y_t,

@@ -33,6 +33,12 @@ pub enum TheoryError {
     Shape(String),
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// A results file that cannot be read back (names the file and the problem).
+    #[error("cannot read {path}: {message}")]
+    Read {
+        path: std::path::PathBuf,
+        message: String,
+    },
 }
 
 impl TheoryError {
