@@ -36,6 +36,22 @@ pub struct Series {
 }
 
 impl Series {
+    /// Markers only (e.g. measured values over a predicted curve).
+    pub fn points(name: impl Into<String>, points: Vec<[f64; 2]>) -> Self {
+        Series {
+            style: SeriesStyle::Points,
+            ..Series::line(name, points)
+        }
+    }
+
+    /// A dashed line (e.g. a prediction or a second eigenvalue).
+    pub fn dashed(name: impl Into<String>, points: Vec<[f64; 2]>) -> Self {
+        Series {
+            style: SeriesStyle::Dashed,
+            ..Series::line(name, points)
+        }
+    }
+
     pub fn line(name: impl Into<String>, points: Vec<[f64; 2]>) -> Self {
         Series {
             name: name.into(),

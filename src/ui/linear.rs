@@ -9,7 +9,7 @@ use egui_plot::{Corner, HLine, Legend, Line, LineStyle, Plot};
 use super::export::ExportManager;
 use super::plots::{banner, drawn, fmt_num, hover_label, log_axis, log_grid, plot_header};
 use super::theme;
-use crate::engine::plot::{PlotSpec, Series, SeriesStyle, Threshold};
+use crate::engine::plot::{PlotSpec, Series, Threshold};
 use crate::engine::theory::Outcome;
 use crate::engine::theory::linear::{LinearInit, LinearParams, LinearRow};
 use crate::engine::worker::{LinearEvent, LinearWorker};
@@ -351,18 +351,8 @@ impl LinearWorkspace {
                 let mut s = PlotSpec::new("Sharpness", "t", "eigenvalue");
                 s.series
                     .push(Series::line("exact sharpness λ1(∇²L)", sh.clone()));
-                s.series.push(Series {
-                    name: "λ1(M)".into(),
-                    points: l1m.clone(),
-                    style: SeriesStyle::Dashed,
-                    color: None,
-                });
-                s.series.push(Series {
-                    name: "v1^T M v1".into(),
-                    points: vmv.clone(),
-                    style: SeriesStyle::Dashed,
-                    color: None,
-                });
+                s.series.push(Series::dashed("λ1(M)", l1m.clone()));
+                s.series.push(Series::dashed("v1^T M v1", vmv.clone()));
                 s.threshold = Some(Threshold {
                     name: "2/η".into(),
                     steps: vec![[0.0, thr]],

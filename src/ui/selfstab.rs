@@ -9,7 +9,7 @@ use egui_plot::{Arrows, Corner, HLine, Legend, Line, LineStyle, MarkerShape, Plo
 use super::export::ExportManager;
 use super::plots::{banner, decimate, fmt_num, hover_label, plot_header};
 use super::theme;
-use crate::engine::plot::{PlotSpec, Series, SeriesStyle, Threshold};
+use crate::engine::plot::{PlotSpec, Series, Threshold};
 use crate::engine::theory::measured::TheoryLog;
 use crate::engine::theory::self_stab::{
     self, MAX_STEPS, SelfStabParams, SelfStabRun, Stage, displacement_field_two_step,
@@ -514,12 +514,8 @@ impl SelfStabWorkspace {
                     let mut p = PlotSpec::new(format!("{x_name} over t"), "t", x_name);
                     p.series.push(Series::line(x_name, s.x.clone()));
                     if let Some(m) = measured {
-                        p.series.push(Series {
-                            name: format!("{x_name} measured"),
-                            points: m.x.clone(),
-                            style: SeriesStyle::Points,
-                            color: None,
-                        });
+                        p.series
+                            .push(Series::points(format!("{x_name} measured"), m.x.clone()));
                     }
                     p.y_range = fit.map(|f| [f.x.0, f.x.1]);
                     p
@@ -568,12 +564,8 @@ impl SelfStabWorkspace {
                     p.series
                         .push(Series::line("2/η + y_t", s.sharpness.clone()));
                     if let Some(m) = measured {
-                        p.series.push(Series {
-                            name: "λ1 measured".into(),
-                            points: m.sharpness.clone(),
-                            style: SeriesStyle::Points,
-                            color: None,
-                        });
+                        p.series
+                            .push(Series::points("λ1 measured", m.sharpness.clone()));
                     }
                     p.y_range = fit.map(|f| [f.sharpness.0, f.sharpness.1]);
                     p.threshold = Some(Threshold {
@@ -622,20 +614,14 @@ impl SelfStabWorkspace {
                 || {
                     let mut p = PlotSpec::new("Phase portrait", "x_t", "y_t");
                     for (i, pts) in s.phase.iter().enumerate() {
-                        p.series.push(Series {
-                            name: format!("stage {}", Stage::ALL[i].name()),
-                            points: pts.clone(),
-                            style: SeriesStyle::Points,
-                            color: None,
-                        });
+                        p.series.push(Series::points(
+                            format!("stage {}", Stage::ALL[i].name()),
+                            pts.clone(),
+                        ));
                     }
                     if let Some(m) = measured {
-                        p.series.push(Series {
-                            name: "measured (x̃_t, λ1 − 2/η)".into(),
-                            points: m.phase.clone(),
-                            style: SeriesStyle::Points,
-                            color: None,
-                        });
+                        p.series
+                            .push(Series::points("measured (x̃_t, λ1 − 2/η)", m.phase.clone()));
                     }
                     p.y_range = fit.map(|f| [f.phase_y.0, f.phase_y.1]);
                     p

@@ -1710,12 +1710,10 @@ impl TrainingWorkspace {
                     steps: step_breakpoints(&run.threshold),
                 });
                 if !theory_pred.is_empty() {
-                    s.series.push(Series {
-                        name: "λ1 predicted (seed §4 map)".into(),
-                        points: theory_pred.clone(),
-                        style: SeriesStyle::Dashed,
-                        color: None,
-                    });
+                    s.series.push(Series::dashed(
+                        "λ1 predicted (seed §4 map)",
+                        theory_pred.clone(),
+                    ));
                 }
                 for o in overlays {
                     if let Some(e) = o.view.eigs.first() {
@@ -1727,12 +1725,10 @@ impl TrainingWorkspace {
                         });
                     }
                     if o.kind != OverlayKind::Flow {
-                        s.series.push(Series {
-                            name: format!("2/η · {}", o.name()),
-                            points: step_line(&o.view.threshold),
-                            style: SeriesStyle::Dashed,
-                            color: None,
-                        });
+                        s.series.push(Series::dashed(
+                            format!("2/η · {}", o.name()),
+                            step_line(&o.view.threshold),
+                        ));
                     }
                 }
                 s

@@ -1418,12 +1418,10 @@ pub fn theory_plots(rep: &TheoryReport, title: &str) -> Vec<crate::engine::plot:
         "step",
         "x_t = uᵀ(θ_t − θ₀)",
     );
-    x.series.push(Series {
-        name: "x_t measured".into(),
-        points: rep.rows.iter().map(|r| [step(r), r.x_measured]).collect(),
-        style: SeriesStyle::Points,
-        color: None,
-    });
+    x.series.push(Series::points(
+        "x_t measured",
+        rep.rows.iter().map(|r| [step(r), r.x_measured]).collect(),
+    ));
     x.series.push(Series {
         name: "x_t predicted".into(),
         points: rep
