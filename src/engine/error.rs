@@ -12,6 +12,9 @@ pub enum EngineError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// The receiver of a run's events is gone (the app closed); the run just ends.
+    #[error("the app closed")]
+    Disconnected,
     #[error("{0}")]
     Other(String),
 }

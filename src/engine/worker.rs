@@ -340,7 +340,7 @@ impl Observer for ChannelObserver {
                 run_id,
                 record: Box::new(record.clone()),
             })
-            .map_err(|_| EngineError::Other("the app closed".into()))?;
+            .map_err(|_| EngineError::Disconnected)?;
         (self.waker)();
         Ok(())
     }
@@ -374,7 +374,7 @@ impl TheoryEventObserver {
                 run_id: self.run_id.load(Ordering::Relaxed),
                 update: Box::new(update),
             })
-            .map_err(|_| EngineError::Other("the app closed".into()))
+            .map_err(|_| EngineError::Disconnected)
     }
 }
 
@@ -767,30 +767,14 @@ impl TrainLoop {
             return false;
         }
         let mut events = Vec::new();
-        for e in &mut self.extras {
-            if e.finished {
-                continue;
-            }
-            match e.runner.step_once() {
+        for e in self.extras.iter_mut().filter(|e| !e.finished) {
+            match step_event(&mut e.runner, e.run_id) {
                 Ok(None) => {}
-                Ok(Some(reason)) => {
+                Ok(Some(ev)) => {
                     e.finished = true;
-                    events.push(Event::Finished {
-                        run_id: e.run_id,
-                        reason,
-                    });
+                    events.push(ev);
                 }
-                Err(err) => {
-                    e.finished = true;
-                    let msg = err.to_string();
-                    if msg.contains("the app closed") {
-                        return false;
-                    }
-                    events.push(Event::Error {
-                        run_id: e.run_id,
-                        message: msg,
-                    });
-                }
+                Err(Closed) => return false,
             }
         }
         events.into_iter().all(|ev| self.emit(ev))
@@ -804,27 +788,30 @@ impl TrainLoop {
         let Some((runner, _)) = &mut self.runner else {
             return true;
         };
-        match runner.step_once() {
+        match step_event(runner, self.run_id) {
             Ok(None) => true,
-            Ok(Some(reason)) => {
+            Ok(Some(ev)) => {
                 self.finished = true;
-                self.emit(Event::Finished {
-                    run_id: self.run_id,
-                    reason,
-                })
+                self.emit(ev)
             }
-            Err(e) => {
-                self.finished = true;
-                let msg = e.to_string();
-                if msg.contains("the app closed") {
-                    return false;
-                }
-                self.emit(Event::Error {
-                    run_id: self.run_id,
-                    message: msg,
-                })
-            }
+            Err(Closed) => false,
         }
+    }
+}
+
+/// The app has gone: the worker thread should end.
+struct Closed;
+
+/// One step of a runner; the event that ends it (Finished or Error), if this step did.
+fn step_event(runner: &mut Runner, run_id: u64) -> Result<Option<Event>, Closed> {
+    match runner.step_once() {
+        Ok(None) => Ok(None),
+        Ok(Some(reason)) => Ok(Some(Event::Finished { run_id, reason })),
+        Err(EngineError::Disconnected) => Err(Closed),
+        Err(e) => Ok(Some(Event::Error {
+            run_id,
+            message: e.to_string(),
+        })),
     }
 }
 
