@@ -61,25 +61,35 @@ fn paused(app: &EosApp) -> bool {
     app.training.run.as_ref().is_some_and(|r| r.paused)
 }
 
+/// Frames enough to take every event the worker had already queued.
+fn settle(h: &mut Harness<'static, EosApp>) {
+    for _ in 0..5 {
+        h.step();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    for _ in 0..5 {
+        h.step();
+    }
+}
+
+/// Start the configured run, let `n` records arrive, pause, and take what was queued.
+fn start_then_pause(h: &mut Harness<'static, EosApp>, n: usize) {
+    h.get_by_label("Start").click();
+    wait(h, "records", |a| records(a) >= n);
+    h.get_by_label("Pause").click();
+    wait(h, "pause", paused);
+    settle(h);
+}
+
 #[test]
 fn start_pause_step_lr_reset_stop() {
     let mut h = app_harness();
     h.state_mut().training.set_config(tiny(1_000_000));
     h.step();
-    h.get_by_label("Start").click();
-    wait(&mut h, "records", |a| records(a) >= 5);
-
-    h.get_by_label("Pause").click();
-    wait(&mut h, "pause", paused);
-    // Drain anything already queued, then the count must stay put.
-    for _ in 0..5 {
-        h.step();
-    }
+    // Everything queued is drained by the pause; then the count must stay put.
+    start_then_pause(&mut h, 5);
     let n = records(h.state());
-    std::thread::sleep(Duration::from_millis(100));
-    for _ in 0..5 {
-        h.step();
-    }
+    settle(&mut h);
     assert_eq!(records(h.state()), n, "records arrived while paused");
 
     h.get_by_label("Step").click();
@@ -297,17 +307,7 @@ fn branch_with_another_lr_is_overlaid_from_the_branch_step() {
     let mut h = app_harness();
     h.state_mut().training.set_config(tiny(1_000_000));
     h.step();
-    h.get_by_label("Start").click();
-    wait(&mut h, "records", |a| records(a) >= 5);
-    h.get_by_label("Pause").click();
-    wait(&mut h, "pause", paused);
-    for _ in 0..5 {
-        h.step();
-    }
-    std::thread::sleep(Duration::from_millis(50));
-    for _ in 0..5 {
-        h.step();
-    }
+    start_then_pause(&mut h, 5);
     let last = h
         .state()
         .training
@@ -401,13 +401,7 @@ fn gradient_flow_overlay_toggles() {
     let mut h = app_harness();
     h.state_mut().training.set_config(tiny(1_000_000));
     h.step();
-    h.get_by_label("Start").click();
-    wait(&mut h, "records", |a| records(a) >= 3);
-    h.get_by_label("Pause").click();
-    wait(&mut h, "pause", paused);
-    for _ in 0..3 {
-        h.step();
-    }
+    start_then_pause(&mut h, 3);
     h.get_by_label("gradient-flow reference").click_accesskit();
     wait(&mut h, "flow switched on", |a| a.training.show_flow);
     h.get_by_label("Resume").click();
