@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, RichText};
-use egui_plot::{Corner, HLine, Legend, Line, LineStyle, Plot};
+use egui_plot::{Corner, HLine, Legend, Line, LineStyle};
 
 use super::export::ExportManager;
-use super::plots::{banner, drawn, fmt_num, hover_label, log_axis, log_grid, plot_header};
+use super::plots::{banner, drawn, fmt_num, linked_plot, log_axis, log_grid, plot_header};
 use super::theme;
 use crate::engine::plot::{PlotSpec, Series, Threshold};
 use crate::engine::theory::Outcome;
@@ -306,13 +306,8 @@ impl LinearWorkspace {
                 s.series.push(Series::line("||W||²", w.clone()));
                 s
             });
-            Plot::new("linear-norms")
-                .y_axis_min_width(52.0)
-                .height(h)
+            linked_plot("linear-norms", h, link, "t", false)
                 .legend(Legend::default().position(Corner::LeftTop))
-                .link_axis(link, [true, false])
-                .link_cursor(link, [true, false])
-                .label_formatter(hover_label("t", false))
                 .show(ui, |pu| {
                     pu.line(
                         Line::new("||A||²", drawn(&a, false))
@@ -330,13 +325,8 @@ impl LinearWorkspace {
                 });
                 s
             });
-            Plot::new("linear-fd")
-                .y_axis_min_width(52.0)
-                .height(h)
+            linked_plot("linear-fd", h, link, "t", false)
                 .legend(Legend::default().position(Corner::RightTop))
-                .link_axis(link, [true, false])
-                .link_cursor(link, [true, false])
-                .label_formatter(hover_label("t", false))
                 .show(ui, |pu| {
                     pu.hline(HLine::new("zero", 0.0).color(pal.zero_line));
                     pu.line(
@@ -359,13 +349,8 @@ impl LinearWorkspace {
                 });
                 s
             });
-            Plot::new("linear-sharpness")
-                .y_axis_min_width(52.0)
-                .height(h)
+            linked_plot("linear-sharpness", h, link, "t", false)
                 .legend(Legend::default().position(Corner::RightBottom))
-                .link_axis(link, [true, false])
-                .link_cursor(link, [true, false])
-                .label_formatter(hover_label("t", false))
                 .include_y(0.0)
                 .show(ui, |pu| {
                     pu.hline(
@@ -415,13 +400,8 @@ impl LinearWorkspace {
                     s
                 },
             );
-            Plot::new("linear-residuals")
-                .y_axis_min_width(52.0)
-                .height(h)
+            linked_plot("linear-residuals", h, link, "t", true)
                 .legend(Legend::default().position(Corner::RightBottom))
-                .link_axis(link, [true, false])
-                .link_cursor(link, [true, false])
-                .label_formatter(hover_label("t", true))
                 .y_axis_formatter(log_axis)
                 .y_grid_spacer(log_grid)
                 .show(ui, |pu| {

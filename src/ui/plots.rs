@@ -158,6 +158,23 @@ pub fn hover_label(
     }
 }
 
+/// A plot of a workspace's column: fixed height, x axis and hover cursor linked with the
+/// other plots of the same `link` group, hover label naming `x_name`.
+pub fn linked_plot<'a>(
+    id: &str,
+    height: f32,
+    link: egui::Id,
+    x_name: &'static str,
+    log_y: bool,
+) -> egui_plot::Plot<'a> {
+    egui_plot::Plot::new(id)
+        .y_axis_min_width(52.0)
+        .height(height)
+        .link_axis(link, [true, false])
+        .link_cursor(link, [true, false])
+        .label_formatter(hover_label(x_name, log_y))
+}
+
 /// Title row with "SVG" / "PNG" export buttons; `make_spec` builds the figure from full data.
 pub fn plot_header(
     ui: &mut egui::Ui,

@@ -7,7 +7,7 @@ use eframe::egui::{self, RichText};
 use egui_plot::{Arrows, Corner, HLine, Legend, Line, LineStyle, MarkerShape, Plot, Points, VLine};
 
 use super::export::ExportManager;
-use super::plots::{banner, decimate, fmt_num, hover_label, plot_header};
+use super::plots::{banner, decimate, fmt_num, hover_label, linked_plot, plot_header};
 use super::theme;
 use crate::engine::plot::{PlotSpec, Series, Threshold};
 use crate::engine::theory::measured::TheoryLog;
@@ -521,39 +521,33 @@ impl SelfStabWorkspace {
                     p
                 },
             );
-            Plot::new("selfstab-x")
-                .y_axis_min_width(52.0)
-                .height(h)
-                .link_axis(link, [true, false])
-                .link_cursor(link, [true, false])
-                .label_formatter(hover_label("t", false))
-                .show(ui, |pu| {
-                    if let Some(f) = &fit {
-                        pu.set_plot_bounds_x(f.t.0..=f.t.1);
-                        pu.set_plot_bounds_y(f.x.0..=f.x.1);
-                    }
-                    pu.line(Line::new(x_name, decimate(&s.x, 4000)).color(pal.train));
-                    if let Some(m) = measured {
-                        pu.points(
-                            Points::new(format!("{x_name} measured"), decimate(&m.x, 4000))
-                                .color(pal.measured)
-                                .radius(1.6),
-                        );
-                    }
-                    if self.display != XDisplay::Signed {
-                        let d = if self.display == XDisplay::Square {
-                            s.delta * s.delta
-                        } else {
-                            s.delta
-                        };
-                        pu.hline(
-                            HLine::new("δ", d)
-                                .color(pal.delta_line)
-                                .style(LineStyle::Dashed { length: 6.0 }),
-                        );
-                    }
-                    pu.vline(VLine::new("cursor", cursor).color(pal.cursor).width(1.0));
-                });
+            linked_plot("selfstab-x", h, link, "t", false).show(ui, |pu| {
+                if let Some(f) = &fit {
+                    pu.set_plot_bounds_x(f.t.0..=f.t.1);
+                    pu.set_plot_bounds_y(f.x.0..=f.x.1);
+                }
+                pu.line(Line::new(x_name, decimate(&s.x, 4000)).color(pal.train));
+                if let Some(m) = measured {
+                    pu.points(
+                        Points::new(format!("{x_name} measured"), decimate(&m.x, 4000))
+                            .color(pal.measured)
+                            .radius(1.6),
+                    );
+                }
+                if self.display != XDisplay::Signed {
+                    let d = if self.display == XDisplay::Square {
+                        s.delta * s.delta
+                    } else {
+                        s.delta
+                    };
+                    pu.hline(
+                        HLine::new("δ", d)
+                            .color(pal.delta_line)
+                            .style(LineStyle::Dashed { length: 6.0 }),
+                    );
+                }
+                pu.vline(VLine::new("cursor", cursor).color(pal.cursor).width(1.0));
+            });
             plot_header(
                 ui,
                 "Sharpness 2/η + y_t",
@@ -575,13 +569,8 @@ impl SelfStabWorkspace {
                     p
                 },
             );
-            Plot::new("selfstab-sharpness")
-                .y_axis_min_width(52.0)
-                .height(h)
+            linked_plot("selfstab-sharpness", h, link, "t", false)
                 .legend(Legend::default().position(Corner::RightTop))
-                .link_axis(link, [true, false])
-                .link_cursor(link, [true, false])
-                .label_formatter(hover_label("t", false))
                 .show(ui, |pu| {
                     if let Some(f) = &fit {
                         pu.set_plot_bounds_x(f.t.0..=f.t.1);

@@ -6,10 +6,10 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, RichText};
-use egui_plot::{Axis, Corner, Legend, Line, LineStyle, MarkerShape, Plot, Points, Span, VLine};
+use egui_plot::{Axis, Corner, Legend, Line, LineStyle, MarkerShape, Points, Span, VLine};
 
 use super::export::{ExportManager, OverlayExport, RunExport};
-use super::plots::{banner, drawn, fmt_num, hover_label, log_axis, log_grid, plot_header};
+use super::plots::{banner, drawn, fmt_num, linked_plot, log_axis, log_grid, plot_header};
 use super::theme;
 use crate::engine::config::{ConfigError, Optimizer, RunConfig};
 use crate::engine::data::DatasetSpec;
@@ -1587,13 +1587,7 @@ impl TrainingWorkspace {
             }
             s
         });
-        let mut p = Plot::new("train-loss")
-            .y_axis_min_width(52.0)
-            .height(h_small)
-            .legend(legend())
-            .link_axis(link, [true, false])
-            .link_cursor(link, [true, false])
-            .label_formatter(hover_label("step", log_y));
+        let mut p = linked_plot("train-loss", h_small, link, "step", log_y).legend(legend());
         if log_y {
             p = p.y_axis_formatter(log_axis).y_grid_spacer(log_grid);
         }
@@ -1625,13 +1619,8 @@ impl TrainingWorkspace {
                 }
                 s
             });
-            Plot::new("train-acc")
-                .y_axis_min_width(52.0)
-                .height(h_small)
+            linked_plot("train-acc", h_small, link, "step", false)
                 .legend(legend())
-                .link_axis(link, [true, false])
-                .link_cursor(link, [true, false])
-                .label_formatter(hover_label("step", false))
                 .include_y(0.0)
                 .include_y(1.0)
                 .show(ui, |pu| {
@@ -1734,13 +1723,8 @@ impl TrainingWorkspace {
                 s
             },
         );
-        Plot::new("train-sharpness")
-            .y_axis_min_width(52.0)
-            .height(h_big)
+        linked_plot("train-sharpness", h_big, link, "step", false)
             .legend(legend())
-            .link_axis(link, [true, false])
-            .link_cursor(link, [true, false])
-            .label_formatter(hover_label("step", false))
             .include_y(0.0)
             .show(ui, |pu| {
                 for band in run.bands() {
