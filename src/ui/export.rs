@@ -78,6 +78,21 @@ enum Choice {
     Fallback(PathBuf),
 }
 
+impl Choice {
+    /// The path and a note to put before the message (where the fallback went), or the notice
+    /// for a cancelled dialog.
+    fn resolve(self, cancelled: &str) -> Result<(PathBuf, String), Msg> {
+        match self {
+            Choice::Picked(p) => Ok((p, String::new())),
+            Choice::Fallback(p) => Ok((p, format!("{NO_DIALOG}; "))),
+            Choice::Cancelled => Err(Msg::Notice(Notice {
+                text: cancelled.into(),
+                is_error: false,
+            })),
+        }
+    }
+}
+
 fn dialogs_disabled() -> bool {
     std::env::var_os("EOS_NO_DIALOG").is_some()
 }
@@ -185,15 +200,9 @@ impl ExportManager {
         let name = format!("{stem}-{}.{ext}", stamp());
         let ext = ext.to_string();
         self.spawn(ctx, move || {
-            let (path, note) = match choose_file(&name, &ext) {
-                Choice::Cancelled => {
-                    return Msg::Notice(Notice {
-                        text: "export cancelled".into(),
-                        is_error: false,
-                    });
-                }
-                Choice::Picked(p) => (p, String::new()),
-                Choice::Fallback(p) => (p, format!("{NO_DIALOG}; ")),
+            let (path, note) = match choose_file(&name, &ext).resolve("export cancelled") {
+                Ok(v) => v,
+                Err(cancelled) => return cancelled,
             };
             let r = ensure_parent(&path)
                 .and_then(|_| write_plot(&path, &spec).map_err(|e| e.to_string()));
@@ -228,15 +237,9 @@ impl ExportManager {
     pub fn export_run(&mut self, ctx: &egui::Context, run: RunExport, with_npz: bool) {
         let name = format!("run-{}", stamp());
         self.spawn(ctx, move || {
-            let (dir, note) = match choose_folder(&name) {
-                Choice::Cancelled => {
-                    return Msg::Notice(Notice {
-                        text: "export cancelled".into(),
-                        is_error: false,
-                    });
-                }
-                Choice::Picked(p) => (p, String::new()),
-                Choice::Fallback(p) => (p, format!("{NO_DIALOG}; ")),
+            let (dir, note) = match choose_folder(&name).resolve("export cancelled") {
+                Ok(v) => v,
+                Err(cancelled) => return cancelled,
             };
             match write_run_export(&dir, &run) {
                 Ok(()) => {
@@ -273,16 +276,11 @@ impl ExportManager {
                 .retain(|n| !n.text.starts_with("taking a screenshot"));
             let name = format!("window-{}.png", stamp());
             self.spawn(ctx, move || {
-                let (path, note) = match choose_file(&name, "png") {
-                    Choice::Cancelled => {
-                        return Msg::Notice(Notice {
-                            text: "screenshot not saved (cancelled)".into(),
-                            is_error: false,
-                        });
-                    }
-                    Choice::Picked(p) => (p, String::new()),
-                    Choice::Fallback(p) => (p, format!("{NO_DIALOG}; ")),
-                };
+                let (path, note) =
+                    match choose_file(&name, "png").resolve("screenshot not saved (cancelled)") {
+                        Ok(v) => v,
+                        Err(cancelled) => return cancelled,
+                    };
                 let r = ensure_parent(&path).and_then(|_| save_png(&path, &img));
                 Msg::Notice(match r {
                     Ok(()) => Notice {
