@@ -294,6 +294,26 @@ fn clip_to(pts: Vec<(f64, f64)>, (lo, hi): (f64, f64), points: bool) -> Vec<(f64
         .collect()
 }
 
+/// The finite values' range (lo, hi) widened by `pad` × its width on each side; None when
+/// no value is finite. A zero-width range is widened by `pad` × max(|hi|, 1e-300) instead.
+pub fn padded_extent(values: impl IntoIterator<Item = f64>, pad: f64) -> Option<(f64, f64)> {
+    let (lo, hi) = values
+        .into_iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(v), h.max(v))
+        });
+    if !lo.is_finite() {
+        return None;
+    }
+    let w = if hi > lo {
+        hi - lo
+    } else {
+        hi.abs().max(1e-300)
+    };
+    Some((lo - pad * w, hi + pad * w))
+}
+
 /// A line cut where it first leaves lo ≤ y ≤ hi, ending at the interpolated crossing of the
 /// border (leading points outside are skipped). For drawing a prediction that diverges.
 pub fn clip_line(pts: &[[f64; 2]], lo: f64, hi: f64) -> Vec<[f64; 2]> {
@@ -452,6 +472,13 @@ mod tests {
         assert!((c[2].0 - (1.0 + 1.5 / 3.5)).abs() < 1e-15 && c[2].1 == -1.0);
         // Points keep everything inside.
         assert_eq!(clip_to(pts, (-1.0, 1.0), true).len(), 3);
+    }
+
+    #[test]
+    fn padded_extent_skips_non_finite_values() {
+        assert_eq!(padded_extent([1.0, f64::NAN, 3.0], 0.5), Some((0.0, 4.0)));
+        assert_eq!(padded_extent([2.0], 0.5), Some((1.0, 3.0)));
+        assert_eq!(padded_extent([f64::INFINITY], 0.5), None);
     }
 
     #[test]

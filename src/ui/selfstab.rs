@@ -9,7 +9,7 @@ use egui_plot::{Arrows, Corner, HLine, Legend, Line, LineStyle, MarkerShape, Plo
 use super::export::ExportManager;
 use super::plots::{banner, decimate, fmt_num, hover_label, linked_plot, plot_header};
 use super::theme;
-use crate::engine::plot::{PlotSpec, Series, Threshold};
+use crate::engine::plot::{PlotSpec, Series, Threshold, padded_extent};
 use crate::engine::theory::measured::TheoryLog;
 use crate::engine::theory::self_stab::{
     self, MAX_STEPS, SelfStabParams, SelfStabRun, Stage, displacement_field_two_step,
@@ -714,16 +714,7 @@ struct FitBounds {
 
 /// The finite extent of `v`, padded by 8 % (and never empty).
 fn padded(v: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = v
-        .filter(|x| x.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| {
-            (l.min(x), h.max(x))
-        });
-    if !lo.is_finite() {
-        return (-1.0, 1.0);
-    }
-    let pad = 0.08 * (hi - lo).max(1e-12 * hi.abs().max(1e-300));
-    (lo - pad, hi + pad)
+    padded_extent(v, 0.08).unwrap_or((-1.0, 1.0))
 }
 
 /// A log-slider range that holds `v` (positive, finite) with room either side.

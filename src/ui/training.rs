@@ -15,7 +15,7 @@ use crate::engine::config::{ConfigError, Optimizer, RunConfig};
 use crate::engine::data::DatasetSpec;
 use crate::engine::model::{Activation, Init};
 use crate::engine::network::LossKind;
-use crate::engine::plot::{PlotSpec, Series, SeriesStyle, Threshold, clip_line};
+use crate::engine::plot::{PlotSpec, Series, SeriesStyle, Threshold, clip_line, padded_extent};
 use crate::engine::presets::{self, Preset, PresetKind};
 use crate::engine::session::{StepRecord, StopReason};
 use crate::engine::theory::measured::{Phase, TheoryLog, TheoryOptions};
@@ -1657,22 +1657,13 @@ impl TrainingWorkspace {
             .collect();
         // The map can leave the picture (it diverges after the first cycle on digits-demo):
         // draw it while it stays within the measured eigenvalues' range.
-        let theory_pred = {
-            let (lo, hi) = run
-                .eigs
-                .iter()
-                .flatten()
-                .map(|p| p[1])
-                .chain(run.threshold.iter().map(|p| p[1]))
-                .filter(|v| v.is_finite())
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
-                    (l.min(v), h.max(v))
-                });
-            let pad = 0.15 * (hi - lo).max(0.0);
-            if lo.is_finite() {
-                clip_line(&theory_pred, lo.min(0.0) - pad, hi + pad)
-            } else {
-                theory_pred
+        let theory_pred = if theory_pred.is_empty() {
+            theory_pred
+        } else {
+            let all = run.eigs.iter().flatten().chain(&run.threshold);
+            match padded_extent(all.map(|p| p[1]).chain([0.0]), 0.15) {
+                Some((lo, hi)) => clip_line(&theory_pred, lo, hi),
+                None => theory_pred,
             }
         };
         plot_header(

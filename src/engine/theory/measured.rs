@@ -1397,16 +1397,11 @@ pub fn theory_plots(rep: &TheoryReport, title: &str) -> Vec<crate::engine::plot:
     });
     // The map can run far outside what the network does (it diverges after the first cycle
     // on digits-demo): hold the axis on the measured values and clip the prediction.
+    // The range always holds 0 (the 2/η line of the excess plot, x = 0 of the other).
     let span = |v: &mut dyn Iterator<Item = f64>| {
-        let (lo, hi) = v
-            .filter(|x| x.is_finite())
-            .fold((0.0f64, 0.0f64), |(l, h), x| (l.min(x), h.max(x)));
-        let pad = 0.15 * (hi - lo).max(1e-300);
-        [lo - pad, hi + pad]
+        crate::engine::plot::padded_extent(v.chain([0.0]), 0.15).map(|(lo, hi)| [lo, hi])
     };
-    ex.y_range = Some(span(
-        &mut rep.rows.iter().map(|r| r.lambda1_minus_threshold),
-    ));
+    ex.y_range = span(&mut rep.rows.iter().map(|r| r.lambda1_minus_threshold));
     if let (Some(a), Some(b)) = (rep.rows.first(), rep.rows.last()) {
         ex.threshold = Some(Threshold {
             name: "λ1 = 2/η".into(),
@@ -1432,7 +1427,7 @@ pub fn theory_plots(rep: &TheoryReport, title: &str) -> Vec<crate::engine::plot:
         style: SeriesStyle::Dashed,
         color: None,
     });
-    x.y_range = Some(span(&mut rep.rows.iter().map(|r| r.x_measured)));
+    x.y_range = span(&mut rep.rows.iter().map(|r| r.x_measured));
     vec![ex, x]
 }
 
