@@ -136,12 +136,12 @@ impl SelfStabWorkspace {
     pub fn copy_from_network(&mut self, log: &TheoryLog) {
         let steps = log.rows.len().clamp(200, MAX_STEPS);
         match log.map_of(0, steps) {
-            Ok(m) => {
+            Ok(p) => {
                 self.network_error = None;
                 self.show_measured = true;
                 self.cursor = 0.0;
-                self.range_hint = Some(m.params.clone());
-                self.set_params(m.params);
+                self.range_hint = Some(p.clone());
+                self.set_params(p);
             }
             Err(e) => self.network_error = Some(format!("cannot use the measured map: {e}")),
         }

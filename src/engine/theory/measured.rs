@@ -1532,17 +1532,10 @@ pub struct TheoryLog {
     pub error: Option<String>,
 }
 
-/// The self-stabilization map's parameters taken from a measured anchor, and how its
-/// coordinates relate to the measured ones.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MeasuredMap {
-    /// η, α, β from the anchor; x₀ = |x̃₀| = |x*|; y₀ = e₀ = λ1(θ₀) − 2/η, so the map's
-    /// 2/η + y_t is the predicted sharpness (see the module notes).
-    pub params: super::self_stab::SelfStabParams,
-    /// The map runs on ±x̃ (Definition 4.1 needs x₀ > 0; the map is odd in x): measured
-    /// x̃_t = x_t − x* enters the map's coordinates multiplied by this sign.
-    pub sign: f64,
-    pub x_center: f64,
+/// Definition 4.1 needs x₀ > 0 and the map is odd in x, so the map runs on sign · x̃ with
+/// x̃₀ = −x* made positive; measured x̃_t enter the map's coordinates times the same sign.
+fn map_sign(a: &AnchorInfo) -> f64 {
+    if a.x_center > 0.0 { -1.0 } else { 1.0 }
 }
 
 impl TheoryLog {
@@ -1582,33 +1575,33 @@ impl TheoryLog {
     }
 
     /// The map of Definition 4.1 with an anchor's measured η, α, β and initial condition, over
-    /// `steps` steps. Fails (with the reason) when the anchor violates the map's assumptions,
-    /// e.g. α ≤ 0.
-    pub fn map_of(&self, anchor: usize, steps: usize) -> Result<MeasuredMap, TheoryError> {
+    /// `steps` steps: x₀ = |x̃₀| = |x*| (see [`map_sign`]) and y₀ = e₀ = λ1(θ₀) − 2/η, so the
+    /// map's 2/η + y_t is the predicted sharpness (module notes). Fails (with the reason) when
+    /// the anchor violates the map's assumptions, e.g. α ≤ 0.
+    pub fn map_of(
+        &self,
+        anchor: usize,
+        steps: usize,
+    ) -> Result<super::self_stab::SelfStabParams, TheoryError> {
         let Some(a) = self.anchors.get(anchor) else {
             return Err(TheoryError::Shape(format!(
                 "no anchor {anchor} has been measured yet"
             )));
         };
-        let x0 = -a.x_center;
-        let sign = if x0 < 0.0 { -1.0 } else { 1.0 };
+        let x0 = a.x_center.abs();
         let params = super::self_stab::SelfStabParams {
             lr: a.lr,
             alpha: a.alpha,
             beta: a.beta,
-            x0: x0.abs(),
+            x0,
             y0: a.excess0,
             steps,
             blowup: super::self_stab::SelfStabParams::default()
                 .blowup
-                .max(1e3 * x0.abs().max(a.excess0.abs())),
+                .max(1e3 * x0.max(a.excess0.abs())),
         };
         params.check()?;
-        Ok(MeasuredMap {
-            params,
-            sign,
-            x_center: a.x_center,
-        })
+        Ok(params)
     }
 
     /// Measured (t, x̃_t in the map's coordinates, λ1 − 2/η) of one anchor: the points to draw
@@ -1617,7 +1610,7 @@ impl TheoryLog {
         let Some(a) = self.anchors.get(anchor) else {
             return Vec::new();
         };
-        let sign = if a.x_center > 0.0 { -1.0 } else { 1.0 };
+        let sign = map_sign(a);
         self.rows_of(anchor)
             .into_iter()
             .map(|r| {
