@@ -200,22 +200,6 @@ pub fn lower_thread_priority(nice: i32) {
     let _ = nice;
 }
 
-/// Current nice value of the calling thread (Linux), for tests and diagnostics.
-pub fn thread_nice() -> Option<i32> {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: as above; errno is reset so a legitimate -1 can be told from an error.
-        unsafe {
-            *libc::__errno_location() = 0;
-            let tid = libc::gettid();
-            let v = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
-            (*libc::__errno_location() == 0).then_some(v)
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    None
-}
-
 /// Handle of a training worker thread. Dropping it stops and joins the thread.
 pub struct TrainWorker {
     tx: SyncSender<Command>,
@@ -1041,6 +1025,22 @@ mod tests {
         let _ = w.send(Command::Step);
         let evs = wait_for(&w, |e| matches!(e, Event::Record { .. }));
         assert!(evs.iter().any(|e| matches!(e, Event::Reset { .. })));
+    }
+
+    /// Current nice value of the calling thread (Linux).
+    fn thread_nice() -> Option<i32> {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: as above; errno is reset so a legitimate -1 can be told from an error.
+            unsafe {
+                *libc::__errno_location() = 0;
+                let tid = libc::gettid();
+                let v = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+                (*libc::__errno_location() == 0).then_some(v)
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
     }
 
     /// The training thread runs niced, so the UI gets the CPU first.
