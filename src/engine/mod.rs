@@ -11,6 +11,7 @@ pub use rng::Rng;
 pub mod bench;
 pub mod config;
 pub mod error;
+pub mod figure;
 pub mod lanczos;
 pub mod model;
 pub mod network;
