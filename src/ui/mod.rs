@@ -11,6 +11,7 @@
 //!   takes the training run's measured map as soon as it exists).
 
 pub mod export;
+pub mod figure_view;
 pub mod linear;
 pub mod plots;
 pub mod selfstab;

@@ -1,0 +1,236 @@
+//! The screen renderer of [`Figure`]s: every layer of the description becomes one egui_plot
+//! item with its role's colour, so the screen shows what the SVG/PNG exporter writes.
+//! [`screen_items`] is the pure half (testable without a window); [`show`] draws them.
+
+use eframe::egui::{self, Color32};
+use egui_plot::{Axis, Corner, Legend, Line, LineStyle, MarkerShape, Plot, Points, Span, VLine};
+
+use super::plots::{drawn, log_axis, log_grid};
+use crate::engine::figure::{Dash, Figure, LayerKind, Marker, Rgba, Role, Theme};
+
+/// One item ready for egui_plot (points already log-transformed and decimated).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScreenItem {
+    Line {
+        name: String,
+        points: Vec<[f64; 2]>,
+        color: Color32,
+        style: LineStyle,
+        width: f32,
+    },
+    Points {
+        name: String,
+        points: Vec<[f64; 2]>,
+        color: Color32,
+        shape: MarkerShape,
+        radius: f32,
+    },
+    Span {
+        name: String,
+        from: f64,
+        to: f64,
+        color: Color32,
+    },
+    VLine {
+        name: String,
+        x: f64,
+        color: Color32,
+        style: LineStyle,
+    },
+}
+
+impl ScreenItem {
+    pub fn name(&self) -> &str {
+        match self {
+            ScreenItem::Line { name, .. }
+            | ScreenItem::Points { name, .. }
+            | ScreenItem::Span { name, .. }
+            | ScreenItem::VLine { name, .. } => name,
+        }
+    }
+
+    pub fn color(&self) -> Color32 {
+        match self {
+            ScreenItem::Line { color, .. }
+            | ScreenItem::Points { color, .. }
+            | ScreenItem::Span { color, .. }
+            | ScreenItem::VLine { color, .. } => *color,
+        }
+    }
+}
+
+/// The role's colour as egui draws it (premultiplied alpha).
+pub fn color_of(role: Role, theme: Theme) -> Color32 {
+    let c: Rgba = role.rgba(theme);
+    Color32::from_rgba_unmultiplied(c[0], c[1], c[2], c[3])
+}
+
+fn line_style(d: Dash) -> LineStyle {
+    match d {
+        Dash::Solid => LineStyle::Solid,
+        Dash::Dashed(length) => LineStyle::Dashed { length },
+        Dash::Dotted => LineStyle::Dotted { spacing: 4.0 },
+    }
+}
+
+/// The theme egui is drawing with.
+pub fn theme_of(ctx: &egui::Context) -> Theme {
+    if ctx.global_style().visuals.dark_mode {
+        Theme::Dark
+    } else {
+        Theme::Light
+    }
+}
+
+/// Every layer of `fig` as a screen item, in drawing order.
+pub fn screen_items(fig: &Figure, theme: Theme) -> Vec<ScreenItem> {
+    let log_y = fig.log_y;
+    // Step layers hold their last value to the right end of the data.
+    let x_end = fig
+        .layers
+        .iter()
+        .flat_map(|l| l.data().iter().map(|p| p[0]))
+        .filter(|x| x.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let clip = |pts: Vec<[f64; 2]>| match fig.y_range {
+        Some([lo, hi]) => crate::engine::plot::clip_line(&pts, lo, hi),
+        None => pts,
+    };
+    fig.layers
+        .iter()
+        .map(|l| {
+            let color = color_of(l.role, theme);
+            let name = l.name.clone();
+            match &l.kind {
+                LayerKind::Line {
+                    points,
+                    dash,
+                    width,
+                } => ScreenItem::Line {
+                    name,
+                    points: drawn(&clip(points.clone()), log_y),
+                    color,
+                    style: line_style(*dash),
+                    width: *width,
+                },
+                LayerKind::Steps {
+                    breakpoints,
+                    dash,
+                    width,
+                } => {
+                    let end = x_end.is_finite().then_some(x_end);
+                    let line = crate::engine::figure::series::steps_to_line(breakpoints, end);
+                    ScreenItem::Line {
+                        name,
+                        points: drawn(&line, log_y),
+                        color,
+                        style: line_style(*dash),
+                        width: *width,
+                    }
+                }
+                LayerKind::Points {
+                    points,
+                    marker,
+                    radius,
+                } => {
+                    let pts: Vec<[f64; 2]> = match fig.y_range {
+                        Some([lo, hi]) => points
+                            .iter()
+                            .copied()
+                            .filter(|p| (lo..=hi).contains(&p[1]))
+                            .collect(),
+                        None => points.clone(),
+                    };
+                    ScreenItem::Points {
+                        name,
+                        points: drawn(&pts, log_y),
+                        color,
+                        shape: match marker {
+                            Marker::Circle => MarkerShape::Circle,
+                            Marker::Diamond => MarkerShape::Diamond,
+                        },
+                        radius: *radius,
+                    }
+                }
+                LayerKind::XSpan { from, to } => ScreenItem::Span {
+                    name,
+                    from: *from,
+                    to: *to,
+                    color,
+                },
+                LayerKind::VLine { x, dash } => ScreenItem::VLine {
+                    name,
+                    x: *x,
+                    color,
+                    style: line_style(*dash),
+                },
+            }
+        })
+        .collect()
+}
+
+/// Configure `plot` for `fig` (legend out of the data's way, log axis, included y values) and
+/// draw it.
+pub fn show(ui: &mut egui::Ui, plot: Plot<'_>, fig: &Figure) -> egui::Response {
+    let items = screen_items(fig, theme_of(ui.ctx()));
+    let mut plot = plot.legend(Legend::default().position(Corner::LeftTop));
+    if fig.log_y {
+        plot = plot.y_axis_formatter(log_axis).y_grid_spacer(log_grid);
+    }
+    for &y in &fig.include_y {
+        if !fig.log_y {
+            plot = plot.include_y(y);
+        }
+    }
+    if let Some([lo, hi]) = fig.y_range {
+        plot = plot.include_y(lo).include_y(hi);
+    }
+    plot.show(ui, |pu| {
+        for item in items {
+            match item {
+                ScreenItem::Line {
+                    name,
+                    points,
+                    color,
+                    style,
+                    width,
+                } => pu.line(
+                    Line::new(name, points)
+                        .color(color)
+                        .style(style)
+                        .width(width),
+                ),
+                ScreenItem::Points {
+                    name,
+                    points,
+                    color,
+                    shape,
+                    radius,
+                } => pu.points(
+                    Points::new(name, points)
+                        .shape(shape)
+                        .radius(radius)
+                        .color(color),
+                ),
+                ScreenItem::Span {
+                    name,
+                    from,
+                    to,
+                    color,
+                } => pu.span(
+                    Span::new(name, from..=to)
+                        .axis(Axis::X)
+                        .fill(color)
+                        .border_width(0.0),
+                ),
+                ScreenItem::VLine {
+                    name,
+                    x,
+                    color,
+                    style,
+                } => pu.vline(VLine::new(name, x).color(color).style(style)),
+            }
+        }
+    })
+    .response
+}
