@@ -3,7 +3,9 @@
 //! [`screen_items`] is the pure half (testable without a window); [`show`] draws them.
 
 use eframe::egui::{self, Color32};
-use egui_plot::{Axis, Corner, Legend, Line, LineStyle, MarkerShape, Plot, Points, Span, VLine};
+use egui_plot::{
+    Arrows, Axis, Corner, HLine, Legend, Line, LineStyle, MarkerShape, Plot, Points, Span, VLine,
+};
 
 use super::plots::{drawn, log_axis, log_grid};
 use crate::engine::figure::{Dash, Figure, LayerKind, Marker, Rgba, Role, Theme};
@@ -37,6 +39,19 @@ pub enum ScreenItem {
         color: Color32,
         style: LineStyle,
     },
+    HLine {
+        name: String,
+        y: f64,
+        color: Color32,
+        style: LineStyle,
+        width: f32,
+    },
+    Arrows {
+        name: String,
+        origins: Vec<[f64; 2]>,
+        tips: Vec<[f64; 2]>,
+        color: Color32,
+    },
 }
 
 impl ScreenItem {
@@ -45,7 +60,9 @@ impl ScreenItem {
             ScreenItem::Line { name, .. }
             | ScreenItem::Points { name, .. }
             | ScreenItem::Span { name, .. }
-            | ScreenItem::VLine { name, .. } => name,
+            | ScreenItem::VLine { name, .. }
+            | ScreenItem::HLine { name, .. }
+            | ScreenItem::Arrows { name, .. } => name,
         }
     }
 
@@ -54,7 +71,9 @@ impl ScreenItem {
             ScreenItem::Line { color, .. }
             | ScreenItem::Points { color, .. }
             | ScreenItem::Span { color, .. }
-            | ScreenItem::VLine { color, .. } => *color,
+            | ScreenItem::VLine { color, .. }
+            | ScreenItem::HLine { color, .. }
+            | ScreenItem::Arrows { color, .. } => *color,
         }
     }
 }
@@ -164,6 +183,19 @@ pub fn screen_items(fig: &Figure, theme: Theme) -> Vec<ScreenItem> {
                     color,
                     style: line_style(*dash),
                 },
+                LayerKind::HLine { y, dash, width } => ScreenItem::HLine {
+                    name,
+                    y: if log_y { y.log10() } else { *y },
+                    color,
+                    style: line_style(*dash),
+                    width: *width,
+                },
+                LayerKind::Arrows { origins, tips } => ScreenItem::Arrows {
+                    name,
+                    origins: origins.clone(),
+                    tips: tips.clone(),
+                    color,
+                },
             }
         })
         .collect()
@@ -184,6 +216,9 @@ pub fn show(ui: &mut egui::Ui, plot: Plot<'_>, fig: &Figure) -> egui::Response {
     }
     if let Some([lo, hi]) = fig.y_range {
         plot = plot.include_y(lo).include_y(hi);
+    }
+    if let Some([lo, hi]) = fig.x_range {
+        plot = plot.include_x(lo).include_x(hi);
     }
     plot.show(ui, |pu| {
         for item in items {
@@ -229,6 +264,23 @@ pub fn show(ui: &mut egui::Ui, plot: Plot<'_>, fig: &Figure) -> egui::Response {
                     color,
                     style,
                 } => pu.vline(VLine::new(name, x).color(color).style(style)),
+                ScreenItem::HLine {
+                    name,
+                    y,
+                    color,
+                    style,
+                    width,
+                } => pu.hline(HLine::new(name, y).color(color).style(style).width(width)),
+                ScreenItem::Arrows {
+                    name,
+                    origins,
+                    tips,
+                    color,
+                } => pu.arrows(
+                    Arrows::new(name, origins, tips)
+                        .color(color)
+                        .tip_length(5.0),
+                ),
             }
         }
     })

@@ -9,6 +9,7 @@
 //! Nothing here imports UI crates.
 
 pub mod render;
+pub mod selfstab;
 pub mod series;
 pub mod style;
 pub mod training;
@@ -65,6 +66,13 @@ pub enum LayerKind {
     XSpan { from: f64, to: f64 },
     /// A vertical line at x.
     VLine { x: f64, dash: Dash },
+    /// A horizontal line at y.
+    HLine { y: f64, dash: Dash, width: f32 },
+    /// Arrows from each origin to its tip (a vector field).
+    Arrows {
+        origins: Vec<[f64; 2]>,
+        tips: Vec<[f64; 2]>,
+    },
 }
 
 /// One named, coloured layer. Layers sharing a name form one legend entry.
@@ -135,13 +143,39 @@ impl Layer {
         }
     }
 
-    /// The same layer with another dash pattern (lines, steps, vertical lines).
+    pub fn h_line(name: impl Into<String>, role: Role, y: f64) -> Self {
+        Layer {
+            name: name.into(),
+            role,
+            kind: LayerKind::HLine {
+                y,
+                dash: Dash::Solid,
+                width: 1.0,
+            },
+        }
+    }
+
+    pub fn arrows(
+        name: impl Into<String>,
+        role: Role,
+        origins: Vec<[f64; 2]>,
+        tips: Vec<[f64; 2]>,
+    ) -> Self {
+        Layer {
+            name: name.into(),
+            role,
+            kind: LayerKind::Arrows { origins, tips },
+        }
+    }
+
+    /// The same layer with another dash pattern (lines, steps, vertical/horizontal lines).
     pub fn with_dash(mut self, d: Dash) -> Self {
         match &mut self.kind {
             LayerKind::Line { dash, .. }
             | LayerKind::Steps { dash, .. }
-            | LayerKind::VLine { dash, .. } => *dash = d,
-            LayerKind::Points { .. } | LayerKind::XSpan { .. } => {}
+            | LayerKind::VLine { dash, .. }
+            | LayerKind::HLine { dash, .. } => *dash = d,
+            LayerKind::Points { .. } | LayerKind::XSpan { .. } | LayerKind::Arrows { .. } => {}
         }
         self
     }
@@ -149,9 +183,11 @@ impl Layer {
     /// The same layer with another stroke width (lines, steps) or marker radius (points).
     pub fn with_width(mut self, w: f32) -> Self {
         match &mut self.kind {
-            LayerKind::Line { width, .. } | LayerKind::Steps { width, .. } => *width = w,
+            LayerKind::Line { width, .. }
+            | LayerKind::Steps { width, .. }
+            | LayerKind::HLine { width, .. } => *width = w,
             LayerKind::Points { radius, .. } => *radius = w,
-            LayerKind::VLine { .. } | LayerKind::XSpan { .. } => {}
+            LayerKind::VLine { .. } | LayerKind::XSpan { .. } | LayerKind::Arrows { .. } => {}
         }
         self
     }
@@ -169,7 +205,8 @@ impl Layer {
         match &self.kind {
             LayerKind::Line { points, .. } | LayerKind::Points { points, .. } => points,
             LayerKind::Steps { breakpoints, .. } => breakpoints,
-            LayerKind::XSpan { .. } | LayerKind::VLine { .. } => &[],
+            LayerKind::Arrows { origins, .. } => origins,
+            LayerKind::XSpan { .. } | LayerKind::VLine { .. } | LayerKind::HLine { .. } => &[],
         }
     }
 }
@@ -191,6 +228,9 @@ pub struct Figure {
     /// leave it, points outside are dropped.
     #[serde(default)]
     pub y_range: Option<[f64; 2]>,
+    /// Fixed x range instead of the data's extent (the screen starts there; files use it).
+    #[serde(default)]
+    pub x_range: Option<[f64; 2]>,
     /// Drawn in order: earlier layers below later ones.
     pub layers: Vec<Layer>,
 }
@@ -210,6 +250,7 @@ impl Figure {
             log_y: false,
             include_y: Vec::new(),
             y_range: None,
+            x_range: None,
             layers: Vec::new(),
         }
     }

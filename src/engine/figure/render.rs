@@ -121,7 +121,23 @@ pub(crate) fn prepare(fig: &Figure) -> Result<Prepared, String> {
             .filter_map(|p| tf(p[1]).map(|y| (p[0], y)))
             .collect()
     };
-    let mut layers: Vec<Vec<(f64, f64)>> = fig.layers.iter().map(|l| conv(l.data())).collect();
+    let mut layers: Vec<Vec<(f64, f64)>> = fig
+        .layers
+        .iter()
+        .map(|l| match &l.kind {
+            // Origin and tip interleaved.
+            LayerKind::Arrows { origins, tips } => {
+                let both: Vec<[f64; 2]> = origins
+                    .iter()
+                    .zip(tips)
+                    .flat_map(|(o, t)| [*o, *t])
+                    .collect();
+                let v = conv(&both);
+                if v.len() == both.len() { v } else { Vec::new() }
+            }
+            _ => conv(l.data()),
+        })
+        .collect();
     let (mut xmin, mut xmax) = (f64::INFINITY, f64::NEG_INFINITY);
     let (mut ymin, mut ymax) = (f64::INFINITY, f64::NEG_INFINITY);
     for pts in &layers {
@@ -145,6 +161,12 @@ pub(crate) fn prepare(fig: &Figure) -> Result<Prepared, String> {
                 xmin = xmin.min(x);
                 xmax = xmax.max(x);
             }
+            LayerKind::HLine { y, .. } => {
+                if let Some(y) = tf(y) {
+                    ymin = ymin.min(y);
+                    ymax = ymax.max(y);
+                }
+            }
             _ => {}
         }
     }
@@ -166,6 +188,12 @@ pub(crate) fn prepare(fig: &Figure) -> Result<Prepared, String> {
             }
             *pts = line;
         }
+    }
+    if let Some([lo, hi]) = fig.x_range
+        && lo.is_finite()
+        && hi > lo
+    {
+        (xmin, xmax) = (lo, hi);
     }
     if xmax <= xmin {
         xmax = xmin + 1.0;
@@ -193,6 +221,7 @@ pub(crate) fn prepare(fig: &Figure) -> Result<Prepared, String> {
                     .copied()
                     .filter(|p| (lo..=hi).contains(&p.1))
                     .collect(),
+                LayerKind::Arrows { .. } => std::mem::take(pts),
                 _ => {
                     let v: Vec<[f64; 2]> = pts.iter().map(|p| [p.0, p.1]).collect();
                     clip_line(&v, lo, hi)
@@ -336,6 +365,34 @@ fn draw<DB: DrawingBackend>(
                         .draw_series(LineSeries::new(pts.iter().copied(), style))
                         .map_err(e)?,
                 };
+            }
+            LayerKind::HLine { y, dash, width } => {
+                let Some(y) = (if log_y {
+                    (*y > 0.0).then(|| y.log10())
+                } else {
+                    Some(*y)
+                }) else {
+                    continue;
+                };
+                let line = vec![(p.x.0, y), (p.x.1, y)];
+                let style = rgb(c).stroke_width(px(*width as f64));
+                match dash_pattern(*dash, s) {
+                    Some((a, b)) => chart
+                        .draw_series(DashedLineSeries::new(line, a, b, style))
+                        .map_err(e)?,
+                    None => chart.draw_series(LineSeries::new(line, style)).map_err(e)?,
+                };
+            }
+            LayerKind::Arrows { .. } => {
+                let style = rgb(c).stroke_width(px(1.0));
+                for pair in pts.chunks_exact(2) {
+                    chart
+                        .draw_series(LineSeries::new(pair.iter().copied(), style))
+                        .map_err(e)?;
+                    chart
+                        .draw_series([Circle::new(pair[1], px(1.5) as i32, style.filled())])
+                        .map_err(e)?;
+                }
             }
             LayerKind::Points { marker, radius, .. } => {
                 let r = (*radius as f64 * s).max(1.0) as i32;
