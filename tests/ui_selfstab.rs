@@ -38,7 +38,7 @@ fn sliders_change_the_simulation_and_the_plots() {
     let mut h = harness();
     h.run();
     let first = h.state().ws.series.clone();
-    assert_eq!(first.x.len(), 401, "seed Figure 2 preset has 401 rows");
+    assert_eq!(first.x.len(), 401, "the four-stage preset has 401 rows");
     assert!(
         first.phase.iter().all(|p| !p.is_empty()),
         "all four stages drawn"

@@ -63,7 +63,7 @@ impl SelfStabWorkspace {
             fmt_num(2.0 / p.lr),
             fmt_num((2.0 * p.alpha / p.beta).sqrt())
         ));
-        if ui.button("Reset to seed Figure 2").clicked() {
+        if ui.button("Reset to the four-stage example").clicked() {
             *p = SelfStabParams::seed_fig2();
         }
         ui.separator();
@@ -201,7 +201,7 @@ impl SelfStabWorkspace {
 
     pub(super) fn legend_ui(&self, ui: &mut egui::Ui) {
         let pal = theme::palette(ui.ctx());
-        ui.heading("The four stages (seed §4.2)");
+        ui.heading("The four stages (Damian et al. 2022, §4.2)");
         for (i, (name, words)) in STAGE_WORDS.iter().enumerate() {
             ui.label(RichText::new(*name).strong().color(pal.stages[i]));
             ui.label(RichText::new(*words).small());

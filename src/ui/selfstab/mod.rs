@@ -38,7 +38,7 @@ pub struct SelfStabSeries {
     pub delta: f64,
 }
 
-/// The seed's words for the four stages (§4.2).
+/// Damian et al. 2022's words for the four stages (§4.2).
 pub const STAGE_WORDS: [(&str, &str); 4] = [
     (
         "1 Progressive sharpening",

@@ -139,7 +139,7 @@ impl TrainingWorkspace {
                 });
                 if !theory_pred.is_empty() {
                     s.series.push(Series::dashed(
-                        "λ1 predicted (seed §4 map)",
+                        "λ1 predicted (Damian et al. 2022 map)",
                         theory_pred.clone(),
                     ));
                 }
@@ -208,7 +208,7 @@ impl TrainingWorkspace {
                 }
                 if !theory_pred.is_empty() {
                     pu.line(
-                        Line::new("λ1 predicted (seed §4 map)", theory_pred.clone())
+                        Line::new("λ1 predicted (Damian et al. 2022 map)", theory_pred.clone())
                             .color(pal.predicted)
                             .style(LineStyle::Dashed { length: 5.0 })
                             .width(1.8),

@@ -13,7 +13,7 @@ impl TrainingWorkspace {
     /// The "From the network" panel: Damian et al.'s quantities measured on this run.
     pub(super) fn theory_ui(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_>) {
         let pal = theme::palette(ui.ctx());
-        ui.heading("From the network (seed §4)");
+        ui.heading("From the network (Damian et al. 2022, §4)");
         let mut on = self.theory_on;
         ui.checkbox(&mut on, "measure α, β, δ at the first crossing")
             .on_hover_text("At the first step with λ1 ≥ 2/η: top eigenvector u, ∇S = ∇³L[u,u] (f64), α = −∇L·∇S⊥, β = ‖∇S⊥‖², δ = √(2α/β); then x_t, y_t, λ1 − 2/η along the next steps beside the predicted map. Costs f64 λ1 probes on every step near and after the crossing.");
