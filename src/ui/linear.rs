@@ -213,7 +213,7 @@ impl LinearWorkspace {
         ui.separator();
         ui.label(
             RichText::new(
-                "Seed §5: sharpness is driven by ||A||², which grows while <F, D> < 0. \
+                "Li et al. 2022: sharpness is driven by ||A||², which grows while <F, D> < 0. \
                  The residual plot checks Lemma 5 as printed (sign error: − ΣDF^T) against the corrected form (+ ΣDF^T).",
             )
             .small()
