@@ -7,7 +7,7 @@ use eframe::egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 
-use eos_explorer::ui::{EosApp, Settings, Tab};
+use eos_explorer::ui::{EosApp, Settings, linear, selfstab, training};
 
 const INPUT_ROLES: [Role; 9] = [
     Role::Slider,
@@ -26,8 +26,8 @@ fn every_input_widget_has_an_accessible_name() {
     let mut h = Harness::builder()
         .with_size([1280.0, 900.0])
         .build_eframe(|cc| EosApp::new(&cc.egui_ctx, Settings::default(), false));
-    for tab in [Tab::Training, Tab::SelfStab, Tab::Linear] {
-        h.state_mut().tab = tab;
+    for tab in [training::ID, selfstab::ID, linear::ID] {
+        h.state_mut().show(tab);
         for _ in 0..3 {
             h.step();
         }

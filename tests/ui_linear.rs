@@ -10,12 +10,14 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 
 use eos_explorer::engine::theory::linear::LinearParams;
-use eos_explorer::ui::export::ExportManager;
+use eos_explorer::ui::Workspace as _;
 use eos_explorer::ui::linear::LinearWorkspace;
+use eos_explorer::ui::repaint::RepaintPolicy;
+use eos_explorer::ui::shell::Host;
 
 struct State {
     ws: LinearWorkspace,
-    exports: ExportManager,
+    host: Host,
 }
 
 fn wait(h: &mut Harness<'static, State>, what: &str, pred: impl Fn(&State) -> bool) {
@@ -46,10 +48,17 @@ fn runs_on_a_worker_and_restarts_on_change() {
         .with_size([1280.0, 900.0])
         .with_context_setup(eos_explorer::ui::theme::install_fonts)
         .build_ui_state(
-            |ui, s: &mut State| s.ws.ui(ui, &mut s.exports),
+            |ui, s: &mut State| {
+                let mut cx = s.host.cx();
+                s.ws.logic(ui.ctx(), &mut cx);
+                s.ws.ui(ui, &mut cx);
+            },
             State {
-                ws: LinearWorkspace::new(&eframe::egui::Context::default()),
-                exports: ExportManager::default(),
+                ws: LinearWorkspace::new(
+                    &eframe::egui::Context::default(),
+                    &RepaintPolicy::default(),
+                ),
+                host: Host::default(),
             },
         );
     h.state_mut().ws.set_params(small());

@@ -7,17 +7,16 @@ use eframe::egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 
-use eos_explorer::engine::theory::measured::TheoryLog;
-use eos_explorer::ui::export::ExportManager;
+use eos_explorer::ui::Workspace as _;
 use eos_explorer::ui::selfstab::{SelfStabWorkspace, XDisplay};
+use eos_explorer::ui::shell::Host;
 
 type Getter = fn(&State) -> f64;
 
 #[derive(Default)]
 struct State {
     ws: SelfStabWorkspace,
-    exports: ExportManager,
-    log: TheoryLog,
+    host: Host,
 }
 
 fn harness() -> Harness<'static, State> {
@@ -25,7 +24,11 @@ fn harness() -> Harness<'static, State> {
         .with_size([1280.0, 900.0])
         .with_context_setup(eos_explorer::ui::theme::install_fonts)
         .build_ui_state(
-            |ui, s: &mut State| s.ws.ui(ui, &mut s.exports, &s.log),
+            |ui, s: &mut State| {
+                let mut cx = s.host.cx();
+                s.ws.logic(ui.ctx(), &mut cx);
+                s.ws.ui(ui, &mut cx);
+            },
             State::default(),
         )
 }
@@ -35,7 +38,7 @@ fn sliders_change_the_simulation_and_the_plots() {
     let mut h = harness();
     h.run();
     let first = h.state().ws.series.clone();
-    assert_eq!(first.x.len(), 401, "seed Figure 2 preset has 401 rows");
+    assert_eq!(first.x.len(), 401, "the four-stage preset has 401 rows");
     assert!(
         first.phase.iter().all(|p| !p.is_empty()),
         "all four stages drawn"

@@ -13,8 +13,29 @@ use egui_kittest::kittest::{NodeT as _, Queryable as _};
 
 use eos_explorer::engine::config::RunConfig;
 use eos_explorer::engine::data::DatasetSpec;
-use eos_explorer::ui::training::step_breakpoints;
-use eos_explorer::ui::{EosApp, Settings};
+use eos_explorer::ui::selfstab::{self, SelfStabWorkspace};
+use eos_explorer::ui::training::{self, TrainingWorkspace, step_breakpoints};
+use eos_explorer::ui::{EosApp, Settings, linear};
+
+fn tr(app: &EosApp) -> &TrainingWorkspace {
+    app.workspace()
+        .expect("the Training workspace is registered")
+}
+
+fn tr_mut(app: &mut EosApp) -> &mut TrainingWorkspace {
+    app.workspace_mut()
+        .expect("the Training workspace is registered")
+}
+
+fn ss(app: &EosApp) -> &SelfStabWorkspace {
+    app.workspace()
+        .expect("the Self-stabilization workspace is registered")
+}
+
+fn ss_mut(app: &mut EosApp) -> &mut SelfStabWorkspace {
+    app.workspace_mut()
+        .expect("the Self-stabilization workspace is registered")
+}
 
 fn tiny(max_steps: usize) -> RunConfig {
     RunConfig {
@@ -50,15 +71,11 @@ fn wait(h: &mut Harness<'static, EosApp>, what: &str, pred: impl Fn(&EosApp) -> 
 }
 
 fn records(app: &EosApp) -> usize {
-    app.training
-        .run
-        .as_ref()
-        .map(|r| r.records.len())
-        .unwrap_or(0)
+    tr(app).run.as_ref().map(|r| r.records.len()).unwrap_or(0)
 }
 
 fn paused(app: &EosApp) -> bool {
-    app.training.run.as_ref().is_some_and(|r| r.paused)
+    tr(app).run.as_ref().is_some_and(|r| r.paused)
 }
 
 /// Frames enough to take every event the worker had already queued.
@@ -84,7 +101,7 @@ fn start_then_pause(h: &mut Harness<'static, EosApp>, n: usize) {
 #[test]
 fn start_pause_step_lr_reset_stop() {
     let mut h = app_harness();
-    h.state_mut().training.set_config(tiny(1_000_000));
+    tr_mut(h.state_mut()).set_config(tiny(1_000_000));
     h.step();
     // Everything queued is drained by the pause; then the count must stay put.
     start_then_pause(&mut h, 5);
@@ -103,18 +120,16 @@ fn start_pause_step_lr_reset_stop() {
     h.get_by_role_and_label(Role::Slider, "η (learning rate)")
         .set_value_accesskit(0.05);
     h.step();
-    assert!((h.state().training.config.lr - 0.05).abs() < 1e-12);
+    assert!((tr(h.state()).config.lr - 0.05).abs() < 1e-12);
     h.get_by_label("Resume").click();
     wait(&mut h, "records at the new η", |a| {
-        a.training
+        tr(a)
             .run
             .as_ref()
             .and_then(|r| r.records.last())
             .is_some_and(|r| (r.lr - 0.05).abs() < 1e-12)
     });
-    let run = h
-        .state()
-        .training
+    let run = tr(h.state())
         .run
         .as_ref()
         .map(|r| r.threshold.clone())
@@ -132,9 +147,7 @@ fn start_pause_step_lr_reset_stop() {
     assert_eq!(records(h.state()), 0, "Reset keeps old records");
     h.get_by_label("Step").click();
     wait(&mut h, "first record after reset", |a| records(a) == 1);
-    let first = h
-        .state()
-        .training
+    let first = tr(h.state())
         .run
         .as_ref()
         .and_then(|r| r.records.first().cloned());
@@ -142,27 +155,21 @@ fn start_pause_step_lr_reset_stop() {
 
     h.get_by_label("Stop").click();
     wait(&mut h, "stopped", |a| {
-        a.training
-            .run
-            .as_ref()
-            .is_some_and(|r| r.finished.is_some())
+        tr(a).run.as_ref().is_some_and(|r| r.finished.is_some())
     });
 }
 
 #[test]
 fn short_run_finishes_with_sharpness() {
     let mut h = app_harness();
-    h.state_mut().training.set_config(tiny(30));
+    tr_mut(h.state_mut()).set_config(tiny(30));
     h.step();
     h.get_by_label("Start").click();
     wait(&mut h, "finish", |a| {
-        a.training
-            .run
-            .as_ref()
-            .is_some_and(|r| r.finished.is_some())
+        tr(a).run.as_ref().is_some_and(|r| r.finished.is_some())
     });
     wait(&mut h, "all records", |a| records(a) == 31);
-    let run = h.state().training.run.as_ref();
+    let run = tr(h.state()).run.as_ref();
     assert!(run.is_some_and(|r| r.eigs.first().is_some_and(|e| e.len() == 31)));
     assert!(run.is_some_and(|r| !r.test_loss.is_empty()));
 }
@@ -177,12 +184,12 @@ fn missing_cifar_folder_shows_a_banner() {
         n_test: 10,
         stats_file: None,
     };
-    h.state_mut().training.cifar_dir = "/nonexistent/cifar-10-batches-bin".into();
-    h.state_mut().training.set_config(c);
+    tr_mut(h.state_mut()).cifar_dir = "/nonexistent/cifar-10-batches-bin".into();
+    tr_mut(h.state_mut()).set_config(c);
     h.step();
     h.get_by_label("Start").click();
     wait(&mut h, "error banner", |a| {
-        a.training
+        tr(a)
             .banners
             .iter()
             .any(|(t, err)| *err && t.contains("does not exist"))
@@ -198,10 +205,10 @@ fn missing_cifar_folder_shows_a_banner() {
 #[test]
 fn invalid_settings_disable_start() {
     let mut h = app_harness();
-    h.state_mut().training.widths_text = "64,,x".into();
+    tr_mut(h.state_mut()).widths_text = "64,,x".into();
     h.step();
     h.step();
-    assert!(!h.state().training.problems().is_empty());
+    assert!(!tr(h.state()).problems().is_empty());
     let start = h.get_by_label("Start");
     assert!(
         start.accesskit_node().is_disabled(),
@@ -216,16 +223,13 @@ fn crossing_marker_and_edge_band() {
     c.hidden = vec![16];
     c.lr = 1.5; // 2/η ≈ 1.33: λ1 starts above it
     c.divergence_factor = 1e6;
-    h.state_mut().training.set_config(c);
+    tr_mut(h.state_mut()).set_config(c);
     h.step();
     h.get_by_label("Start").click();
     wait(&mut h, "finish", |a| {
-        a.training
-            .run
-            .as_ref()
-            .is_some_and(|r| r.finished.is_some())
+        tr(a).run.as_ref().is_some_and(|r| r.finished.is_some())
     });
-    let run = h.state().training.run.as_ref();
+    let run = tr(h.state()).run.as_ref();
     assert!(
         run.is_some_and(|r| r.first_crossing.is_some()),
         "no crossing marker"
@@ -237,9 +241,9 @@ fn crossing_marker_and_edge_band() {
 fn presets_switch_workspaces() {
     let mut h = app_harness();
     for (name, tab) in [
-        ("seed-fig2", eos_explorer::ui::Tab::SelfStab),
-        ("li-linear", eos_explorer::ui::Tab::Linear),
-        ("chebyshev", eos_explorer::ui::Tab::Training),
+        ("seed-fig2", selfstab::ID),
+        ("li-linear", linear::ID),
+        ("chebyshev", training::ID),
     ] {
         let p = eos_explorer::engine::presets::find(name);
         assert!(p.is_some(), "{name}");
@@ -247,22 +251,16 @@ fn presets_switch_workspaces() {
             h.state_mut().apply_preset(&p);
         }
         h.step();
-        assert_eq!(h.state().tab, tab, "{name}");
+        assert_eq!(h.state().active(), tab, "{name}");
     }
     // A CIFAR preset without a folder: Start is disabled and the folder is asked for.
     if let Some(p) = eos_explorer::engine::presets::find("cohen-fig1") {
-        h.state_mut().training.cifar_dir.clear();
+        tr_mut(h.state_mut()).cifar_dir.clear();
         h.state_mut().apply_preset(&p);
     }
     h.step();
     h.step();
-    assert!(
-        h.state()
-            .training
-            .problems()
-            .iter()
-            .any(|p| p.field == "cifar")
-    );
+    assert!(tr(h.state()).problems().iter().any(|p| p.field == "cifar"));
     assert!(h.query_all_by_label_contains("needs the CIFAR-10").count() >= 1);
 }
 
@@ -273,7 +271,7 @@ fn app_opens_on_a_preset_and_starts_it() {
     assert!(h.state_mut().open_preset("no-such", None, true).is_err());
     assert_eq!(h.state_mut().open_preset("chebyshev", None, true), Ok(()));
     h.step();
-    assert_eq!(h.state().tab, eos_explorer::ui::Tab::Training);
+    assert_eq!(h.state().active(), training::ID);
     wait(&mut h, "chebyshev records", |a| records(a) >= 3);
     // A CIFAR preset given its folder is ready to start (not started here: start = false).
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar10");
@@ -284,17 +282,20 @@ fn app_opens_on_a_preset_and_starts_it() {
             Ok(())
         );
         h.step();
-        assert!(h.state().training.problems().is_empty());
-        assert_eq!(h.state().settings.cifar_dir.as_deref(), Some(d.as_str()));
+        assert!(tr(h.state()).problems().is_empty());
+        assert_eq!(
+            h.state().host.settings.cifar_dir.as_deref(),
+            Some(d.as_str())
+        );
     }
 }
 
 fn overlays(app: &EosApp) -> usize {
-    app.training.overlays.len()
+    tr(app).overlays.len()
 }
 
 fn overlay_records(app: &EosApp, i: usize) -> usize {
-    app.training
+    tr(app)
         .overlays
         .get(i)
         .map(|o| o.view.records.len())
@@ -305,12 +306,10 @@ fn overlay_records(app: &EosApp, i: usize) -> usize {
 fn branch_with_another_lr_is_overlaid_from_the_branch_step() {
     use eos_explorer::ui::training::OverlayKind;
     let mut h = app_harness();
-    h.state_mut().training.set_config(tiny(1_000_000));
+    tr_mut(h.state_mut()).set_config(tiny(1_000_000));
     h.step();
     start_then_pause(&mut h, 5);
-    let last = h
-        .state()
-        .training
+    let last = tr(h.state())
         .run
         .as_ref()
         .and_then(|r| r.records.last().map(|r| r.step));
@@ -320,24 +319,18 @@ fn branch_with_another_lr_is_overlaid_from_the_branch_step() {
     h.get_by_role_and_label(Role::Slider, "branch η")
         .set_value_accesskit(0.05);
     h.step();
-    assert!((h.state().training.branch_lr - 0.05).abs() < 1e-12);
+    assert!((tr(h.state()).branch_lr - 0.05).abs() < 1e-12);
     h.get_by_label("Branch").click_accesskit();
     wait(&mut h, "branch overlay", |a| overlays(a) == 1);
     h.get_by_label("Resume").click();
     wait(&mut h, "branch records", |a| overlay_records(a, 0) >= 5);
     h.get_by_label("Stop").click();
     wait(&mut h, "stopped", |a| {
-        a.training
-            .run
-            .as_ref()
-            .is_some_and(|r| r.finished.is_some())
-            && a.training
-                .overlays
-                .iter()
-                .all(|o| o.view.finished.is_some())
+        tr(a).run.as_ref().is_some_and(|r| r.finished.is_some())
+            && tr(a).overlays.iter().all(|o| o.view.finished.is_some())
     });
     let app = h.state();
-    let o = &app.training.overlays[0];
+    let o = &tr(app).overlays[0];
     assert_eq!(o.kind, OverlayKind::Branch);
     assert_eq!(
         o.first_step(),
@@ -348,11 +341,11 @@ fn branch_with_another_lr_is_overlaid_from_the_branch_step() {
     // Its own 2/η line (40) beside the main run's (20), and its own λ1 series.
     assert!(o.view.threshold.iter().all(|p| (p[1] - 40.0).abs() < 1e-9));
     assert!(o.view.eigs.first().is_some_and(|e| !e.is_empty()));
-    let main = app.training.run.as_ref().map(|r| r.threshold.clone());
+    let main = tr(app).run.as_ref().map(|r| r.threshold.clone());
     assert!(main.is_some_and(|t| t.iter().all(|p| (p[1] - 20.0).abs() < 1e-9)));
     // The main run kept recording after the branch point too.
     assert!(
-        app.training
+        tr(app)
             .run
             .as_ref()
             .is_some_and(|r| r.records.iter().any(|r| r.step > last + 1))
@@ -362,20 +355,20 @@ fn branch_with_another_lr_is_overlaid_from_the_branch_step() {
 #[test]
 fn lr_sweep_overlays_one_run_per_lr_from_the_same_init() {
     let mut h = app_harness();
-    h.state_mut().training.set_config(tiny(20));
-    h.state_mut().training.sweep_text = "0.05, 0.1".into();
+    tr_mut(h.state_mut()).set_config(tiny(20));
+    tr_mut(h.state_mut()).sweep_text = "0.05, 0.1".into();
     h.step();
     h.get_by_label("Run sweep").click_accesskit();
     wait(&mut h, "sweep overlay", |a| overlays(a) == 1);
     wait(&mut h, "both runs finish", |a| {
-        a.training
+        tr(a)
             .run
             .as_ref()
             .is_some_and(|r| r.finished.is_some() && r.records.len() == 21)
             && overlay_records(a, 0) == 21
     });
     let app = h.state();
-    let (Some(main), Some(o)) = (app.training.run.as_ref(), app.training.overlays.first()) else {
+    let (Some(main), Some(o)) = (tr(app).run.as_ref(), tr(app).overlays.first()) else {
         panic!("missing runs")
     };
     // Two λ1 series …
@@ -399,11 +392,11 @@ fn lr_sweep_overlays_one_run_per_lr_from_the_same_init() {
 fn gradient_flow_overlay_toggles() {
     use eos_explorer::ui::training::OverlayKind;
     let mut h = app_harness();
-    h.state_mut().training.set_config(tiny(1_000_000));
+    tr_mut(h.state_mut()).set_config(tiny(1_000_000));
     h.step();
     start_then_pause(&mut h, 3);
     h.get_by_label("gradient-flow reference").click_accesskit();
-    wait(&mut h, "flow switched on", |a| a.training.show_flow);
+    wait(&mut h, "flow switched on", |a| tr(a).show_flow);
     h.get_by_label("Resume").click();
     wait(&mut h, "flow records", |a| overlay_records(a, 0) >= 5);
     h.get_by_label("Pause").click();
@@ -413,17 +406,17 @@ fn gradient_flow_overlay_toggles() {
     }
     {
         let app = h.state();
-        let o = &app.training.overlays[0];
+        let o = &tr(app).overlays[0];
         assert_eq!(o.kind, OverlayKind::Flow);
         assert_eq!(o.first_step(), Some(0), "flow starts from θ0");
         assert!(o.view.eigs.first().is_some_and(|e| !e.is_empty()));
         // Same initialisation: the same loss at step 0.
-        let main = app.training.run.as_ref().map(|r| r.records[0].train_loss);
+        let main = tr(app).run.as_ref().map(|r| r.records[0].train_loss);
         assert_eq!(main, Some(o.view.records[0].train_loss));
     }
     h.get_by_label("gradient-flow reference").click_accesskit();
     wait(&mut h, "flow removed", |a| {
-        overlays(a) == 0 && !a.training.show_flow
+        overlays(a) == 0 && !tr(a).show_flow
     });
 }
 
@@ -442,16 +435,16 @@ fn measured_theory_flows_into_the_selfstab_workspace() {
     };
     c.hidden = vec![32, 32];
     c.lr = 0.8;
-    h.state_mut().training.set_config(c);
-    h.state_mut().training.theory_window = 40;
-    assert!(h.state().training.theory_on, "on by default for small runs");
+    tr_mut(h.state_mut()).set_config(c);
+    tr_mut(h.state_mut()).theory_window = 40;
+    assert!(tr(h.state()).theory_on, "on by default for small runs");
     h.step();
     h.get_by_label("Start").click();
     wait(&mut h, "40 tracked steps", |a| {
-        a.training.theory.rows.len() >= 40
+        tr(a).theory.rows.len() >= 40
     });
     h.step();
-    let log = h.state().training.theory.clone();
+    let log = tr(h.state()).theory.clone();
     let a = log.anchors[0].clone();
     assert!(
         a.step > 0 && a.crossed_from_below,
@@ -475,19 +468,18 @@ fn measured_theory_flows_into_the_selfstab_workspace() {
     h.step();
     h.step();
     let app = h.state();
-    assert_eq!(app.tab, eos_explorer::ui::Tab::SelfStab);
-    let p = &app.selfstab.params;
+    assert_eq!(app.active(), selfstab::ID);
+    let p = &ss(app).params;
     assert_eq!(
         (p.lr, p.alpha, p.beta, p.x0, p.y0),
         (a.lr, a.alpha, a.beta, a.x_center.abs(), a.excess0)
     );
-    assert!(app.selfstab.show_measured);
-    assert_eq!(app.selfstab.measured.x.len(), log.rows.len());
+    assert!(ss(app).show_measured);
+    assert_eq!(ss(app).measured.x.len(), log.rows.len());
     // The map run from the sliders is the tracker's prediction: y_t = e₀ + y_pred, and
     // x_t = ±(x_pred − x*).
     let sign = if a.x_center > 0.0 { -1.0 } else { 1.0 };
-    let run = app
-        .selfstab
+    let run = ss(app)
         .run
         .as_ref()
         .map(|r| r.rows.clone())
@@ -528,17 +520,16 @@ fn measured_theory_flows_into_the_selfstab_workspace() {
     assert!(h.query_all_by_label_contains(&at).count() >= 1);
 
     // “Follow” copies the measurement by itself (once per measurement).
-    h.state_mut()
-        .selfstab
+    ss_mut(h.state_mut())
         .set_params(eos_explorer::engine::theory::self_stab::SelfStabParams::seed_fig2());
     h.step();
-    assert_eq!(h.state().selfstab.params.lr, 0.1);
+    assert_eq!(ss(h.state()).params.lr, 0.1);
     h.get_by_label("follow: copy each new measurement").click();
     h.step();
     h.step();
-    assert!(h.state().selfstab.follow_network);
-    assert_eq!(h.state().selfstab.params.beta, a.beta);
-    h.state_mut().selfstab.params.beta = 7.0;
+    assert!(ss(h.state()).follow_network);
+    assert_eq!(ss(h.state()).params.beta, a.beta);
+    ss_mut(h.state_mut()).params.beta = 7.0;
     h.step();
-    assert_eq!(h.state().selfstab.params.beta, 7.0, "followed twice");
+    assert_eq!(ss(h.state()).params.beta, 7.0, "followed twice");
 }

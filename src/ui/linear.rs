@@ -1,4 +1,4 @@
-//! The Linear-model workspace: Li et al.'s two-layer linear network (seed §5), trained on a
+//! The Linear-model workspace: the two-layer linear network of Li et al. 2022, trained on a
 //! worker thread; rows stream into the plots. Any parameter change restarts the run.
 
 use std::time::{Duration, Instant};
@@ -8,13 +8,19 @@ use egui_plot::{Corner, HLine, Legend, Line, LineStyle};
 
 use super::export::ExportManager;
 use super::plots::{banner, drawn, fmt_num, linked_plot, log_axis, log_grid, plot_header};
+use super::repaint::RepaintPolicy;
+use super::shell::{Cx, Workspace, WorkspaceId};
 use super::theme;
 use crate::engine::plot::{PlotSpec, Series, Threshold};
+use crate::engine::presets::{Preset, PresetKind};
 use crate::engine::theory::Outcome;
 use crate::engine::theory::linear::{LinearInit, LinearParams, LinearRow};
 use crate::engine::worker::{LinearEvent, LinearWorker};
 
 use super::training::{DRAIN_BUDGET, DRAIN_MAX};
+
+/// This workspace's id (`EOS_START_TAB=linear`).
+pub const ID: WorkspaceId = WorkspaceId("linear");
 
 /// Residuals below this are drawn at this value on the log plot.
 const RES_FLOOR: f64 = 1e-18;
@@ -29,12 +35,13 @@ pub struct LinearWorkspace {
     started_for: Option<LinearParams>,
     worker: Option<LinearWorker>,
     ctx: egui::Context,
+    repaint: RepaintPolicy,
     /// Restart automatically when a parameter changes.
     pub auto_run: bool,
 }
 
 impl LinearWorkspace {
-    pub fn new(ctx: &egui::Context) -> Self {
+    pub fn new(ctx: &egui::Context, repaint: &RepaintPolicy) -> Self {
         LinearWorkspace {
             params: LinearParams::li_linear(),
             rows: Vec::new(),
@@ -45,6 +52,7 @@ impl LinearWorkspace {
             started_for: None,
             worker: None,
             ctx: ctx.clone(),
+            repaint: repaint.clone(),
             auto_run: true,
         }
     }
@@ -70,7 +78,7 @@ impl LinearWorkspace {
         self.error = None;
         if self.worker.is_none() {
             let c = self.ctx.clone();
-            match LinearWorker::spawn("app", Box::new(move || c.request_repaint())) {
+            match LinearWorker::spawn("app", self.repaint.waker(&c)) {
                 Ok(w) => self.worker = Some(w),
                 Err(e) => {
                     self.error = Some(format!("could not start the worker thread: {e}"));
@@ -120,37 +128,12 @@ impl LinearWorkspace {
             }
         }
         if n == DRAIN_MAX || t0.elapsed() >= DRAIN_BUDGET {
-            self.ctx.request_repaint();
+            // More are waiting: come back soon (within the repaint policy's interval).
+            self.repaint.request(&self.ctx);
         }
         if self.running {
             self.ctx.request_repaint_after(Duration::from_millis(250));
         }
-    }
-
-    pub fn ui(&mut self, ui: &mut egui::Ui, exports: &mut ExportManager) {
-        self.poll();
-        egui::Panel::left("linear-controls")
-            .resizable(true)
-            .default_size(290.0)
-            .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.controls_ui(ui));
-            });
-        // Restart once the user has let go of a slider.
-        let dragging = ui.ctx().dragged_id().is_some();
-        if self.auto_run && !dragging && self.started_for.as_ref() != Some(&self.params) {
-            self.start();
-        }
-        egui::CentralPanel::default().show(ui, |ui| {
-            let pal = theme::palette(ui.ctx());
-            if let Some(e) = &self.error {
-                banner(ui, &format!("Cannot run: {e}"), pal.error_bg, pal.error_fg);
-            }
-            if let Some(o @ Outcome::Diverged { .. }) = &self.outcome {
-                banner(ui, &format!("The run {o}."), pal.error_bg, pal.error_fg);
-            }
-            self.status_ui(ui);
-            self.plots_ui(ui, exports);
-        });
     }
 
     fn controls_ui(&mut self, ui: &mut egui::Ui) {
@@ -230,7 +213,7 @@ impl LinearWorkspace {
         ui.separator();
         ui.label(
             RichText::new(
-                "Seed §5: sharpness is driven by ||A||², which grows while <F, D> < 0. \
+                "Li et al. 2022: sharpness is driven by ||A||², which grows while <F, D> < 0. \
                  The residual plot checks Lemma 5 as printed (sign error: − ΣDF^T) against the corrected form (+ ΣDF^T).",
             )
             .small()
@@ -428,5 +411,59 @@ impl LinearWorkspace {
                     );
                 });
         });
+    }
+}
+
+impl Workspace for LinearWorkspace {
+    fn id(&self) -> WorkspaceId {
+        ID
+    }
+
+    fn title(&self) -> &'static str {
+        "Linear model"
+    }
+
+    fn logic(&mut self, _ctx: &egui::Context, _cx: &mut Cx<'_>) {
+        self.poll();
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_>) {
+        egui::Panel::left("linear-controls")
+            .resizable(true)
+            .default_size(290.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.controls_ui(ui));
+            });
+        // Restart once the user has let go of a slider.
+        let dragging = ui.ctx().dragged_id().is_some();
+        if self.auto_run && !dragging && self.started_for.as_ref() != Some(&self.params) {
+            self.start();
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            let pal = theme::palette(ui.ctx());
+            if let Some(e) = &self.error {
+                banner(ui, &format!("Cannot run: {e}"), pal.error_bg, pal.error_fg);
+            }
+            if let Some(o @ Outcome::Diverged { .. }) = &self.outcome {
+                banner(ui, &format!("The run {o}."), pal.error_bg, pal.error_fg);
+            }
+            self.status_ui(ui);
+            self.plots_ui(ui, cx.exports);
+        });
+    }
+
+    fn apply_preset(&mut self, p: &Preset, _start: bool, _cx: &mut Cx<'_>) -> bool {
+        let PresetKind::Linear(l) = &p.kind else {
+            return false;
+        };
+        self.set_params(l.clone());
+        true
+    }
+
+    /// The first run starts when the workspace is first shown.
+    fn on_show(&mut self, _cx: &mut Cx<'_>) {
+        if self.started_for.is_none() {
+            self.start();
+        }
     }
 }

@@ -1,0 +1,380 @@
+//! The app: the top bar, the notices, and the frame loop that runs every workspace's `logic`
+//! (also while the window is hidden), the shown workspace's `ui`, and the command queue.
+
+use std::time::Instant;
+
+use eframe::egui::{self, RichText};
+
+use super::export::Notice;
+use super::plots;
+use super::shell::{self, AppCommand, Host, Workspace, WorkspaceId, Workspaces};
+use super::{SETTINGS_KEY, Settings, theme, training};
+use crate::engine::presets::{self, Preset};
+
+/// Rounds of command processing per phase (a command may send further commands).
+const MAX_COMMAND_ROUNDS: usize = 8;
+
+struct FpsLog {
+    enabled: bool,
+    frames: u64,
+    since: Instant,
+    /// Time spent building the UI (not rendering) since `since`.
+    build_s: f64,
+}
+
+/// The app.
+pub struct EosApp {
+    /// Settings, command queue, exports and shared data: everything but the workspaces.
+    pub host: Host,
+    pub workspaces: Workspaces,
+    active: WorkspaceId,
+    presets: Vec<Preset>,
+    applied_style: Option<(bool, bool)>,
+    fps: FpsLog,
+    /// When `run_app` was called (the first frame's delay is logged with `EOS_FPS_LOG`).
+    pub launched: Option<Instant>,
+}
+
+impl EosApp {
+    /// Build the app; `autostart` starts the digits demo at once.
+    pub fn new(ctx: &egui::Context, settings: Settings, autostart: bool) -> Self {
+        let host = Host {
+            settings,
+            ..Host::default()
+        };
+        let workspaces = Workspaces::new(shell::registry(ctx, &host.repaint));
+        let mut app = EosApp {
+            host,
+            workspaces,
+            active: training::ID,
+            presets: presets::all(),
+            applied_style: None,
+            fps: FpsLog {
+                enabled: std::env::var_os("EOS_FPS_LOG").is_some(),
+                frames: 0,
+                since: Instant::now(),
+                build_s: 0.0,
+            },
+            launched: None,
+        };
+        theme::install_fonts(ctx);
+        let zoom = app.host.settings.zoom;
+        if zoom.is_finite() && (0.5..=3.0).contains(&zoom) {
+            ctx.set_zoom_factor(zoom);
+        }
+        if let Some(d) = app.host.settings.cifar_dir.clone()
+            && let Some(t) = app.workspace_mut::<training::TrainingWorkspace>()
+        {
+            t.cifar_dir = d;
+        }
+        if autostart {
+            if let Some(p) = presets::find("digits-demo") {
+                app.apply_preset_and_start(&p, true);
+            }
+        } else if let Some(name) = app.host.settings.last_preset.clone()
+            && let Some(p) = presets::find(&name)
+        {
+            app.apply_preset(&p);
+        }
+        if let Some(id) = std::env::var("EOS_START_TAB")
+            .ok()
+            .and_then(|s| app.workspaces.find_id(&s))
+        {
+            app.show(id);
+        }
+        app
+    }
+
+    /// The workspace shown.
+    pub fn active(&self) -> WorkspaceId {
+        self.active
+    }
+
+    /// Show a workspace (the first show of the Linear model starts its run).
+    pub fn show(&mut self, id: WorkspaceId) {
+        self.active = id;
+        let mut cx = self.host.cx();
+        if let Some(w) = self.workspaces.by_id(id) {
+            w.on_show(&mut cx);
+        }
+    }
+
+    /// The workspace of type `T`.
+    pub fn workspace<T: Workspace>(&self) -> Option<&T> {
+        self.workspaces.get::<T>()
+    }
+
+    pub fn workspace_mut<T: Workspace>(&mut self) -> Option<&mut T> {
+        self.workspaces.get_mut::<T>()
+    }
+
+    /// Queue a command (applied at the end of the current phase).
+    pub fn send(&mut self, cmd: AppCommand) {
+        self.host.commands.send(cmd);
+    }
+
+    /// Open a preset by name (with an optional CIFAR folder) and, for a training preset, start
+    /// it when `start` is set and its settings are valid.
+    pub fn open_preset(
+        &mut self,
+        name: &str,
+        cifar_dir: Option<&str>,
+        start: bool,
+    ) -> Result<(), String> {
+        let Some(p) = presets::find(name) else {
+            return Err(format!("unknown preset `{name}`"));
+        };
+        if let Some(d) = cifar_dir.filter(|d| !d.trim().is_empty()) {
+            if let Some(t) = self.workspace_mut::<training::TrainingWorkspace>() {
+                t.cifar_dir = d.to_string();
+            }
+            self.host.settings.cifar_dir = Some(d.to_string());
+        }
+        self.apply_preset_and_start(&p, start);
+        Ok(())
+    }
+
+    /// Load a preset into its workspace and switch to it.
+    pub fn apply_preset(&mut self, p: &Preset) {
+        self.apply_preset_and_start(p, false);
+    }
+
+    fn apply_preset_and_start(&mut self, p: &Preset, start: bool) {
+        self.host.settings.last_preset = Some(p.name.to_string());
+        let mut cx = self.host.cx();
+        let mut taken = None;
+        for w in self.workspaces.iter_mut() {
+            if w.apply_preset(p, start, &mut cx) {
+                taken = Some(w.id());
+                break;
+            }
+        }
+        if let Some(id) = taken {
+            self.show(id);
+        }
+    }
+
+    /// Apply the queued commands: the app's part first, then every workspace sees each one.
+    fn process_commands(&mut self, ctx: &egui::Context) {
+        for _ in 0..MAX_COMMAND_ROUNDS {
+            let cmds = self.host.commands.take();
+            if cmds.is_empty() {
+                return;
+            }
+            ctx.request_repaint();
+            for cmd in cmds {
+                match &cmd {
+                    AppCommand::Show(id) => self.show(*id),
+                    AppCommand::ApplyPreset { preset, start } => {
+                        self.apply_preset_and_start(preset, *start);
+                    }
+                    AppCommand::PublishTheory(log) => {
+                        self.host.shared.network_theory = log.clone();
+                    }
+                    AppCommand::RememberCifarDir(d) => {
+                        self.host.settings.cifar_dir = Some(d.clone());
+                    }
+                    AppCommand::Notify { text, error } => self.host.exports.notices.push(Notice {
+                        text: text.clone(),
+                        is_error: *error,
+                    }),
+                    AppCommand::OpenInSelfStab | AppCommand::SaveNpz(_) => {}
+                }
+                let mut cx = self.host.cx();
+                for w in self.workspaces.iter_mut() {
+                    w.on_command(&cmd, &mut cx);
+                }
+            }
+        }
+    }
+
+    /// The app's logic for one frame (no drawing): read the window's state for the repaint
+    /// policy, collect finished exports, drain every workspace's workers, apply the commands.
+    /// eframe calls it before each `ui`, and alone while the window is hidden.
+    pub fn tick(&mut self, ctx: &egui::Context) {
+        self.host.repaint.observe(ctx);
+        self.host.exports.poll(ctx);
+        for f in std::mem::take(&mut self.host.exports.finished_run_folders) {
+            if f.with_npz {
+                self.host.commands.send(AppCommand::SaveNpz(f.dir));
+            }
+        }
+        let mut cx = self.host.cx();
+        for w in self.workspaces.iter_mut() {
+            w.logic(ctx, &mut cx);
+        }
+        self.process_commands(ctx);
+    }
+
+    fn apply_style(&mut self, ctx: &egui::Context) {
+        let want = (self.host.settings.dark, self.host.settings.large_font);
+        if self.applied_style == Some(want) {
+            return;
+        }
+        self.applied_style = Some(want);
+        ctx.set_theme(if want.0 {
+            egui::Theme::Dark
+        } else {
+            egui::Theme::Light
+        });
+        theme::apply_text_size(ctx, want.1);
+    }
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            ui.strong("EoS explorer");
+            ui.separator();
+            for w in self.workspaces.iter() {
+                if ui
+                    .selectable_label(self.active == w.id(), w.title())
+                    .clicked()
+                {
+                    self.host.commands.send(AppCommand::Show(w.id()));
+                }
+            }
+            ui.separator();
+            ui.menu_button("Presets", |ui| {
+                for p in &self.presets {
+                    let r = ui
+                        .button(format!("{}: {}", p.name, p.title))
+                        .on_hover_text(format!("{}\n\nSource: {}", p.description, p.source));
+                    if r.clicked() {
+                        self.host.commands.send(AppCommand::ApplyPreset {
+                            preset: Box::new(p.clone()),
+                            start: false,
+                        });
+                        ui.close();
+                    }
+                }
+            });
+            let settings = &mut self.host.settings;
+            ui.menu_button("View", |ui| {
+                ui.checkbox(&mut settings.dark, "Dark theme");
+                ui.checkbox(&mut settings.large_font, "Large font");
+                ui.label(format!(
+                    "Zoom {:.0}% (Ctrl + / Ctrl −)",
+                    ui.ctx().zoom_factor() * 100.0
+                ));
+                ui.checkbox(&mut settings.autostart, "Start the digits demo on launch");
+            });
+            ui.menu_button("Export", |ui| {
+                if ui.button("Window → PNG").clicked() {
+                    self.host.exports.screenshot(ui.ctx());
+                    ui.close();
+                }
+                ui.label(
+                    RichText::new(
+                        "Each plot has SVG/PNG buttons; runs export from the Training bar.",
+                    )
+                    .small(),
+                );
+            });
+            if let Some(p) = self.current_preset() {
+                ui.separator();
+                ui.label(RichText::new(format!("preset: {}", p.name)).small())
+                    .on_hover_text(format!(
+                        "{}\n\n{}\n\nSource: {}",
+                        p.title, p.description, p.source
+                    ));
+            }
+        });
+    }
+
+    fn current_preset(&self) -> Option<&Preset> {
+        let name = self.host.settings.last_preset.as_deref()?;
+        self.presets.iter().find(|p| p.name == name)
+    }
+
+    fn notices_ui(&mut self, ui: &mut egui::Ui) {
+        let pal = theme::palette(ui.ctx());
+        let notices = &mut self.host.exports.notices;
+        let mut remove = None;
+        for (i, n) in notices.iter().enumerate() {
+            let (bg, fg) = if n.is_error {
+                (pal.error_bg, pal.error_fg)
+            } else {
+                (pal.info_bg, pal.info_fg)
+            };
+            if plots::banner(ui, &n.text, bg, fg) {
+                remove = Some(i);
+            }
+        }
+        if let Some(i) = remove {
+            notices.remove(i);
+        }
+    }
+
+    fn fps_tick(&mut self) {
+        if !self.fps.enabled {
+            return;
+        }
+        self.fps.frames += 1;
+        if let Some(t) = self.launched.take() {
+            eprintln!(
+                "eos-explorer: first frame {:.0} ms after launch",
+                1e3 * t.elapsed().as_secs_f64()
+            );
+        }
+        let dt = self.fps.since.elapsed().as_secs_f64();
+        if dt >= 3.0 {
+            let activity: Vec<String> = self
+                .workspaces
+                .iter()
+                .filter_map(|w| w.activity())
+                .collect();
+            eprintln!(
+                "eos-explorer: {:.1} frames/s, UI build {:.1} ms/frame ({})",
+                self.fps.frames as f64 / dt,
+                1e3 * self.fps.build_s / self.fps.frames.max(1) as f64,
+                activity.join(", ")
+            );
+            self.fps.frames = 0;
+            self.fps.build_s = 0.0;
+            self.fps.since = Instant::now();
+        }
+    }
+
+    /// Draw one frame of the whole app (also used by the tests); `tick` ran before it.
+    pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
+        let t0 = Instant::now();
+        let ctx = ui.ctx().clone();
+        self.fps_tick();
+        self.apply_style(&ctx);
+        let active = self.active;
+        egui::Panel::top("top-bar").show(ui, |ui| {
+            self.top_bar(ui);
+            let mut cx = self.host.cx();
+            if let Some(w) = self.workspaces.by_id(active) {
+                w.notice_ui(ui, &mut cx);
+            }
+            self.notices_ui(ui);
+        });
+        let mut cx = self.host.cx();
+        if let Some(w) = self.workspaces.by_id(active) {
+            w.ui(ui, &mut cx);
+        }
+        let z = ctx.zoom_factor();
+        if (z - self.host.settings.zoom).abs() > 1e-3 {
+            self.host.settings.zoom = z;
+        }
+        self.process_commands(&ctx);
+        if self.fps.enabled {
+            self.fps.build_s += t0.elapsed().as_secs_f64();
+            ctx.request_repaint();
+        }
+    }
+}
+
+impl eframe::App for EosApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.tick(ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame_ui(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, SETTINGS_KEY, &self.host.settings);
+    }
+}

@@ -1,0 +1,374 @@
+//! The Training workspace: run configuration on the left, live plots (loss, accuracy,
+//! sharpness against 2/η) in the centre, run controls and a status line on top.
+//!
+//! * [`model`]: runs, overlays and derived series (no egui);
+//! * `controller`: the worker protocol (start, reset, branch, sweep, events);
+//! * `controls`, `compare`, `theory_panel`, `plots`, `run_bar`: the panels.
+
+mod compare;
+mod controller;
+mod controls;
+pub mod model;
+mod plots;
+mod run_bar;
+mod theory_panel;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use eframe::egui::{self, RichText};
+
+use super::plots::banner;
+use super::repaint::RepaintPolicy;
+use super::shell::{AppCommand, Cx, Workspace, WorkspaceId};
+use super::theme;
+use crate::engine::config::{ConfigError, RunConfig};
+use crate::engine::data::DatasetSpec;
+use crate::engine::presets::{self, Preset, PresetKind};
+use crate::engine::theory::measured::TheoryLog;
+use crate::engine::worker::TrainWorker;
+
+pub use model::{
+    Overlay, OverlayKind, RunView, fmt_duration, parse_lrs, parse_widths, predicted_sharpness,
+    step_breakpoints, step_line,
+};
+
+/// This workspace's id (`EOS_START_TAB=training`).
+pub const ID: WorkspaceId = WorkspaceId("training");
+
+/// Longest time the UI spends draining worker events per frame.
+pub const DRAIN_BUDGET: Duration = Duration::from_millis(4);
+/// Most events drained per frame.
+pub const DRAIN_MAX: usize = 4000;
+
+/// The dataset choice in the side panel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatasetKind {
+    Digits,
+    Cifar,
+    Chebyshev,
+    Teacher,
+}
+
+impl DatasetKind {
+    fn label(self) -> &'static str {
+        match self {
+            DatasetKind::Digits => "Digits (embedded 8×8)",
+            DatasetKind::Cifar => "CIFAR-10 (folder)",
+            DatasetKind::Chebyshev => "Chebyshev regression",
+            DatasetKind::Teacher => "Gaussian teacher",
+        }
+    }
+    fn of(spec: &DatasetSpec) -> Self {
+        match spec {
+            DatasetSpec::Digits { .. } => DatasetKind::Digits,
+            DatasetSpec::Cifar10 { .. } => DatasetKind::Cifar,
+            DatasetSpec::Chebyshev { .. } => DatasetKind::Chebyshev,
+            DatasetSpec::Teacher { .. } => DatasetKind::Teacher,
+        }
+    }
+}
+
+/// The Training workspace.
+pub struct TrainingWorkspace {
+    pub config: RunConfig,
+    pub preset: Option<Preset>,
+    pub widths_text: String,
+    pub cifar_dir: String,
+    pub run: Option<RunView>,
+    pub banners: Vec<(String, bool)>,
+    pub log_y: bool,
+    pub use_acc_goal: bool,
+    pub use_loss_goal: bool,
+    worker: Option<TrainWorker>,
+    ctx: egui::Context,
+    repaint: RepaintPolicy,
+    folder_rx: Option<(Receiver<Option<PathBuf>>, Instant)>,
+    /// The CIFAR folder text last checked on disk (to remember it once it exists).
+    checked_dir: String,
+    /// A CIFAR preset waiting for its folder (its name).
+    pub pending_cifar_preset: Option<&'static str>,
+    pub export_npz: bool,
+    /// Runs drawn over the main one (branches, sweep members, gradient flow).
+    pub overlays: Vec<Overlay>,
+    /// η of the next branch.
+    pub branch_lr: f64,
+    /// η values of a sweep, as typed.
+    pub sweep_text: String,
+    /// Overlay a gradient-flow run from the same initialisation.
+    pub show_flow: bool,
+    next_slot: usize,
+    /// Measure Damian et al.'s α, β, x_t, y_t along the main run.
+    pub theory_on: bool,
+    /// Steps tracked after the first crossing.
+    pub theory_window: usize,
+    /// What the tracker reported for the main run.
+    pub theory: TheoryLog,
+    /// `theory` changed since it was last published to the other workspaces.
+    theory_changed: bool,
+}
+
+impl TrainingWorkspace {
+    pub fn new(ctx: &egui::Context, repaint: &RepaintPolicy) -> Self {
+        let mut w = TrainingWorkspace {
+            config: RunConfig::default(),
+            preset: None,
+            widths_text: String::new(),
+            cifar_dir: String::new(),
+            run: None,
+            banners: Vec::new(),
+            log_y: true,
+            use_acc_goal: false,
+            use_loss_goal: false,
+            worker: None,
+            ctx: ctx.clone(),
+            repaint: repaint.clone(),
+            folder_rx: None,
+            checked_dir: String::new(),
+            pending_cifar_preset: None,
+            export_npz: false,
+            overlays: Vec::new(),
+            branch_lr: 0.05,
+            sweep_text: "0.01, 0.02, 0.04".into(),
+            show_flow: false,
+            next_slot: 0,
+            theory_on: true,
+            theory_window: 300,
+            theory: TheoryLog::default(),
+            theory_changed: false,
+        };
+        if let Some(p) = presets::find("digits-demo") {
+            w.load_preset(&p, None);
+        }
+        w
+    }
+
+    /// Load a training preset into the controls (CIFAR presets get `cifar_dir`).
+    pub fn load_preset(&mut self, p: &Preset, cifar_dir: Option<&str>) {
+        if let PresetKind::Training(c) = &p.kind {
+            self.set_config((**c).clone());
+            if p.needs_cifar {
+                if let Some(d) = cifar_dir.filter(|d| !d.trim().is_empty()) {
+                    self.cifar_dir = d.to_string();
+                }
+                self.sync_cifar_dir();
+            }
+            // f64 λ1 probes on every step near the crossing cost seconds per step on CIFAR-5k:
+            // on by default only for the small presets.
+            self.theory_on = !p.needs_cifar;
+            self.preset = Some(p.clone());
+        }
+    }
+
+    pub fn set_config(&mut self, c: RunConfig) {
+        self.widths_text = c
+            .hidden
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        self.use_acc_goal = c.acc_goal.is_some();
+        self.use_loss_goal = c.loss_goal.is_some();
+        if let DatasetSpec::Cifar10 { dir, .. } = &c.dataset
+            && self.cifar_dir.is_empty()
+            && dir.is_absolute()
+        {
+            self.cifar_dir = dir.display().to_string();
+        }
+        self.config = c;
+    }
+
+    fn sync_cifar_dir(&mut self) {
+        let dir = PathBuf::from(self.cifar_dir.trim());
+        presets::with_cifar_dir(&mut self.config, &dir, None);
+    }
+
+    /// All reasons the current controls cannot start a run.
+    pub fn problems(&self) -> Vec<ConfigError> {
+        let mut p = self.config.problems();
+        if parse_widths(&self.widths_text).is_err() {
+            p.push(ConfigError {
+                field: "arch",
+                message: "hidden widths: comma-separated whole numbers ≥ 1, e.g. 64,64 (empty = no hidden layer)".into(),
+            });
+        }
+        if let DatasetSpec::Cifar10 { dir, .. } = &self.config.dataset
+            && dir.as_os_str().is_empty()
+        {
+            p.push(ConfigError {
+                field: "cifar",
+                message: "choose the cifar-10-batches-bin folder".into(),
+            });
+        }
+        match &self.config.dataset {
+            DatasetSpec::Digits { n_train, .. } | DatasetSpec::Cifar10 { n_train, .. }
+                if *n_train == 0 =>
+            {
+                p.push(ConfigError {
+                    field: "subset",
+                    message: "use at least one training example".into(),
+                });
+            }
+            _ => {}
+        }
+        p
+    }
+
+    /// Remember the CIFAR folder once the typed path is an existing folder (checked on disk
+    /// only when the text changed).
+    fn remember_cifar_dir(&mut self, cx: &mut Cx<'_>) {
+        let d = self.cifar_dir.trim();
+        if d.is_empty() || d == self.checked_dir || cx.settings.cifar_dir.as_deref() == Some(d) {
+            return;
+        }
+        self.checked_dir = d.to_string();
+        if std::path::Path::new(d).is_dir() {
+            cx.commands
+                .send(AppCommand::RememberCifarDir(d.to_string()));
+        }
+    }
+
+    fn handle_keys(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        let (space, right, r) = ctx.input(|i| {
+            (
+                i.key_pressed(egui::Key::Space),
+                i.key_pressed(egui::Key::ArrowRight),
+                i.key_pressed(egui::Key::R) && i.modifiers.is_none(),
+            )
+        });
+        if space {
+            self.pause_resume();
+        }
+        if right {
+            self.step();
+        }
+        if r {
+            self.reset();
+        }
+    }
+
+    fn banners_ui(&mut self, ui: &mut egui::Ui) {
+        let pal = theme::palette(ui.ctx());
+        let mut remove = None;
+        for (i, (text, is_err)) in self.banners.iter().enumerate() {
+            let (bg, fg) = if *is_err {
+                (pal.error_bg, pal.error_fg)
+            } else {
+                (pal.info_bg, pal.info_fg)
+            };
+            if banner(ui, text, bg, fg) {
+                remove = Some(i);
+            }
+        }
+        if let Some(i) = remove {
+            self.banners.remove(i);
+        }
+        if self.banners.len() > 5 {
+            let extra = self.banners.len() - 5;
+            self.banners.drain(..extra);
+        }
+    }
+}
+
+impl Workspace for TrainingWorkspace {
+    fn id(&self) -> WorkspaceId {
+        ID
+    }
+
+    fn title(&self) -> &'static str {
+        "Training"
+    }
+
+    fn logic(&mut self, _ctx: &egui::Context, cx: &mut Cx<'_>) {
+        self.poll();
+        self.poll_folder_dialog(cx);
+        self.remember_cifar_dir(cx);
+        if std::mem::take(&mut self.theory_changed) {
+            cx.commands
+                .send(AppCommand::PublishTheory(Arc::new(self.theory.clone())));
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_>) {
+        self.handle_keys(&ui.ctx().clone());
+        egui::Panel::left("training-controls")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.controls_ui(ui, cx));
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.banners_ui(ui);
+            self.run_bar_ui(ui, cx);
+            ui.separator();
+            self.plots_ui(ui, cx);
+        });
+    }
+
+    fn apply_preset(&mut self, p: &Preset, start: bool, cx: &mut Cx<'_>) -> bool {
+        if !matches!(p.kind, PresetKind::Training(_)) {
+            return false;
+        }
+        let dir = cx
+            .settings
+            .cifar_dir
+            .clone()
+            .filter(|d| !d.trim().is_empty());
+        if p.needs_cifar && dir.is_none() && self.cifar_dir.trim().is_empty() {
+            self.pending_cifar_preset = Some(p.name);
+        }
+        self.load_preset(p, dir.as_deref());
+        // Without a valid CIFAR folder the app asks for one (the preset waits).
+        if start && self.problems().is_empty() {
+            self.pending_cifar_preset = None;
+            self.start();
+        }
+        true
+    }
+
+    fn on_command(&mut self, cmd: &AppCommand, _cx: &mut Cx<'_>) {
+        if let AppCommand::SaveNpz(dir) = cmd {
+            self.save_npz(dir.clone());
+        }
+    }
+
+    fn notice_ui(&mut self, ui: &mut egui::Ui, _cx: &mut Cx<'_>) {
+        let Some(name) = self.pending_cifar_preset else {
+            return;
+        };
+        let pal = theme::palette(ui.ctx());
+        let mut done = false;
+        egui::Frame::new()
+            .fill(pal.info_bg)
+            .inner_margin(egui::Margin::symmetric(8, 5))
+            .show(ui, |ui| {
+                ui.label(
+                    RichText::new(format!(
+                        "Preset {name} needs the CIFAR-10 binary folder (cifar-10-batches-bin). Type its path or press Browse… in the Data section; it is remembered."
+                    ))
+                    .color(pal.info_fg),
+                );
+                if ui.small_button("OK").clicked() {
+                    done = true;
+                }
+            });
+        if done || !self.cifar_dir.trim().is_empty() {
+            self.pending_cifar_preset = None;
+        }
+    }
+
+    fn activity(&self) -> Option<String> {
+        let step = self
+            .run
+            .as_ref()
+            .and_then(|r| r.records.last())
+            .map(|r| r.step)
+            .unwrap_or(0);
+        Some(format!("training at step {step}"))
+    }
+}

@@ -1,0 +1,353 @@
+//! The Training workspace's view model: runs, overlays, records and the series derived from
+//! them. Pure data (no egui), unit-tested below.
+
+use std::time::Instant;
+
+use crate::engine::config::RunConfig;
+use crate::engine::plot::{clip_line, padded_extent};
+use crate::engine::session::{StepRecord, StopReason};
+use crate::engine::theory::measured::TheoryLog;
+use crate::engine::worker::RunInfo;
+use crate::ui::plots::fmt_num;
+
+/// Everything the UI knows about the current run (full data kept for export).
+#[derive(Default)]
+pub struct RunView {
+    pub run_id: u64,
+    pub info: Option<RunInfo>,
+    pub records: Vec<StepRecord>,
+    pub finished: Option<StopReason>,
+    pub paused: bool,
+    pub loading: bool,
+    pub train_loss: Vec<[f64; 2]>,
+    pub test_loss: Vec<[f64; 2]>,
+    pub train_acc: Vec<[f64; 2]>,
+    pub test_acc: Vec<[f64; 2]>,
+    pub eigs: Vec<Vec<[f64; 2]>>,
+    /// (step, threshold) at every record: a step function where η changed.
+    pub threshold: Vec<[f64; 2]>,
+    /// First step where λ1 ≥ threshold.
+    pub first_crossing: Option<[f64; 2]>,
+    /// Step ranges where λ1 is within 10% of the threshold (after the first crossing).
+    pub edge_bands: Vec<[f64; 2]>,
+    open_band: Option<f64>,
+    /// Arrival times of recent records (for steps/s).
+    arrivals: std::collections::VecDeque<(Instant, usize)>,
+}
+
+impl RunView {
+    pub fn new(run_id: u64) -> Self {
+        RunView {
+            run_id,
+            loading: true,
+            ..Default::default()
+        }
+    }
+
+    /// Forget the records (after a reset), keeping the run's identity and info.
+    pub fn clear_data(&mut self) {
+        let (id, info) = (self.run_id, self.info.take());
+        *self = RunView::new(id);
+        self.info = info;
+        self.loading = false;
+        self.paused = true;
+    }
+
+    /// Add one record and update the derived series.
+    pub fn push(&mut self, r: StepRecord) {
+        let x = r.step as f64;
+        self.train_loss.push([x, r.train_loss]);
+        if let Some(v) = r.test_loss {
+            self.test_loss.push([x, v]);
+        }
+        if let Some(v) = r.train_acc {
+            self.train_acc.push([x, v]);
+        }
+        if let Some(v) = r.test_acc {
+            self.test_acc.push([x, v]);
+        }
+        self.threshold.push([x, r.threshold]);
+        if let Some(e) = &r.eigs {
+            if self.eigs.len() < e.len() {
+                self.eigs.resize(e.len(), Vec::new());
+            }
+            for (i, v) in e.iter().enumerate() {
+                self.eigs[i].push([x, *v]);
+            }
+            if let Some(&l1) = e.first() {
+                if self.first_crossing.is_none() && l1 >= r.threshold {
+                    self.first_crossing = Some([x, l1]);
+                }
+                let at_edge = self.first_crossing.is_some() && l1 >= 0.9 * r.threshold;
+                match (at_edge, self.open_band) {
+                    (true, None) => self.open_band = Some(x),
+                    (false, Some(s)) => {
+                        self.edge_bands.push([s, x]);
+                        self.open_band = None;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.arrivals.push_back((Instant::now(), r.step));
+        while self.arrivals.len() > 200 {
+            self.arrivals.pop_front();
+        }
+        self.records.push(r);
+    }
+
+    /// Bands including the one still open (ending at the latest step).
+    pub fn bands(&self) -> Vec<[f64; 2]> {
+        let mut b = self.edge_bands.clone();
+        if let (Some(s), Some(r)) = (self.open_band, self.records.last()) {
+            b.push([s, r.step as f64]);
+        }
+        b
+    }
+
+    /// Steps per second of wall-clock time over the recent records.
+    pub fn steps_per_s(&self) -> Option<f64> {
+        let (t0, s0) = self.arrivals.front()?;
+        let (t1, s1) = self.arrivals.back()?;
+        let dt = t1.duration_since(*t0).as_secs_f64();
+        (dt > 0.05 && s1 > s0).then(|| (s1 - s0) as f64 / dt)
+    }
+
+    /// Compute seconds per step (from the records' clocks).
+    pub fn s_per_step(&self) -> Option<f64> {
+        let n = self.records.len();
+        if n < 2 {
+            return None;
+        }
+        let a = &self.records[n.saturating_sub(50)];
+        let b = &self.records[n - 1];
+        (b.step > a.step).then(|| (b.wall_s - a.wall_s) / (b.step - a.step) as f64)
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.finished.is_none() && !self.loading && self.info.is_some()
+    }
+}
+
+/// What an overlaid run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverlayKind {
+    /// Forked from the main run at some step, with its own η.
+    Branch,
+    /// Another η of a sweep, from the same initialisation.
+    Sweep,
+    /// Gradient flow from the same initialisation (x = time / η).
+    Flow,
+}
+
+/// A run drawn on top of the main one (branch, sweep member or gradient-flow reference).
+pub struct Overlay {
+    pub kind: OverlayKind,
+    /// η of this run.
+    pub lr: f64,
+    pub view: RunView,
+    /// Colour slot in the palette's `runs` (unused for flow).
+    pub slot: usize,
+    /// How to rebuild it from θ_0 after a reset (sweep and flow runs).
+    pub config: Option<RunConfig>,
+}
+
+impl Overlay {
+    /// Legend suffix, e.g. `branch @ 120, η = 0.05`.
+    pub fn name(&self) -> String {
+        match self.kind {
+            OverlayKind::Branch => match self.view.records.first() {
+                Some(r) => format!("branch @ {}, η = {}", r.step, fmt_num(self.lr)),
+                None => format!("branch, η = {}", fmt_num(self.lr)),
+            },
+            OverlayKind::Sweep => format!("η = {}", fmt_num(self.lr)),
+            OverlayKind::Flow => "gradient flow (x = time/η)".to_string(),
+        }
+    }
+
+    /// First step of this run's records (the branch step of a branch).
+    pub fn first_step(&self) -> Option<usize> {
+        self.view.records.first().map(|r| r.step)
+    }
+}
+
+/// `0.01, 0.02 0.04` → [0.01, 0.02, 0.04] (commas, semicolons or spaces; each η > 0).
+pub fn parse_lrs(s: &str) -> Result<Vec<f64>, String> {
+    let v: Vec<f64> = s
+        .split([',', ';', ' ', '\t'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .ok_or_else(|| format!("`{p}` is not a positive learning rate"))
+        })
+        .collect::<Result<_, _>>()?;
+    if v.is_empty() {
+        return Err("enter at least one η, e.g. 0.01, 0.02, 0.04".into());
+    }
+    if v.len() > 12 {
+        return Err("at most 12 values in one sweep".into());
+    }
+    Ok(v)
+}
+
+/// The self-stabilization map's prediction of λ1 along the main run, (step, 2/η + y_t), from
+/// the measured theory; clipped to the measured eigenvalues' range (padded), because the map
+/// can leave the picture (it diverges after the first cycle on digits-demo).
+pub fn predicted_sharpness(theory: &TheoryLog, run: &RunView) -> Vec<[f64; 2]> {
+    let pred: Vec<[f64; 2]> = theory
+        .rows
+        .iter()
+        .filter(|r| r.anchor == 0)
+        .filter_map(|r| {
+            let a = theory.anchors.first()?;
+            Some([r.step as f64, a.threshold + r.excess_predicted?])
+        })
+        .collect();
+    if pred.is_empty() {
+        return pred;
+    }
+    let all = run.eigs.iter().flatten().chain(&run.threshold);
+    match padded_extent(all.map(|p| p[1]).chain([0.0]), 0.15) {
+        Some((lo, hi)) => clip_line(&pred, lo, hi),
+        None => pred,
+    }
+}
+
+/// Threshold breakpoints: the first record and every record where the value changed.
+pub fn step_breakpoints(thr: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    let mut out: Vec<[f64; 2]> = Vec::new();
+    for p in thr {
+        if out.last().is_none_or(|l| l[1] != p[1]) {
+            out.push(*p);
+        }
+    }
+    out
+}
+
+/// The threshold as a step line (horizontal segments with vertical jumps where η changed).
+pub fn step_line(thr: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    let bp = step_breakpoints(thr);
+    let end = thr.last().map(|p| p[0]).unwrap_or(0.0);
+    let mut out = Vec::with_capacity(bp.len() * 2);
+    for (i, p) in bp.iter().enumerate() {
+        let x1 = bp.get(i + 1).map(|q| q[0]).unwrap_or(end.max(p[0] + 1.0));
+        out.push(*p);
+        out.push([x1, p[1]]);
+    }
+    out
+}
+
+pub fn fmt_duration(s: f64) -> String {
+    if !s.is_finite() {
+        return "?".into();
+    }
+    let s = s.max(0.0) as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// `64,64` → [64, 64]; empty → no hidden layer.
+pub fn parse_widths(s: &str) -> Result<Vec<usize>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    s.split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&w| w >= 1)
+                .ok_or_else(|| format!("`{}` is not a width", p.trim()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(step: usize, lr: f64, l1: f64) -> StepRecord {
+        StepRecord {
+            step,
+            lr,
+            threshold: 2.0 / lr,
+            train_loss: 1.0 / (1.0 + step as f64),
+            eigs: Some(vec![l1, 0.5 * l1]),
+            wall_s: 0.01 * step as f64,
+            train_acc: None,
+            test_loss: None,
+            test_acc: None,
+            hvps: None,
+            lanczos_residual: None,
+            grad_norm: 1.0,
+        }
+    }
+
+    #[test]
+    fn records_build_the_series_crossing_and_bands() {
+        let mut v = RunView::new(7);
+        // 2/η = 20: λ1 rises through 20 at step 3, leaves the 10 % band at step 5.
+        for (s, l1) in [
+            (0, 10.0),
+            (1, 15.0),
+            (2, 19.0),
+            (3, 21.0),
+            (4, 19.5),
+            (5, 12.0),
+        ] {
+            v.push(rec(s, 0.1, l1));
+        }
+        assert_eq!(v.train_loss.len(), 6);
+        assert_eq!(v.eigs.len(), 2);
+        assert_eq!(v.first_crossing, Some([3.0, 21.0]));
+        assert_eq!(v.bands(), vec![[3.0, 5.0]]);
+        v.push(rec(6, 0.1, 12.0));
+        assert_eq!(v.bands(), vec![[3.0, 5.0]], "far below 2/η no band opens");
+        v.push(rec(7, 0.1, 19.0));
+        assert_eq!(
+            v.bands(),
+            vec![[3.0, 5.0], [7.0, 7.0]],
+            "back within 10 % of 2/η: a new band, open at the latest step"
+        );
+        v.clear_data();
+        assert!(v.records.is_empty() && v.first_crossing.is_none() && v.paused);
+        assert_eq!(v.run_id, 7);
+    }
+
+    #[test]
+    fn threshold_step_line_follows_lr_changes() {
+        let thr = [[0.0, 20.0], [1.0, 20.0], [2.0, 40.0], [3.0, 40.0]];
+        assert_eq!(step_breakpoints(&thr), vec![[0.0, 20.0], [2.0, 40.0]]);
+        assert_eq!(
+            step_line(&thr),
+            vec![[0.0, 20.0], [2.0, 20.0], [2.0, 40.0], [3.0, 40.0]]
+        );
+    }
+
+    #[test]
+    fn lists_of_numbers_parse_or_say_why() {
+        assert_eq!(parse_lrs("0.01, 0.02;0.04"), Ok(vec![0.01, 0.02, 0.04]));
+        assert!(parse_lrs("").is_err());
+        assert!(parse_lrs("0.1, -1").is_err());
+        assert_eq!(parse_widths(" 64, 32 "), Ok(vec![64, 32]));
+        assert_eq!(parse_widths(""), Ok(vec![]));
+        assert!(parse_widths("64,,x").is_err());
+        assert_eq!(fmt_duration(75.0), "1m15s");
+    }
+
+    #[test]
+    fn prediction_is_empty_without_a_measurement() {
+        let mut v = RunView::new(1);
+        v.push(rec(0, 0.1, 10.0));
+        assert!(predicted_sharpness(&TheoryLog::default(), &v).is_empty());
+    }
+}

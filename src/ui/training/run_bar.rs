@@ -1,0 +1,164 @@
+//! The run bar (Start, Pause, Step, Reset, Stop, export) and the status line.
+
+use eframe::egui::{self, RichText};
+
+use super::TrainingWorkspace;
+use super::model::fmt_duration;
+use crate::engine::config::RunConfig;
+use crate::ui::export::{OverlayExport, RunExport};
+use crate::ui::plots::fmt_num;
+use crate::ui::shell::Cx;
+use crate::ui::theme;
+
+impl TrainingWorkspace {
+    pub(super) fn run_bar_ui(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_>) {
+        let probs = self.problems();
+        let active = self.any_active();
+        let paused = self.run.as_ref().is_some_and(|r| r.paused);
+        let has_run = self.run.as_ref().is_some_and(|r| r.info.is_some());
+        let loading = self.run.as_ref().is_some_and(|r| r.loading);
+        ui.horizontal_wrapped(|ui| {
+            let start = ui
+                .add_enabled(probs.is_empty() && !loading, egui::Button::new("Start"))
+                .on_hover_text("Start a new run with these settings")
+                .on_disabled_hover_text(match probs.first() {
+                    Some(p) => format!("Fix first: {p}"),
+                    None => "loading…".into(),
+                });
+            if start.clicked() {
+                self.start();
+            }
+            let pr_label = if active && paused { "Resume" } else { "Pause" };
+            if ui
+                .add_enabled(active, egui::Button::new(pr_label))
+                .on_hover_text("Pause or resume (Space)")
+                .clicked()
+            {
+                self.pause_resume();
+            }
+            if ui
+                .add_enabled(active, egui::Button::new("Step"))
+                .on_hover_text("One step (→)")
+                .clicked()
+            {
+                self.step();
+            }
+            if ui
+                .add_enabled(has_run, egui::Button::new("Reset"))
+                .on_hover_text("Back to the same initial weights (R)")
+                .clicked()
+            {
+                self.reset();
+            }
+            if ui
+                .add_enabled(active, egui::Button::new("Stop"))
+                .on_hover_text("End this run")
+                .clicked()
+            {
+                self.stop();
+            }
+            ui.separator();
+            ui.checkbox(&mut self.log_y, "log-y loss");
+            ui.separator();
+            let can_export = self.run.as_ref().is_some_and(|r| !r.records.is_empty());
+            if ui
+                .add_enabled(can_export, egui::Button::new("Export run…"))
+                .on_hover_text("Write metrics.csv and config.json (and NPZ if ticked) to a folder, with the overlaid runs and the measured theory (theory.csv) when there are any")
+                .clicked()
+                && let Some(run) = &self.run
+            {
+                let cfg = run
+                    .info
+                    .as_ref()
+                    .map(|i| i.config.clone())
+                    .unwrap_or_else(|| self.config.clone());
+                let overlays = self
+                    .overlays
+                    .iter()
+                    .map(|o| OverlayExport {
+                        name: o.name(),
+                        records: o.view.records.clone(),
+                        // A branch continues the main run's configuration with its own η.
+                        config: o.config.clone().unwrap_or_else(|| RunConfig {
+                            lr: o.lr,
+                            ..cfg.clone()
+                        }),
+                    })
+                    .collect();
+                let export = RunExport {
+                    records: run.records.clone(),
+                    neigs: cfg.neigs,
+                    config: cfg,
+                    overlays,
+                    theory: self.theory.clone(),
+                };
+                cx.exports.export_run(ui.ctx(), export, self.export_npz);
+            }
+            ui.checkbox(&mut self.export_npz, "+ NPZ");
+        });
+        self.status_ui(ui);
+    }
+
+    fn status_ui(&self, ui: &mut egui::Ui) {
+        let pal = theme::palette(ui.ctx());
+        let Some(run) = &self.run else {
+            ui.label(RichText::new("No run yet: press Start.").color(pal.muted));
+            return;
+        };
+        if run.loading {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("loading data and building the network…");
+            });
+            return;
+        }
+        let Some(info) = &run.info else {
+            ui.label(
+                RichText::new("The run did not start (see the message above).").color(pal.muted),
+            );
+            return;
+        };
+        let last = run.records.last();
+        let step = last.map(|r| r.step).unwrap_or(0);
+        let state = match (&run.finished, run.paused) {
+            (Some(r), _) => format!("finished: {r}"),
+            (None, true) => "paused".into(),
+            (None, false) => "running".into(),
+        };
+        let mut parts = vec![format!("step {step} / {}", info.config.max_steps), state];
+        if let Some(sps) = run.steps_per_s() {
+            parts.push(format!("{sps:.1} steps/s"));
+        }
+        if let Some(s) = run.s_per_step() {
+            parts.push(format!("{} s/step", fmt_num(s)));
+            if run.finished.is_none() {
+                let left = info.config.max_steps.saturating_sub(step) as f64 * s;
+                parts.push(format!("ETA {}", fmt_duration(left)));
+            }
+        }
+        if let Some(r) = run.records.iter().rev().find(|r| r.hvps.is_some()) {
+            if let Some(h) = r.hvps {
+                parts.push(format!("{h} HVPs/estimate"));
+            }
+            if let Some(res) = r.lanczos_residual {
+                parts.push(format!("Lanczos residual {}", fmt_num(res)));
+            }
+        }
+        if let Some(r) = last {
+            parts.push(format!(
+                "η = {} (2/η = {})",
+                fmt_num(r.lr),
+                fmt_num(r.threshold)
+            ));
+        }
+        ui.label(RichText::new(parts.join("  ·  ")).monospace());
+        ui.label(
+            RichText::new(format!(
+                "{} · {} · {} parameters · {} train / {} test",
+                info.dataset_name, info.arch, info.num_params, info.n_train, info.n_test
+            ))
+            .small()
+            .color(pal.muted),
+        );
+    }
+}
