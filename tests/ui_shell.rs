@@ -92,7 +92,7 @@ fn logic_drains_worker_events_without_a_ui_pass() {
         "a minimised window is in the background"
     );
     let run = tr(h.state()).run.as_ref();
-    assert!(run.is_some_and(|r| r.eigs.first().is_some_and(|e| e.len() == 31)));
+    assert!(run.is_some_and(|r| r.series.eigs.first().is_some_and(|e| e.len() == 31)));
     // The window shown again draws what logic collected, and the policy is back to normal.
     h.step();
     assert!(!h.state().host.repaint.is_background());

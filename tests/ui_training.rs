@@ -132,7 +132,7 @@ fn start_pause_step_lr_reset_stop() {
     let run = tr(h.state())
         .run
         .as_ref()
-        .map(|r| r.threshold.clone())
+        .map(|r| r.series.threshold.clone())
         .unwrap_or_default();
     let bp = step_breakpoints(&run);
     assert!(bp.len() >= 2, "threshold has no step: {bp:?}");
@@ -170,8 +170,8 @@ fn short_run_finishes_with_sharpness() {
     });
     wait(&mut h, "all records", |a| records(a) == 31);
     let run = tr(h.state()).run.as_ref();
-    assert!(run.is_some_and(|r| r.eigs.first().is_some_and(|e| e.len() == 31)));
-    assert!(run.is_some_and(|r| !r.test_loss.is_empty()));
+    assert!(run.is_some_and(|r| r.series.eigs.first().is_some_and(|e| e.len() == 31)));
+    assert!(run.is_some_and(|r| !r.series.test_loss.is_empty()));
 }
 
 #[test]
@@ -231,10 +231,10 @@ fn crossing_marker_and_edge_band() {
     });
     let run = tr(h.state()).run.as_ref();
     assert!(
-        run.is_some_and(|r| r.first_crossing.is_some()),
+        run.is_some_and(|r| r.series.first_crossing.is_some()),
         "no crossing marker"
     );
-    assert!(run.is_some_and(|r| !r.bands().is_empty()), "no edge band");
+    assert!(run.is_some_and(|r| !r.series.bands().is_empty()), "no edge band");
 }
 
 #[test]
@@ -339,9 +339,15 @@ fn branch_with_another_lr_is_overlaid_from_the_branch_step() {
     );
     assert!(o.view.records.iter().all(|r| (r.lr - 0.05).abs() < 1e-12));
     // Its own 2/η line (40) beside the main run's (20), and its own λ1 series.
-    assert!(o.view.threshold.iter().all(|p| (p[1] - 40.0).abs() < 1e-9));
-    assert!(o.view.eigs.first().is_some_and(|e| !e.is_empty()));
-    let main = tr(app).run.as_ref().map(|r| r.threshold.clone());
+    assert!(
+        o.view
+            .series
+            .threshold
+            .iter()
+            .all(|p| (p[1] - 40.0).abs() < 1e-9)
+    );
+    assert!(o.view.series.eigs.first().is_some_and(|e| !e.is_empty()));
+    let main = tr(app).run.as_ref().map(|r| r.series.threshold.clone());
     assert!(main.is_some_and(|t| t.iter().all(|p| (p[1] - 20.0).abs() < 1e-9)));
     // The main run kept recording after the branch point too.
     assert!(
@@ -372,13 +378,13 @@ fn lr_sweep_overlays_one_run_per_lr_from_the_same_init() {
         panic!("missing runs")
     };
     // Two λ1 series …
-    assert_eq!(main.eigs.first().map(|e| e.len()), Some(21));
-    assert_eq!(o.view.eigs.first().map(|e| e.len()), Some(21));
+    assert_eq!(main.series.eigs.first().map(|e| e.len()), Some(21));
+    assert_eq!(o.view.series.eigs.first().map(|e| e.len()), Some(21));
     // … two thresholds (2/η = 40 and 20) …
-    assert_eq!(step_breakpoints(&main.threshold).len(), 1);
-    assert!((main.threshold[0][1] - 40.0).abs() < 1e-9);
-    assert_eq!(step_breakpoints(&o.view.threshold).len(), 1);
-    assert!((o.view.threshold[0][1] - 20.0).abs() < 1e-9);
+    assert_eq!(step_breakpoints(&main.series.threshold).len(), 1);
+    assert!((main.series.threshold[0][1] - 40.0).abs() < 1e-9);
+    assert_eq!(step_breakpoints(&o.view.series.threshold).len(), 1);
+    assert!((o.view.series.threshold[0][1] - 20.0).abs() < 1e-9);
     // … from the same θ0.
     assert_eq!(
         main.records[0].train_loss.to_bits(),
@@ -409,7 +415,7 @@ fn gradient_flow_overlay_toggles() {
         let o = &tr(app).overlays[0];
         assert_eq!(o.kind, OverlayKind::Flow);
         assert_eq!(o.first_step(), Some(0), "flow starts from θ0");
-        assert!(o.view.eigs.first().is_some_and(|e| !e.is_empty()));
+        assert!(o.view.series.eigs.first().is_some_and(|e| !e.is_empty()));
         // Same initialisation: the same loss at step 0.
         let main = tr(app).run.as_ref().map(|r| r.records[0].train_loss);
         assert_eq!(main, Some(o.view.records[0].train_loss));

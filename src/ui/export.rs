@@ -13,7 +13,8 @@ use eframe::egui;
 
 use crate::engine::config::RunConfig;
 use crate::engine::export::{CsvWriter, write_json};
-use crate::engine::plot::{PlotSpec, write_plot};
+use crate::engine::figure::Figure;
+use crate::engine::figure::render::{ExportStyle, write_figure};
 use crate::engine::session::{CsvObserver, StepRecord};
 use crate::engine::theory::measured::{CSV_COLUMNS, TheoryLog};
 
@@ -195,8 +196,9 @@ impl ExportManager {
         }
     }
 
-    /// Export one figure; `ext` is "svg" or "png".
-    pub fn export_plot(&mut self, ctx: &egui::Context, spec: PlotSpec, stem: &str, ext: &str) {
+    /// Export one figure (the same description the screen draws); `ext` is "svg" or "png".
+    pub fn export_figure(&mut self, ctx: &egui::Context, fig: Figure, ext: &str) {
+        let stem = fig.id.clone();
         let name = format!("{stem}-{}.{ext}", stamp());
         let ext = ext.to_string();
         self.spawn(ctx, move || {
@@ -204,8 +206,9 @@ impl ExportManager {
                 Ok(v) => v,
                 Err(cancelled) => return cancelled,
             };
-            let r = ensure_parent(&path)
-                .and_then(|_| write_plot(&path, &spec).map_err(|e| e.to_string()));
+            let r = ensure_parent(&path).and_then(|_| {
+                write_figure(&path, &fig, &ExportStyle::default()).map_err(|e| e.to_string())
+            });
             Msg::Notice(match r {
                 Ok(()) => Notice {
                     text: format!("{note}figure written to {}", path.display()),

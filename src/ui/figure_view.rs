@@ -111,10 +111,6 @@ pub fn screen_items(fig: &Figure, theme: Theme) -> Vec<ScreenItem> {
         .flat_map(|l| l.data().iter().map(|p| p[0]))
         .filter(|x| x.is_finite())
         .fold(f64::NEG_INFINITY, f64::max);
-    let clip = |pts: Vec<[f64; 2]>| match fig.y_range {
-        Some([lo, hi]) => crate::engine::plot::clip_line(&pts, lo, hi),
-        None => pts,
-    };
     fig.layers
         .iter()
         .map(|l| {
@@ -127,7 +123,7 @@ pub fn screen_items(fig: &Figure, theme: Theme) -> Vec<ScreenItem> {
                     width,
                 } => ScreenItem::Line {
                     name,
-                    points: drawn(&clip(points.clone()), log_y),
+                    points: drawn(points, log_y),
                     color,
                     style: line_style(*dash),
                     width: *width,
@@ -151,26 +147,16 @@ pub fn screen_items(fig: &Figure, theme: Theme) -> Vec<ScreenItem> {
                     points,
                     marker,
                     radius,
-                } => {
-                    let pts: Vec<[f64; 2]> = match fig.y_range {
-                        Some([lo, hi]) => points
-                            .iter()
-                            .copied()
-                            .filter(|p| (lo..=hi).contains(&p[1]))
-                            .collect(),
-                        None => points.clone(),
-                    };
-                    ScreenItem::Points {
-                        name,
-                        points: drawn(&pts, log_y),
-                        color,
-                        shape: match marker {
-                            Marker::Circle => MarkerShape::Circle,
-                            Marker::Diamond => MarkerShape::Diamond,
-                        },
-                        radius: *radius,
-                    }
-                }
+                } => ScreenItem::Points {
+                    name,
+                    points: drawn(points, log_y),
+                    color,
+                    shape: match marker {
+                        Marker::Circle => MarkerShape::Circle,
+                        Marker::Diamond => MarkerShape::Diamond,
+                    },
+                    radius: *radius,
+                },
                 LayerKind::XSpan { from, to } => ScreenItem::Span {
                     name,
                     from: *from,
@@ -201,8 +187,8 @@ pub fn screen_items(fig: &Figure, theme: Theme) -> Vec<ScreenItem> {
         .collect()
 }
 
-/// Configure `plot` for `fig` (legend out of the data's way, log axis, included y values) and
-/// draw it.
+/// Configure `plot` for `fig` (legend out of the data's way, log axis, included y values,
+/// fixed ranges as view bounds) and draw it.
 pub fn show(ui: &mut egui::Ui, plot: Plot<'_>, fig: &Figure) -> egui::Response {
     let items = screen_items(fig, theme_of(ui.ctx()));
     let mut plot = plot.legend(Legend::default().position(Corner::LeftTop));
@@ -214,13 +200,15 @@ pub fn show(ui: &mut egui::Ui, plot: Plot<'_>, fig: &Figure) -> egui::Response {
             plot = plot.include_y(y);
         }
     }
-    if let Some([lo, hi]) = fig.y_range {
-        plot = plot.include_y(lo).include_y(hi);
-    }
-    if let Some([lo, hi]) = fig.x_range {
-        plot = plot.include_x(lo).include_x(hi);
-    }
+    let (x_range, y_range) = (fig.x_range, fig.y_range);
     plot.show(ui, |pu| {
+        // A fixed range holds the view there (e.g. fitted to a measured trajectory).
+        if let Some([lo, hi]) = x_range {
+            pu.set_plot_bounds_x(lo..=hi);
+        }
+        if let Some([lo, hi]) = y_range {
+            pu.set_plot_bounds_y(lo..=hi);
+        }
         for item in items {
             match item {
                 ScreenItem::Line {

@@ -4,14 +4,14 @@
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, RichText};
-use egui_plot::{Corner, HLine, Legend, Line, LineStyle};
 
 use super::export::ExportManager;
-use super::plots::{banner, drawn, fmt_num, linked_plot, log_axis, log_grid, plot_header};
+use super::figure_view;
+use super::plots::{banner, fmt_num, linked_plot, plot_header};
 use super::repaint::RepaintPolicy;
 use super::shell::{Cx, Workspace, WorkspaceId};
 use super::theme;
-use crate::engine::plot::{PlotSpec, Series, Threshold};
+use crate::engine::figure;
 use crate::engine::presets::{Preset, PresetKind};
 use crate::engine::theory::Outcome;
 use crate::engine::theory::linear::{LinearInit, LinearParams, LinearRow};
@@ -21,9 +21,6 @@ use super::training::{DRAIN_BUDGET, DRAIN_MAX};
 
 /// This workspace's id (`EOS_START_TAB=linear`).
 pub const ID: WorkspaceId = WorkspaceId("linear");
-
-/// Residuals below this are drawn at this value on the log plot.
-const RES_FLOOR: f64 = 1e-18;
 
 pub struct LinearWorkspace {
     pub params: LinearParams,
@@ -254,162 +251,22 @@ impl LinearWorkspace {
     }
 
     fn plots_ui(&self, ui: &mut egui::Ui, exports: &mut ExportManager) {
-        let pal = theme::palette(ui.ctx());
         let link = egui::Id::unique("linear-t-link");
         let h = ((ui.available_height() - 70.0) / 2.0).max(100.0);
-        let col = |f: &dyn Fn(&LinearRow) -> Option<f64>| -> Vec<[f64; 2]> {
-            self.rows
-                .iter()
-                .filter_map(|r| f(r).map(|v| [r.t as f64, v]))
-                .collect()
-        };
-        let a = col(&|r| Some(r.a_norm2));
-        let w = col(&|r| Some(r.w_norm2));
-        let fd = col(&|r| Some(r.f_dot_d));
-        let l1m = col(&|r| r.lambda1_m);
-        let vmv = col(&|r| Some(r.v1_m_v1));
-        let sh = col(&|r| r.sharpness);
-        let thr = 2.0 / self.params.lr;
-        let res = |f: &dyn Fn(&crate::engine::theory::linear::LemmaResiduals) -> f64| {
-            col(&|r| r.residuals.as_ref().map(|x| f(x).max(RES_FLOOR)))
-        };
-        let printed = res(&|x| x.m_lemma5_printed);
-        let corrected = res(&|x| x.m_lemma5_corrected);
-        let proof = res(&|x| x.m_lemma5_proof_printed);
-        let d4 = res(&|x| x.d_lemma4);
-        let an = res(&|x| x.a_norm2);
-        let v1 = res(&|x| x.v1_expansion);
-
+        let figs = figure::linear::all(&self.rows, self.params.lr);
+        let titles = [
+            "||A||² and ||W||²",
+            "<F, D>",
+            "Sharpness vs 2/η",
+            "Lemma residuals (log)",
+        ];
         ui.columns(2, |cols| {
-            let (l, r) = cols.split_at_mut(1);
-            let ui = &mut l[0];
-            plot_header(ui, "||A||² and ||W||²", "linear-norms", exports, || {
-                let mut s = PlotSpec::new("Weight norms", "t", "squared norm");
-                s.series.push(Series::line("||A||²", a.clone()));
-                s.series.push(Series::line("||W||²", w.clone()));
-                s
-            });
-            linked_plot("linear-norms", h, link, "t", false)
-                .legend(Legend::default().position(Corner::LeftTop))
-                .show(ui, |pu| {
-                    pu.line(
-                        Line::new("||A||²", drawn(&a, false))
-                            .color(pal.a_norm)
-                            .width(2.0),
-                    );
-                    pu.line(Line::new("||W||²", drawn(&w, false)).color(pal.w_norm));
-                });
-            plot_header(ui, "<F, D>", "linear-fd", exports, || {
-                let mut s = PlotSpec::new("<F, D>", "t", "<F, D>");
-                s.series.push(Series::line("<F, D>", fd.clone()));
-                s.threshold = Some(Threshold {
-                    name: "0".into(),
-                    steps: vec![[0.0, 0.0]],
-                });
-                s
-            });
-            linked_plot("linear-fd", h, link, "t", false)
-                .legend(Legend::default().position(Corner::RightTop))
-                .show(ui, |pu| {
-                    pu.hline(HLine::new("zero", 0.0).color(pal.zero_line));
-                    pu.line(
-                        Line::new("<F, D>", drawn(&fd, false))
-                            .color(pal.fd)
-                            .width(1.5),
-                    );
-                });
-
-            let ui = &mut r[0];
-            plot_header(ui, "Sharpness vs 2/η", "linear-sharpness", exports, || {
-                let mut s = PlotSpec::new("Sharpness", "t", "eigenvalue");
-                s.series
-                    .push(Series::line("exact sharpness λ1(∇²L)", sh.clone()));
-                s.series.push(Series::dashed("λ1(M)", l1m.clone()));
-                s.series.push(Series::dashed("v1^T M v1", vmv.clone()));
-                s.threshold = Some(Threshold {
-                    name: "2/η".into(),
-                    steps: vec![[0.0, thr]],
-                });
-                s
-            });
-            linked_plot("linear-sharpness", h, link, "t", false)
-                .legend(Legend::default().position(Corner::RightBottom))
-                .include_y(0.0)
-                .show(ui, |pu| {
-                    pu.hline(
-                        HLine::new("2/η", thr)
-                            .color(pal.threshold)
-                            .style(LineStyle::Dashed { length: 8.0 }),
-                    );
-                    pu.line(
-                        Line::new("exact sharpness", drawn(&sh, false))
-                            .color(pal.eigs[0])
-                            .width(2.0),
-                    );
-                    pu.line(
-                        Line::new("λ1(M)", drawn(&l1m, false))
-                            .color(pal.eigs[1])
-                            .style(LineStyle::Dashed { length: 6.0 }),
-                    );
-                    pu.line(
-                        Line::new("v1^T M v1", drawn(&vmv, false))
-                            .color(pal.eigs[2])
-                            .style(LineStyle::Dotted { spacing: 4.0 }),
-                    );
-                });
-            plot_header(
-                ui,
-                "Lemma residuals (log)",
-                "linear-residuals",
-                exports,
-                || {
-                    let mut s = PlotSpec::new(
-                        "Relative residuals of the §5.3 identities",
-                        "t",
-                        "relative residual",
-                    );
-                    s.log_y = true;
-                    s.series
-                        .push(Series::line("Lemma 5 as printed", printed.clone()));
-                    s.series
-                        .push(Series::line("Lemma 5 corrected", corrected.clone()));
-                    s.series
-                        .push(Series::line("Lemma 5 proof, last line", proof.clone()));
-                    s.series
-                        .push(Series::line("Lemma 4 (D update)", d4.clone()));
-                    s.series.push(Series::line("||A||² update", an.clone()));
-                    s.series
-                        .push(Series::line("v1^T (ΔM) v1 expansion", v1.clone()));
-                    s
-                },
-            );
-            linked_plot("linear-residuals", h, link, "t", true)
-                .legend(Legend::default().position(Corner::RightBottom))
-                .y_axis_formatter(log_axis)
-                .y_grid_spacer(log_grid)
-                .show(ui, |pu| {
-                    pu.line(
-                        Line::new("Lemma 5 as printed", drawn(&printed, true))
-                            .color(pal.printed)
-                            .width(2.0),
-                    );
-                    pu.line(
-                        Line::new("Lemma 5 corrected", drawn(&corrected, true))
-                            .color(pal.corrected)
-                            .width(2.0),
-                    );
-                    pu.line(
-                        Line::new("Lemma 5 proof (printed)", drawn(&proof, true))
-                            .color(pal.other_residual[1]),
-                    );
-                    pu.line(Line::new("Lemma 4", drawn(&d4, true)).color(pal.other_residual[0]));
-                    pu.line(
-                        Line::new("||A||² update", drawn(&an, true)).color(pal.other_residual[2]),
-                    );
-                    pu.line(
-                        Line::new("v1 expansion", drawn(&v1, true)).color(pal.other_residual[3]),
-                    );
-                });
+            for (i, (fig, title)) in figs.iter().zip(titles).enumerate() {
+                let ui = &mut cols[i / 2];
+                plot_header(ui, title, exports, fig);
+                let plot = linked_plot(&fig.id, h, link, "t", fig.log_y);
+                figure_view::show(ui, plot, fig);
+            }
         });
     }
 }

@@ -7,7 +7,7 @@ use eframe::egui;
 use egui_plot::{GridInput, GridMark, HoverPosition};
 
 use super::export::ExportManager;
-use crate::engine::plot::PlotSpec;
+use crate::engine::figure::Figure;
 
 /// At most this many points per drawn series (full data is kept for export).
 pub const MAX_DRAWN: usize = 2000;
@@ -175,14 +175,8 @@ pub fn linked_plot<'a>(
         .label_formatter(hover_label(x_name, log_y))
 }
 
-/// Title row with "SVG" / "PNG" export buttons; `make_spec` builds the figure from full data.
-pub fn plot_header(
-    ui: &mut egui::Ui,
-    title: &str,
-    stem: &str,
-    exports: &mut ExportManager,
-    make_spec: impl FnOnce() -> PlotSpec,
-) {
+/// Title row with "SVG" / "PNG" export buttons that write `fig` (the figure on screen).
+pub fn plot_header(ui: &mut egui::Ui, title: &str, exports: &mut ExportManager, fig: &Figure) {
     ui.horizontal(|ui| {
         ui.strong(title);
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -200,7 +194,7 @@ pub fn plot_header(
                 None
             };
             if let Some(ext) = ext {
-                exports.export_plot(ui.ctx(), make_spec(), stem, ext);
+                exports.export_figure(ui.ctx(), fig.clone(), ext);
             }
         });
     });

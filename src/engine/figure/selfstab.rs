@@ -40,6 +40,9 @@ pub struct Fit {
     pub phase_y: (f64, f64),
 }
 
+/// A vector field: arrow origins and tips.
+pub type Field = (Vec<[f64; 2]>, Vec<[f64; 2]>);
+
 /// What the three figures show besides the map.
 #[derive(Clone, Debug, Default)]
 pub struct SelfStabView<'a> {
@@ -50,7 +53,7 @@ pub struct SelfStabView<'a> {
     pub measured: Option<Measured<'a>>,
     pub fit: Option<Fit>,
     /// Two-step displacement field: (origins, tips).
-    pub field: Option<(Vec<[f64; 2]>, Vec<[f64; 2]>)>,
+    pub field: Option<Field>,
     /// Play-back cursor: t, and the point (x_t, y_t) at t.
     pub cursor: Option<(f64, Option<[f64; 2]>)>,
 }

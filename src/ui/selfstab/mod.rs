@@ -28,15 +28,7 @@ pub enum XDisplay {
 }
 
 /// The series as drawn (kept so tests can see that a change reached the plots).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SelfStabSeries {
-    pub x: Vec<[f64; 2]>,
-    pub sharpness: Vec<[f64; 2]>,
-    /// Phase-portrait points (x_t, y_t) per stage 1..=4.
-    pub phase: [Vec<[f64; 2]>; 4],
-    pub threshold: f64,
-    pub delta: f64,
-}
+pub use crate::engine::figure::selfstab::SelfStabSeries;
 
 /// Damian et al. 2022's words for the four stages (§4.2).
 pub const STAGE_WORDS: [(&str, &str); 4] = [

@@ -2,18 +2,19 @@
 //! phase portrait with the stages, the two-step field and the measured trajectory.
 
 use eframe::egui;
-use egui_plot::{Arrows, Corner, HLine, Legend, Line, LineStyle, MarkerShape, Plot, Points, VLine};
+use egui_plot::Plot;
 
 use super::{SelfStabWorkspace, XDisplay, phase_extent};
-use crate::engine::plot::{PlotSpec, Series, Threshold, padded_extent};
-use crate::engine::theory::self_stab::{Stage, displacement_field_two_step};
+use crate::engine::figure;
+use crate::engine::figure::selfstab::{Field, Fit, Measured, SelfStabView};
+use crate::engine::plot::padded_extent;
+use crate::engine::theory::self_stab::displacement_field_two_step;
 use crate::ui::export::ExportManager;
-use crate::ui::plots::{decimate, hover_label, linked_plot, plot_header};
-use crate::ui::theme;
+use crate::ui::figure_view;
+use crate::ui::plots::{hover_label, linked_plot, plot_header};
 
 impl SelfStabWorkspace {
     pub(super) fn plots_ui(&self, ui: &mut egui::Ui, exports: &mut ExportManager) {
-        let pal = theme::palette(ui.ctx());
         let s = &self.series;
         let link = egui::Id::unique("selfstab-t-link");
         let avail = ui.available_height();
@@ -47,203 +48,80 @@ impl SelfStabWorkspace {
             }
         });
 
+        let field = self.show_field.then(|| self.field_arrows()).flatten();
+        let view = SelfStabView {
+            x_name,
+            delta_line: match self.display {
+                XDisplay::Signed => None,
+                XDisplay::Abs => Some(s.delta),
+                XDisplay::Square => Some(s.delta * s.delta),
+            },
+            measured: measured.map(|m| Measured {
+                x: &m.x,
+                sharpness: &m.sharpness,
+                phase: &m.phase,
+            }),
+            fit: fit.map(|f| Fit {
+                t: f.t,
+                x: f.x,
+                sharpness: f.sharpness,
+                phase_x: f.phase_x,
+                phase_y: f.phase_y,
+            }),
+            field,
+            cursor: Some((cursor, row.map(|r| [r.x, r.y]))),
+        };
+        let [fx, fs, fp] = [
+            figure::selfstab::x_over_t(s, &view),
+            figure::selfstab::sharpness(s, &view),
+            figure::selfstab::phase(s, &view),
+        ];
         ui.columns(2, |cols| {
             let (left, right) = cols.split_at_mut(1);
             let ui = &mut left[0];
-            plot_header(
+            plot_header(ui, &format!("{x_name} over t"), exports, &fx);
+            figure_view::show(ui, linked_plot("selfstab-x", h, link, "t", false), &fx);
+            plot_header(ui, "Sharpness 2/η + y_t", exports, &fs);
+            figure_view::show(
                 ui,
-                &format!("{x_name} over t"),
-                "selfstab-x",
-                exports,
-                || {
-                    let mut p = PlotSpec::new(format!("{x_name} over t"), "t", x_name);
-                    p.series.push(Series::line(x_name, s.x.clone()));
-                    if let Some(m) = measured {
-                        p.series
-                            .push(Series::points(format!("{x_name} measured"), m.x.clone()));
-                    }
-                    p.y_range = fit.map(|f| [f.x.0, f.x.1]);
-                    p
-                },
+                linked_plot("selfstab-sharpness", h, link, "t", false),
+                &fs,
             );
-            linked_plot("selfstab-x", h, link, "t", false).show(ui, |pu| {
-                if let Some(f) = &fit {
-                    pu.set_plot_bounds_x(f.t.0..=f.t.1);
-                    pu.set_plot_bounds_y(f.x.0..=f.x.1);
-                }
-                pu.line(Line::new(x_name, decimate(&s.x, 4000)).color(pal.train));
-                if let Some(m) = measured {
-                    pu.points(
-                        Points::new(format!("{x_name} measured"), decimate(&m.x, 4000))
-                            .color(pal.measured)
-                            .radius(1.6),
-                    );
-                }
-                if self.display != XDisplay::Signed {
-                    let d = if self.display == XDisplay::Square {
-                        s.delta * s.delta
-                    } else {
-                        s.delta
-                    };
-                    pu.hline(
-                        HLine::new("δ", d)
-                            .color(pal.delta_line)
-                            .style(LineStyle::Dashed { length: 6.0 }),
-                    );
-                }
-                pu.vline(VLine::new("cursor", cursor).color(pal.cursor).width(1.0));
-            });
-            plot_header(
-                ui,
-                "Sharpness 2/η + y_t",
-                "selfstab-sharpness",
-                exports,
-                || {
-                    let mut p = PlotSpec::new("Predicted sharpness", "t", "2/η + y_t");
-                    p.series
-                        .push(Series::line("2/η + y_t", s.sharpness.clone()));
-                    if let Some(m) = measured {
-                        p.series
-                            .push(Series::points("λ1 measured", m.sharpness.clone()));
-                    }
-                    p.y_range = fit.map(|f| [f.sharpness.0, f.sharpness.1]);
-                    p.threshold = Some(Threshold {
-                        name: "2/η".into(),
-                        steps: vec![[0.0, s.threshold]],
-                    });
-                    p
-                },
-            );
-            linked_plot("selfstab-sharpness", h, link, "t", false)
-                .legend(Legend::default().position(Corner::RightTop))
-                .show(ui, |pu| {
-                    if let Some(f) = &fit {
-                        pu.set_plot_bounds_x(f.t.0..=f.t.1);
-                        pu.set_plot_bounds_y(f.sharpness.0..=f.sharpness.1);
-                    }
-                    pu.hline(
-                        HLine::new("2/η", s.threshold)
-                            .color(pal.threshold)
-                            .style(LineStyle::Dashed { length: 8.0 }),
-                    );
-                    pu.line(
-                        Line::new("2/η + y_t", decimate(&s.sharpness, 4000)).color(pal.eigs[0]),
-                    );
-                    if let Some(m) = measured {
-                        pu.points(
-                            Points::new("λ1 measured", decimate(&m.sharpness, 4000))
-                                .color(pal.measured)
-                                .radius(1.6),
-                        );
-                    }
-                    pu.vline(VLine::new("cursor", cursor).color(pal.cursor).width(1.0));
-                });
-
             let ui = &mut right[0];
-            plot_header(
-                ui,
-                "Phase portrait (x_t, y_t)",
-                "selfstab-phase",
-                exports,
-                || {
-                    let mut p = PlotSpec::new("Phase portrait", "x_t", "y_t");
-                    for (i, pts) in s.phase.iter().enumerate() {
-                        p.series.push(Series::points(
-                            format!("stage {}", Stage::ALL[i].name()),
-                            pts.clone(),
-                        ));
-                    }
-                    if let Some(m) = measured {
-                        p.series
-                            .push(Series::points("measured (x̃_t, λ1 − 2/η)", m.phase.clone()));
-                    }
-                    p.y_range = fit.map(|f| [f.phase_y.0, f.phase_y.1]);
-                    p
-                },
-            );
-            Plot::new("selfstab-phase")
+            plot_header(ui, "Phase portrait (x_t, y_t)", exports, &fp);
+            let plot = Plot::new("selfstab-phase")
                 .y_axis_min_width(52.0)
                 .height(2.0 * h + 24.0)
-                .legend(Legend::default().position(Corner::RightTop))
-                .label_formatter(hover_label("x", false))
-                .show(ui, |pu| {
-                    if let Some(f) = &fit {
-                        pu.set_plot_bounds_x(f.phase_x.0..=f.phase_x.1);
-                        pu.set_plot_bounds_y(f.phase_y.0..=f.phase_y.1);
-                    }
-                    if self.show_field
-                        && let Some(run) = &self.run
-                        && let Ok(c) = run.params.check()
-                    {
-                        // Over the trajectory's extent (not the plot bounds, which the
-                        // arrows themselves would keep widening).
-                        let (xr, yr) = phase_extent(s);
-                        if let Ok(f) = displacement_field_two_step(&c, xr, yr, 17, 13) {
-                            let cell = ((xr.1 - xr.0) / 17.0, (yr.1 - yr.0) / 13.0);
-                            let max = f
-                                .iter()
-                                .map(|(_, d)| {
-                                    ((d[0] / cell.0).powi(2) + (d[1] / cell.1).powi(2)).sqrt()
-                                })
-                                .fold(0.0f64, f64::max)
-                                .max(1e-300);
-                            let mut origins = Vec::new();
-                            let mut tips = Vec::new();
-                            for (o, d) in f {
-                                let n = ((d[0] / cell.0).powi(2) + (d[1] / cell.1).powi(2)).sqrt();
-                                if n.is_finite() && n > 0.0 {
-                                    let k = 0.8 * (n / max).sqrt() / n;
-                                    origins.push(o);
-                                    tips.push([o[0] + d[0] * k, o[1] + d[1] * k]);
-                                }
-                            }
-                            pu.arrows(
-                                Arrows::new("two-step field", origins, tips)
-                                    .color(pal.field)
-                                    .tip_length(5.0),
-                            );
-                        }
-                    }
-                    pu.vline(
-                        VLine::new("x = ±δ", s.delta)
-                            .color(pal.delta_line)
-                            .style(LineStyle::Dashed { length: 6.0 }),
-                    );
-                    pu.vline(
-                        VLine::new("x = ±δ", -s.delta)
-                            .color(pal.delta_line)
-                            .style(LineStyle::Dashed { length: 6.0 }),
-                    );
-                    pu.hline(HLine::new("y = 0", 0.0).color(pal.zero_line).width(0.5));
-                    for (i, pts) in s.phase.iter().enumerate() {
-                        pu.points(
-                            Points::new(
-                                format!("{} {}", i + 1, Stage::ALL[i].name()),
-                                decimate(pts, 6000),
-                            )
-                            .color(pal.stages[i])
-                            .radius(1.8),
-                        );
-                    }
-                    if let Some(m) = measured {
-                        // Points: x alternates in sign, so a line would zig-zag across.
-                        pu.points(
-                            Points::new("measured (x̃_t, λ1 − 2/η)", decimate(&m.phase, 6000))
-                                .color(pal.measured)
-                                .radius(1.6),
-                        );
-                    }
-                    if let Some(r) = &row {
-                        pu.points(
-                            Points::new("cursor", vec![[r.x, r.y]])
-                                .shape(MarkerShape::Circle)
-                                .radius(6.0)
-                                .filled(false)
-                                .color(pal.cursor),
-                        );
-                    }
-                });
+                .label_formatter(hover_label("x", false));
+            figure_view::show(ui, plot, &fp);
         });
+    }
+
+    /// The two-step displacement field over the trajectory's extent (not the plot bounds,
+    /// which the arrows themselves would keep widening), scaled to the grid cells.
+    fn field_arrows(&self) -> Option<Field> {
+        let run = self.run.as_ref()?;
+        let c = run.params.check().ok()?;
+        let (xr, yr) = phase_extent(&self.series);
+        let f = displacement_field_two_step(&c, xr, yr, 17, 13).ok()?;
+        let cell = ((xr.1 - xr.0) / 17.0, (yr.1 - yr.0) / 13.0);
+        let norm = |d: &[f64; 2]| ((d[0] / cell.0).powi(2) + (d[1] / cell.1).powi(2)).sqrt();
+        let max = f
+            .iter()
+            .map(|(_, d)| norm(d))
+            .fold(0.0f64, f64::max)
+            .max(1e-300);
+        let mut origins = Vec::new();
+        let mut tips = Vec::new();
+        for (o, d) in f {
+            let n = norm(&d);
+            if n.is_finite() && n > 0.0 {
+                let k = 0.8 * (n / max).sqrt() / n;
+                origins.push(o);
+                tips.push([o[0] + d[0] * k, o[1] + d[1] * k]);
+            }
+        }
+        Some((origins, tips))
     }
 }
 

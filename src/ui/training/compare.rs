@@ -4,7 +4,8 @@ use eframe::egui::{self, RichText};
 
 use super::TrainingWorkspace;
 use super::model::parse_lrs;
-use super::plots::overlay_color;
+use super::plots::overlay_role;
+use crate::ui::figure_view::{color_of, theme_of};
 use crate::ui::theme;
 
 impl TrainingWorkspace {
@@ -72,7 +73,7 @@ impl TrainingWorkspace {
                     (None, Some(s)) => format!("step {s}"),
                     (None, None) => "waiting".into(),
                 };
-                let c = overlay_color(o, pal);
+                let c = color_of(overlay_role(o), theme_of(ui.ctx()));
                 ui.label(
                     RichText::new(format!("{} · {state}", o.name()))
                         .small()

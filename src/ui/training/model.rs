@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::engine::config::RunConfig;
-use crate::engine::plot::{clip_line, padded_extent};
+pub use crate::engine::figure::{RunSeries, step_breakpoints, step_line};
 use crate::engine::session::{StepRecord, StopReason};
 use crate::engine::theory::measured::TheoryLog;
 use crate::engine::worker::RunInfo;
@@ -19,18 +19,8 @@ pub struct RunView {
     pub finished: Option<StopReason>,
     pub paused: bool,
     pub loading: bool,
-    pub train_loss: Vec<[f64; 2]>,
-    pub test_loss: Vec<[f64; 2]>,
-    pub train_acc: Vec<[f64; 2]>,
-    pub test_acc: Vec<[f64; 2]>,
-    pub eigs: Vec<Vec<[f64; 2]>>,
-    /// (step, threshold) at every record: a step function where η changed.
-    pub threshold: Vec<[f64; 2]>,
-    /// First step where λ1 ≥ threshold.
-    pub first_crossing: Option<[f64; 2]>,
-    /// Step ranges where λ1 is within 10% of the threshold (after the first crossing).
-    pub edge_bands: Vec<[f64; 2]>,
-    open_band: Option<f64>,
+    /// The plotted series (crossing and edge bands by the engine's one rule).
+    pub series: RunSeries,
     /// Arrival times of recent records (for steps/s).
     arrivals: std::collections::VecDeque<(Instant, usize)>,
 }
@@ -55,54 +45,12 @@ impl RunView {
 
     /// Add one record and update the derived series.
     pub fn push(&mut self, r: StepRecord) {
-        let x = r.step as f64;
-        self.train_loss.push([x, r.train_loss]);
-        if let Some(v) = r.test_loss {
-            self.test_loss.push([x, v]);
-        }
-        if let Some(v) = r.train_acc {
-            self.train_acc.push([x, v]);
-        }
-        if let Some(v) = r.test_acc {
-            self.test_acc.push([x, v]);
-        }
-        self.threshold.push([x, r.threshold]);
-        if let Some(e) = &r.eigs {
-            if self.eigs.len() < e.len() {
-                self.eigs.resize(e.len(), Vec::new());
-            }
-            for (i, v) in e.iter().enumerate() {
-                self.eigs[i].push([x, *v]);
-            }
-            if let Some(&l1) = e.first() {
-                if self.first_crossing.is_none() && l1 >= r.threshold {
-                    self.first_crossing = Some([x, l1]);
-                }
-                let at_edge = self.first_crossing.is_some() && l1 >= 0.9 * r.threshold;
-                match (at_edge, self.open_band) {
-                    (true, None) => self.open_band = Some(x),
-                    (false, Some(s)) => {
-                        self.edge_bands.push([s, x]);
-                        self.open_band = None;
-                    }
-                    _ => {}
-                }
-            }
-        }
+        self.series.push(&r);
         self.arrivals.push_back((Instant::now(), r.step));
         while self.arrivals.len() > 200 {
             self.arrivals.pop_front();
         }
         self.records.push(r);
-    }
-
-    /// Bands including the one still open (ending at the latest step).
-    pub fn bands(&self) -> Vec<[f64; 2]> {
-        let mut b = self.edge_bands.clone();
-        if let (Some(s), Some(r)) = (self.open_band, self.records.last()) {
-            b.push([s, r.step as f64]);
-        }
-        b
     }
 
     /// Steps per second of wall-clock time over the recent records.
@@ -194,50 +142,17 @@ pub fn parse_lrs(s: &str) -> Result<Vec<f64>, String> {
 }
 
 /// The self-stabilization map's prediction of λ1 along the main run, (step, 2/η + y_t), from
-/// the measured theory; clipped to the measured eigenvalues' range (padded), because the map
-/// can leave the picture (it diverges after the first cycle on digits-demo).
-pub fn predicted_sharpness(theory: &TheoryLog, run: &RunView) -> Vec<[f64; 2]> {
-    let pred: Vec<[f64; 2]> = theory
+/// the measured theory (the sharpness figure cuts it where it leaves the measured range).
+pub fn predicted_sharpness(theory: &TheoryLog) -> Vec<[f64; 2]> {
+    let Some(a) = theory.anchors.first() else {
+        return Vec::new();
+    };
+    theory
         .rows
         .iter()
         .filter(|r| r.anchor == 0)
-        .filter_map(|r| {
-            let a = theory.anchors.first()?;
-            Some([r.step as f64, a.threshold + r.excess_predicted?])
-        })
-        .collect();
-    if pred.is_empty() {
-        return pred;
-    }
-    let all = run.eigs.iter().flatten().chain(&run.threshold);
-    match padded_extent(all.map(|p| p[1]).chain([0.0]), 0.15) {
-        Some((lo, hi)) => clip_line(&pred, lo, hi),
-        None => pred,
-    }
-}
-
-/// Threshold breakpoints: the first record and every record where the value changed.
-pub fn step_breakpoints(thr: &[[f64; 2]]) -> Vec<[f64; 2]> {
-    let mut out: Vec<[f64; 2]> = Vec::new();
-    for p in thr {
-        if out.last().is_none_or(|l| l[1] != p[1]) {
-            out.push(*p);
-        }
-    }
-    out
-}
-
-/// The threshold as a step line (horizontal segments with vertical jumps where η changed).
-pub fn step_line(thr: &[[f64; 2]]) -> Vec<[f64; 2]> {
-    let bp = step_breakpoints(thr);
-    let end = thr.last().map(|p| p[0]).unwrap_or(0.0);
-    let mut out = Vec::with_capacity(bp.len() * 2);
-    for (i, p) in bp.iter().enumerate() {
-        let x1 = bp.get(i + 1).map(|q| q[0]).unwrap_or(end.max(p[0] + 1.0));
-        out.push(*p);
-        out.push([x1, p[1]]);
-    }
-    out
+        .filter_map(|r| Some([r.step as f64, a.threshold + r.excess_predicted?]))
+        .collect()
 }
 
 pub fn fmt_duration(s: f64) -> String {
@@ -306,20 +221,24 @@ mod tests {
         ] {
             v.push(rec(s, 0.1, l1));
         }
-        assert_eq!(v.train_loss.len(), 6);
-        assert_eq!(v.eigs.len(), 2);
-        assert_eq!(v.first_crossing, Some([3.0, 21.0]));
-        assert_eq!(v.bands(), vec![[3.0, 5.0]]);
+        assert_eq!(v.series.train_loss.len(), 6);
+        assert_eq!(v.series.eigs.len(), 2);
+        assert_eq!(v.series.first_crossing, Some([3.0, 21.0]));
+        assert_eq!(v.series.bands(), vec![[3.0, 5.0]]);
         v.push(rec(6, 0.1, 12.0));
-        assert_eq!(v.bands(), vec![[3.0, 5.0]], "far below 2/η no band opens");
+        assert_eq!(
+            v.series.bands(),
+            vec![[3.0, 5.0]],
+            "far below 2/η no band opens"
+        );
         v.push(rec(7, 0.1, 19.0));
         assert_eq!(
-            v.bands(),
+            v.series.bands(),
             vec![[3.0, 5.0], [7.0, 7.0]],
             "back within 10 % of 2/η: a new band, open at the latest step"
         );
         v.clear_data();
-        assert!(v.records.is_empty() && v.first_crossing.is_none() && v.paused);
+        assert!(v.records.is_empty() && v.series.first_crossing.is_none() && v.paused);
         assert_eq!(v.run_id, 7);
     }
 
@@ -346,8 +265,6 @@ mod tests {
 
     #[test]
     fn prediction_is_empty_without_a_measurement() {
-        let mut v = RunView::new(1);
-        v.push(rec(0, 0.1, 10.0));
-        assert!(predicted_sharpness(&TheoryLog::default(), &v).is_empty());
+        assert!(predicted_sharpness(&TheoryLog::default()).is_empty());
     }
 }
