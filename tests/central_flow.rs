@@ -641,6 +641,7 @@ fn digits_demo_gd_beside_central_flow() {
     cfg.precision = eos_explorer::engine::Precision::F64;
     cfg.lanczos_tol = 1e-6;
     let steps = env_usize("CF_STEPS", 300);
+    let every = env_usize("CF_PRINT_EVERY", 20).max(1);
     let substeps = env_usize("CF_SUBSTEPS", 4);
     cfg.max_steps = steps + 1;
     let (mut gd, _data) = Session::from_config(&cfg).unwrap();
@@ -650,6 +651,12 @@ fn digits_demo_gd_beside_central_flow() {
     let mut ev = gd.evaluator_f64();
     let mut opts = CentralFlowOptions::new(eta);
     opts.substeps = substeps;
+    if let Some(tol) = std::env::var("CF_LANCZOS_TOL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        opts.lanczos_tol = tol;
+    }
     let mut cf = CentralFlow::new(ev.clone(), w0.clone(), opts).unwrap();
     let mut gf = w0;
     let h = eta / substeps as f64;
@@ -676,6 +683,12 @@ fn digits_demo_gd_beside_central_flow() {
                 .map(|((a, b), x)| (a - b) * x)
                 .sum();
             disp2.push((t, s2, d * d));
+        }
+        if t % every == 0 {
+            println!(
+                "t {t:4}  GD loss {:.5} λ1 {:.4} | CF loss {:.5} pred {:.5} λ {:.4?} σ² {:.3?} HVPs {}",
+                rec.train_loss, gd_l1[t], f.loss, f.predicted_loss, f.eigenvalues, f.sigma2, f.hvps
+            );
         }
         cf_rows.push(f);
         for _ in 0..substeps {
@@ -748,12 +761,5 @@ fn digits_demo_gd_beside_central_flow() {
         distance(&w_gd, cf.params()),
         distance(&w_gd, &gf)
     );
-    for t in (0..steps).step_by(20) {
-        let r = &cf_rows[t];
-        println!(
-            "t {t:4}  GD loss {:.5} λ1 {:.4} | CF loss {:.5} pred {:.5} λ {:?} σ² {:?}",
-            gd_loss[t], gd_l1[t], r.loss, r.predicted_loss, r.eigenvalues, r.sigma2
-        );
-    }
     assert!(ratio.is_finite());
 }
