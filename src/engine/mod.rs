@@ -9,6 +9,7 @@ pub mod theory;
 pub use float::{Float, Precision};
 pub use rng::Rng;
 pub mod bench;
+pub mod central_flow;
 pub mod config;
 pub mod error;
 pub mod figure;
