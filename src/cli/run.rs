@@ -508,13 +508,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         dataset_notes: &data.notes,
         train_samples: data.train.len(),
         test_samples: data.test.as_ref().map(|t| t.len()).unwrap_or(0),
-        threads: if cfg.threads == 0 {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        } else {
-            cfg.threads
-        },
+        threads: cfg.effective_threads(),
     };
     write_json(&out.join("config.json"), &ConfigFile { config: &cfg, info })?;
     if !a.quiet {

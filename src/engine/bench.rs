@@ -187,9 +187,7 @@ pub fn run(
         .load()?,
     };
     let threads = if opts.threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
+        super::config::default_threads()
     } else {
         opts.threads
     };

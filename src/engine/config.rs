@@ -81,7 +81,8 @@ pub struct RunConfig {
     pub warm_start: bool,
     /// Test-set loss/accuracy every this many steps (0 = never).
     pub test_every: usize,
-    /// Worker threads for the full-batch passes (0 = all cores).
+    /// Worker threads for the full-batch passes (0 = [`default_threads`]). Only the speed
+    /// depends on it: results are bit-identical for any thread count.
     pub threads: usize,
     /// Samples per chunk in the full-batch passes.
     pub chunk_rows: usize,
@@ -118,6 +119,16 @@ impl Default for RunConfig {
             chunk_rows: 2048,
         }
     }
+}
+
+/// The thread count a run uses when its `threads` is 0 — the one rule for the app, the CLI
+/// and the benchmark: every core the machine offers. Results do not depend on it (the batch is
+/// cut into chunks independent of the thread count and their partials are summed in a fixed
+/// order, see [`super::network::chunk_ranges`]), so it only trades speed against the rest of
+/// the machine; the app's training threads run at a lower priority (`worker.rs`), so drawing
+/// still gets a core when it needs one.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// A configuration value that cannot run, with the field and the rule it breaks.
@@ -267,6 +278,15 @@ impl RunConfig {
             output_dim,
             activation: self.activation,
             bias: self.bias,
+        }
+    }
+
+    /// The thread count this run uses: `threads`, or [`default_threads`] when it is 0.
+    pub fn effective_threads(&self) -> usize {
+        if self.threads == 0 {
+            default_threads()
+        } else {
+            self.threads
         }
     }
 

@@ -3,13 +3,28 @@
 //!
 //! * Full reorthogonalisation (two passes of classical Gram–Schmidt against every Lanczos
 //!   vector), so no ghost eigenvalues appear, whatever the iteration count.
-//! * Stops when each of the top-k Ritz values is accurate to `tol` relative. The error estimate
-//!   is max(min(r, r²/gap), Δθ): r = β_m |e_mᵀ s| is the residual norm ‖H y − θ y‖ of the Ritz
-//!   pair, gap the distance to the nearest other Ritz value (Kato–Temple: the eigenvalue error
-//!   is ≤ r²/gap with the *true* gap; Saad, *Numerical Methods for Large Eigenvalue Problems*,
-//!   Thm 3.9), and Δθ the Ritz value's change over the last iteration. Early in a run the Ritz
-//!   gap overestimates the true one (interlacing puts θ₂ below λ₂), so r²/gap alone stops too
-//!   soon; the increment guards that case, and the test must hold at half of `tol`.
+//! * Stops when every reported Ritz value θ_i (i ≤ k) has an error bound ≤ `tol`·|θ_i|. The
+//!   bound is residual-based: r_i = β_m |e_mᵀ s_i| = ‖H y_i − θ_i y_i‖, and Ritz values whose
+//!   intervals [θ − r, θ + r] overlap form a cluster bounded together by ρ = (Σ r²)^½.
+//!
+//!   **What is guaranteed** (exact arithmetic; full reorthogonalisation keeps us close to it):
+//!   (1) each reported θ_i lies within its bound of an eigenvalue of H, and the eigenvalues
+//!   matched to different reported values are distinct (Kahan's theorem for the cluster's
+//!   residual block; Parlett, *The Symmetric Eigenvalue Problem*, Thm 11.5.2), so a cluster
+//!   λ1 ≈ λ2 is never reported by two Ritz values leaning on one eigenvalue; (2) θ_i ≤ λ_i
+//!   (Cauchy interlacing: a Ritz value never exceeds the eigenvalue of the same rank). Hence
+//!   θ_i is within its bound of λ_i unless an eigenvalue above θ_k has no Ritz value at all —
+//!   an eigenvector the Krylov space has not seen yet, which no method using only products can
+//!   rule out; the start vector's random component makes it unlikely.
+//!
+//!   **What is not used, and why.** The quadratic Kato–Temple bound r²/gap (Saad, *Numerical
+//!   Methods for Large Eigenvalue Problems*, Thm 3.9) needs the gap to the nearest *other
+//!   eigenvalue*; the gap to the nearest other Ritz value can be far larger when one Ritz
+//!   vector still mixes two close eigenvectors. That is how a warm solve at CIFAR-5k step 350
+//!   stopped after 8 products reporting λ2 = 55.830 (truth 56.314, λ3 = 55.79): its residual
+//!   was 0.15, the Ritz gap ~10, so r²/gap claimed 2e-4 relative (reproduced in
+//!   `tests/lanczos_clusters.rs`). The residual bound costs more products on clusters and is
+//!   honest there.
 //! * Warm start from the previous call's Ritz vectors: along a training trajectory the top
 //!   eigenvector moves little per step, so a start inside its span converges in a few products.
 //!
@@ -28,7 +43,8 @@ pub struct LanczosOptions {
     pub max_iter: usize,
     /// At least this many iterations (e.g. to run a fixed 20-step estimate set `min_iter = max_iter = 20`).
     pub min_iter: usize,
-    /// Relative accuracy target on each of the top-k eigenvalues (0 = run to `max_iter`).
+    /// Relative accuracy target on each of the top-k eigenvalues: stop once every error bound
+    /// is ≤ `tol`·|θ_i| (0 = run to `max_iter`).
     pub tol: f64,
     /// Seed of the random start vector (used when there is no warm start, and to perturb one).
     pub seed: u64,
@@ -61,7 +77,8 @@ pub struct LanczosResult {
     pub warm_vectors: Vec<Vec<f64>>,
     /// ‖H y − θ y‖ for each pair (computed from the recurrence: β_m |e_mᵀ s|).
     pub residuals: Vec<f64>,
-    /// Error estimates max(min(r, r²/gap), Δθ) for each eigenvalue (see the module docs).
+    /// Error bound of each eigenvalue: its residual norm, or its cluster's (Σ r²)^½ when
+    /// residual intervals overlap (see the module docs for what it guarantees).
     pub error_bounds: Vec<f64>,
     /// Operator applications used.
     pub matvecs: usize,
@@ -122,6 +139,30 @@ fn tridiag_eig(a: &[f64], b: &[f64]) -> (Vec<f64>, DMatrix<f64>) {
     (values, vectors)
 }
 
+/// Error bounds of the reported Ritz values `theta` (largest first) from their residual norms
+/// `res`: Ritz values whose residual intervals [θ − r, θ + r] overlap (directly or through a
+/// chain) form a cluster, and every member gets the cluster's residual norm
+/// ρ = (Σ r²)^½ — the 2-norm of H·Y − Y·Θ over the cluster's Ritz vectors, since Lanczos
+/// residuals are all parallel to the next Lanczos vector. By Kahan's theorem (Parlett, *The
+/// Symmetric Eigenvalue Problem*, Thm 11.5.2) a cluster of c Ritz values has c *distinct*
+/// eigenvalues, each within ρ of one of them: two Ritz values never lean on one eigenvalue.
+fn error_bounds(theta: &[f64], res: &[f64]) -> Vec<f64> {
+    let k = theta.len();
+    let mut bounds = vec![0.0; k];
+    let mut start = 0;
+    while start < k {
+        // theta is sorted largest first: extend the cluster while the intervals touch.
+        let mut end = start + 1;
+        while end < k && theta[end - 1] - res[end - 1] <= theta[end] + res[end] {
+            end += 1;
+        }
+        let rho = res[start..end].iter().map(|r| r * r).sum::<f64>().sqrt();
+        bounds[start..end].iter_mut().for_each(|b| *b = rho);
+        start = end;
+    }
+    bounds
+}
+
 /// Run Lanczos on a symmetric operator of dimension `dim`. `apply(v, out)` must write H·v into
 /// `out`. `warm` holds previous Ritz vectors to start from (may be empty).
 pub fn lanczos<F>(
@@ -178,7 +219,6 @@ where
     let mut w = vec![0.0; dim];
     let mut matvecs = 0;
     let mut result = LanczosResult::default();
-    let mut prev_theta: Vec<f64> = Vec::new();
 
     for j in 0..max_iter {
         apply(&basis[j], &mut w);
@@ -206,26 +246,8 @@ where
         let m = alphas.len();
         let (theta, s) = tridiag_eig(&alphas, &betas);
         let kk = k.min(m);
-        let mut res = Vec::with_capacity(kk);
-        let mut bounds = Vec::with_capacity(kk);
-        for i in 0..kk {
-            let r = beta * s[(m - 1, i)].abs();
-            let gap = (0..m)
-                .filter(|&l| l != i)
-                .map(|l| (theta[l] - theta[i]).abs())
-                .fold(f64::INFINITY, f64::min);
-            let kato = if gap.is_finite() && gap > 0.0 {
-                r.min(r * r / gap)
-            } else {
-                r
-            };
-            let bound = match prev_theta.get(i) {
-                Some(p) => kato.max((theta[i] - p).abs()),
-                None => r,
-            };
-            res.push(r);
-            bounds.push(bound);
-        }
+        let res: Vec<f64> = (0..m).map(|i| beta * s[(m - 1, i)].abs()).collect();
+        let bounds = error_bounds(&theta[..kk], &res[..kk]);
         let invariant = beta
             <= 1e-12
                 * alphas
@@ -234,11 +256,11 @@ where
                     .max(1e-300);
         let accurate = opts.tol > 0.0
             && kk == k
-            && (0..k).all(|i| bounds[i] <= 0.5 * opts.tol * theta[i].abs().max(1e-300));
+            && (0..k).all(|i| bounds[i] <= opts.tol * theta[i].abs().max(1e-300));
         let done = invariant || m == max_iter || (m >= min_iter && accurate);
         if done {
             result.eigenvalues = theta[..kk].to_vec();
-            result.residuals = res;
+            result.residuals = res[..kk].to_vec();
             result.error_bounds = bounds;
             let ritz = |i: usize| {
                 let mut y = vec![0.0; dim];
@@ -259,7 +281,6 @@ where
             result.converged = accurate || invariant;
             return result;
         }
-        prev_theta = theta[..kk].to_vec();
         betas.push(beta);
         let next: Vec<f64> = w.iter().map(|x| x / beta).collect();
         basis.push(next);
@@ -416,7 +437,8 @@ mod tests {
         let exact = dense_eigenvalues(&h2)[0];
         assert!((warm.eigenvalues[0] - exact).abs() <= 1e-3 * exact.abs());
         assert!(
-            warm.matvecs <= 5,
+            // 5 with the former Kato–Temple stop rule, which could stop too early on clusters.
+            warm.matvecs <= 7,
             "warm start used {} products",
             warm.matvecs
         );

@@ -4,14 +4,19 @@
 //! * Hessian–vector products by Pearlmutter's R-operator (forward-over-reverse): an R-forward
 //!   pass pushes the direction `v` through the network, an R-backward pass differentiates the
 //!   backward pass. Nothing is approximated: the result is H·v up to round-off.
-//! * The full batch is split into contiguous row ranges, one per thread, each processed in
-//!   chunks of at most `chunk_rows` samples, so temporaries stay bounded and both cores work.
+//! * The full batch is cut into contiguous chunks of at most `chunk_rows` samples (at least
+//!   [`PARALLEL_CHUNKS`] when the batch is big enough, [`chunk_ranges`]), so temporaries stay
+//!   bounded and every core finds work. Threads take chunks as they free up; each chunk's
+//!   partial loss, gradient or HVP is computed into its own buffer and the partials are summed
+//!   in chunk order, so the results are **bit-identical for any thread count** (the GEMM
+//!   inside a chunk is matrixmultiply's, single-threaded here; even its optional threading
+//!   splits only the output rows, never a sum).
 //! * The forward/backward quantities of the last gradient evaluation (activations, σ', σ'',
 //!   back-propagated signals) are cached per chunk; an HVP at the same parameters reuses them,
 //!   so it costs the R-passes only (≈ 14.8 GFLOP at the CIFAR-5k shape instead of ≈ 27).
 
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use super::model::Activation;
 
@@ -120,6 +125,9 @@ pub struct Evaluator<T: Float> {
     chunk_rows: usize,
     cache_enabled: bool,
     cache: Option<Cache<T>>,
+    /// One parameter-sized buffer per chunk for the chunk partials of a gradient or HVP,
+    /// kept between calls so they are not reallocated.
+    partials: Vec<Vec<T>>,
     pub counters: Counters,
 }
 
@@ -136,6 +144,7 @@ impl<T: Float> Clone for Evaluator<T> {
             chunk_rows: self.chunk_rows,
             cache_enabled: self.cache_enabled,
             cache: None,
+            partials: Vec::new(),
             counters: self.counters,
         }
     }
@@ -219,65 +228,129 @@ fn second_derivatives<T: Float>(act: Activation, c: &ChunkCache<T>) -> Vec<Array
     }
 }
 
-/// Split `n` rows into `parts` contiguous ranges, each cut into chunks of ≤ `chunk` rows.
-fn partition(n: usize, parts: usize, chunk: usize) -> Vec<Vec<Range<usize>>> {
-    let parts = parts.clamp(1, n.max(1));
-    let chunk = chunk.max(1);
-    (0..parts)
-        .map(|p| {
-            let lo = n * p / parts;
-            let hi = n * (p + 1) / parts;
-            let mut v = Vec::new();
-            let mut s = lo;
-            while s < hi {
-                let e = (s + chunk).min(hi);
-                v.push(s..e);
-                s = e;
-            }
-            v
-        })
+/// A batch is cut into at least this many chunks when it has the rows for it, so up to this
+/// many threads find work; 12 shares evenly among 1, 2, 3, 4, 6 and 12 threads.
+pub const PARALLEL_CHUNKS: usize = 12;
+
+/// No chunk is cut below this many rows to make more chunks (a tiny GEMM costs more than the
+/// parallelism buys).
+pub const MIN_CHUNK_ROWS: usize = 32;
+
+/// The chunks a batch of `n` rows is processed in: contiguous, in order, of near-equal size,
+/// none above `max_rows`, and — when `n` allows — at least [`PARALLEL_CHUNKS`] of them (each
+/// of at least [`MIN_CHUNK_ROWS`] rows).
+///
+/// The boundaries depend on `n` and `max_rows` only, never on the thread count: each chunk's
+/// partial result is computed the same way by whichever thread takes it, and the partials are
+/// summed in chunk order, so the full-batch loss, gradient and HVP are bit-identical for any
+/// number of threads.
+pub fn chunk_ranges(n: usize, max_rows: usize) -> Vec<Range<usize>> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let by_size = n.div_ceil(max_rows.max(1));
+    let for_threads = PARALLEL_CHUNKS.min(n.div_ceil(MIN_CHUNK_ROWS));
+    let count = by_size.max(for_threads).max(1);
+    (0..count)
+        .map(|i| n * i / count..n * (i + 1) / count)
         .collect()
 }
 
-/// Run `f` on each part in its own scoped thread (inline when there is one part).
-fn run_parts<R, F>(parts: &[Vec<Range<usize>>], f: F) -> Vec<R>
+/// Run `f` on every chunk index `0..chunks`, `threads` of them at a time (inline when one),
+/// each chunk with its own slot of `slots` (one per chunk, or none). Threads take the next
+/// free chunk, so a slow core does not hold the others back; the results come back in chunk
+/// order, so what a chunk produces does not depend on which thread ran it.
+fn run_chunks<S, R, F>(chunks: usize, threads: usize, slots: &mut [S], f: F) -> Vec<R>
 where
+    S: Send,
     R: Send,
-    F: Fn(usize, &[Range<usize>]) -> R + Sync,
+    F: Fn(usize, Option<&mut S>) -> R + Sync,
 {
-    if parts.len() <= 1 {
-        return parts.iter().enumerate().map(|(i, p)| f(i, p)).collect();
+    debug_assert!(slots.is_empty() || slots.len() == chunks);
+    let threads = threads.clamp(1, chunks.max(1));
+    if threads == 1 {
+        let mut it = slots.iter_mut();
+        return (0..chunks).map(|i| f(i, it.next())).collect();
     }
+    let mut slots_iter = slots.iter_mut();
+    let queue = Mutex::new((0..chunks).map(move |i| (i, slots_iter.next())));
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            // The lock guards only taking the next index; release it before the work.
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let Some((i, slot)) = next else { break };
+            done.push((i, f(i, slot)));
+        }
+        done
+    };
+    let mut results: Vec<Option<R>> = (0..chunks).map(|_| None).collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let f = &f;
+        let handles: Vec<_> = (1..threads)
+            .map(|t| {
                 std::thread::Builder::new()
-                    .name(format!("eos-batch-{i}"))
-                    .spawn_scoped(scope, move || f(i, p))
+                    .name(format!("eos-batch-{t}"))
+                    .spawn_scoped(scope, work)
                     .expect("spawning a compute thread")
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| match h.join() {
-                Ok(r) => r,
+        let mut all = work();
+        for h in handles {
+            match h.join() {
+                Ok(r) => all.extend(r),
                 Err(e) => std::panic::resume_unwind(e),
-            })
-            .collect()
-    })
+            }
+        }
+        for (i, r) in all {
+            results[i] = Some(r);
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.expect("every chunk ran"))
+        .collect()
 }
 
-fn add_into<T: Float>(acc: &mut [T], other: &[T]) {
-    for (a, b) in acc.iter_mut().zip(other) {
-        *a += *b;
+/// `out[j] = ((parts[0][j] + parts[1][j]) + parts[2][j]) + …`: the chunk partials summed in
+/// chunk order, element by element. The elements are shared among `threads` (each element's
+/// sum is the same whichever thread computes it).
+fn sum_in_chunk_order<T: Float>(parts: &[Vec<T>], out: &mut [T], threads: usize) {
+    let Some((first, rest)) = parts.split_first() else {
+        out.iter_mut().for_each(|o| *o = T::zero());
+        return;
+    };
+    let sum_block = |lo: usize, block: &mut [T]| {
+        let hi = lo + block.len();
+        block.copy_from_slice(&first[lo..hi]);
+        for part in rest {
+            for (o, x) in block.iter_mut().zip(&part[lo..hi]) {
+                *o += *x;
+            }
+        }
+    };
+    // Below this many elements the threads cost more than the sum.
+    const PARALLEL_SUM_MIN: usize = 1 << 16;
+    let threads = if out.len() < PARALLEL_SUM_MIN {
+        1
+    } else {
+        threads.max(1)
+    };
+    if threads == 1 {
+        sum_block(0, out);
+        return;
     }
+    let block = out.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        for (b, piece) in out.chunks_mut(block).enumerate() {
+            let sum_block = &sum_block;
+            scope.spawn(move || sum_block(b * block, piece));
+        }
+    });
 }
 
 impl<T: Float> Evaluator<T> {
-    /// `threads` = 0 picks the machine's available parallelism.
+    /// `threads` = 0 picks [`default_threads`](super::config::default_threads); the results do
+    /// not depend on it. `chunk_rows` caps the samples per chunk (see [`chunk_ranges`]).
     pub fn new(
         spec: MlpSpec,
         loss: LossKind,
@@ -286,9 +359,7 @@ impl<T: Float> Evaluator<T> {
         chunk_rows: usize,
     ) -> Self {
         let threads = if threads == 0 {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
+            super::config::default_threads()
         } else {
             threads
         };
@@ -301,6 +372,7 @@ impl<T: Float> Evaluator<T> {
             chunk_rows: chunk_rows.max(1),
             cache_enabled: true,
             cache: None,
+            partials: Vec::new(),
             counters: Counters::default(),
         }
     }
@@ -330,8 +402,22 @@ impl<T: Float> Evaluator<T> {
         self.threads
     }
 
-    fn parts(&self, n: usize) -> Vec<Vec<Range<usize>>> {
-        partition(n, self.threads, self.chunk_rows)
+    /// The chunks of a batch of `n` rows (independent of the thread count).
+    fn chunks(&self, n: usize) -> Vec<Range<usize>> {
+        chunk_ranges(n, self.chunk_rows)
+    }
+
+    /// `count` zeroed parameter-sized buffers for chunk partials (reused between calls).
+    fn take_partials(&mut self, count: usize) -> Vec<Vec<T>> {
+        let p = self.num_params();
+        let mut bufs = std::mem::take(&mut self.partials);
+        bufs.truncate(count);
+        bufs.resize_with(count, Vec::new);
+        for b in &mut bufs {
+            b.clear();
+            b.resize(p, T::zero());
+        }
+        bufs
     }
 
     /// Forward (and optionally backward) pass on one chunk. Returns the summed loss over its
@@ -579,48 +665,39 @@ impl<T: Float> Evaluator<T> {
         assert_eq!(params.len(), p, "parameter vector length");
         assert_eq!(grad.len(), p, "gradient vector length");
         let n = self.train.len();
-        let parts = self.parts(n);
+        let chunks = self.chunks(n);
         let keep = self.cache_enabled;
+        let mut partials = self.take_partials(chunks.len());
         let results = {
             let this = &*self;
-            run_parts(&parts, |_, ranges| {
-                let mut g = vec![T::zero(); p];
-                let mut loss = 0.0;
-                let mut correct = 0;
-                let mut caches = Vec::new();
-                for r in ranges {
-                    let (l, c, cache) = this.chunk_pass(
-                        params,
-                        this.train.x.slice(s![r.clone(), ..]),
-                        this.train.y.slice(s![r.clone(), ..]),
-                        this.train.labels.as_deref().map(|lab| &lab[r.clone()]),
-                        n,
-                        true,
-                        Some(&mut g),
-                    );
-                    loss += l;
-                    correct += c;
-                    if keep && let Some(cache) = cache {
-                        caches.push(cache);
-                    }
-                }
-                (g, loss, correct, caches)
+            run_chunks(chunks.len(), this.threads, &mut partials, |i, g| {
+                let r = chunks[i].clone();
+                let (loss, correct, cache) = this.chunk_pass(
+                    params,
+                    this.train.x.slice(s![r.clone(), ..]),
+                    this.train.y.slice(s![r.clone(), ..]),
+                    this.train.labels.as_deref().map(|lab| &lab[r]),
+                    n,
+                    true,
+                    g.map(|g| g.as_mut_slice()),
+                );
+                (loss, correct, cache.filter(|_| keep))
             })
         };
-        grad.iter_mut().for_each(|g| *g = T::zero());
+        sum_in_chunk_order(&partials, grad, self.threads);
+        self.partials = partials;
         let mut loss = 0.0;
         let mut correct = 0;
-        let mut chunks = Vec::new();
-        for (g, l, c, caches) in results {
-            add_into(grad, &g);
+        let mut caches = Vec::with_capacity(results.len());
+        for (l, c, cache) in results {
             loss += l;
             correct += c;
-            chunks.extend(caches);
+            caches.extend(cache);
         }
         self.cache = if keep {
             Some(Cache {
                 params: params.to_vec(),
-                chunks,
+                chunks: caches,
             })
         } else {
             None
@@ -645,29 +722,25 @@ impl<T: Float> Evaluator<T> {
                 accuracy: None,
             };
         }
-        let parts = self.parts(n);
+        let chunks = self.chunks(n);
         let results = {
             let this = &*self;
-            run_parts(&parts, |_, ranges| {
-                let mut loss = 0.0;
-                let mut correct = 0;
-                for r in ranges {
-                    let (l, c, _) = this.chunk_pass(
-                        params,
-                        batch.x.slice(s![r.clone(), ..]),
-                        batch.y.slice(s![r.clone(), ..]),
-                        batch.labels.as_deref().map(|lab| &lab[r.clone()]),
-                        n,
-                        false,
-                        None,
-                    );
-                    loss += l;
-                    correct += c;
-                }
+            run_chunks(chunks.len(), this.threads, &mut [] as &mut [()], |i, _| {
+                let r = chunks[i].clone();
+                let (loss, correct, _) = this.chunk_pass(
+                    params,
+                    batch.x.slice(s![r.clone(), ..]),
+                    batch.y.slice(s![r.clone(), ..]),
+                    batch.labels.as_deref().map(|lab| &lab[r]),
+                    n,
+                    false,
+                    None,
+                );
                 (loss, correct)
             })
         };
         self.counters.forward_only += 1;
+        // Summed in chunk order, whatever thread computed each.
         let (loss, correct) = results
             .into_iter()
             .fold((0.0, 0), |(a, b), (l, c)| (a + l, b + c));
@@ -699,7 +772,7 @@ impl<T: Float> Evaluator<T> {
         assert_eq!(v.len(), p, "direction length");
         assert_eq!(out.len(), p, "output length");
         let n = self.train.len();
-        let parts = self.parts(n);
+        let chunks = self.chunks(n);
         let cached = self
             .cache
             .as_ref()
@@ -710,51 +783,38 @@ impl<T: Float> Evaluator<T> {
             self.loss_grad(params, &mut scratch);
             self.counters.gradients -= 1;
         }
-        let results = {
+        let mut partials = self.take_partials(chunks.len());
+        {
             let this = &*self;
             let cache = this
                 .cache
                 .as_ref()
-                .filter(|c| c.params.as_slice() == params);
-            // Index of each part's first chunk in the cache.
-            let starts: Vec<usize> = parts
-                .iter()
-                .scan(0, |acc, r| {
-                    let s = *acc;
-                    *acc += r.len();
-                    Some(s)
-                })
-                .collect();
-            run_parts(&parts, |part, ranges| {
-                let first = starts[part];
-                let mut acc = vec![T::zero(); p];
-                for (i, r) in ranges.iter().enumerate() {
-                    let x = this.train.x.slice(s![r.clone(), ..]);
-                    match cache {
-                        Some(c) => this.chunk_hvp(params, v, x, &c.chunks[first + i], &mut acc),
-                        None => {
-                            let (_, _, cc) = this.chunk_pass(
-                                params,
-                                x,
-                                this.train.y.slice(s![r.clone(), ..]),
-                                None,
-                                n,
-                                true,
-                                None,
-                            );
-                            if let Some(cc) = cc {
-                                this.chunk_hvp(params, v, x, &cc, &mut acc);
-                            }
+                .filter(|c| c.params.as_slice() == params && c.chunks.len() == chunks.len());
+            run_chunks(chunks.len(), this.threads, &mut partials, |i, acc| {
+                let Some(acc) = acc else { return };
+                let r = chunks[i].clone();
+                let x = this.train.x.slice(s![r.clone(), ..]);
+                match cache {
+                    Some(c) => this.chunk_hvp(params, v, x, &c.chunks[i], acc),
+                    None => {
+                        let (_, _, cc) = this.chunk_pass(
+                            params,
+                            x,
+                            this.train.y.slice(s![r, ..]),
+                            None,
+                            n,
+                            true,
+                            None,
+                        );
+                        if let Some(cc) = cc {
+                            this.chunk_hvp(params, v, x, &cc, acc);
                         }
                     }
                 }
-                acc
-            })
-        };
-        out.iter_mut().for_each(|o| *o = T::zero());
-        for r in results {
-            add_into(out, &r);
+            });
         }
+        sum_in_chunk_order(&partials, out, self.threads);
+        self.partials = partials;
         self.counters.hvps += 1;
     }
 

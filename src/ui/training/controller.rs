@@ -96,12 +96,9 @@ impl TrainingWorkspace {
 
     /// The controls' configuration with the thread count filled in.
     fn run_config(&self) -> RunConfig {
+        // The engine's one default (results do not depend on it; the worker runs niced).
         let mut cfg = self.config.clone();
-        if cfg.threads == 0 {
-            // Leave one core for drawing (on 2 cores: 1 training thread).
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            cfg.threads = cores.saturating_sub(1).max(1);
-        }
+        cfg.threads = cfg.effective_threads();
         cfg
     }
 

@@ -1,0 +1,179 @@
+//! Full-batch results do not depend on the thread count: the batch is cut into chunks that
+//! depend only on its size and `chunk_rows`, and the chunk partials are summed in chunk order.
+//! So the app and the CLI give the same trajectory for the same config, bit for bit.
+
+use eos_explorer::engine::Rng;
+use eos_explorer::engine::config::RunConfig;
+use eos_explorer::engine::model::{Activation, Init, MlpSpec};
+use eos_explorer::engine::network::{Batch, Evaluator, LossKind, chunk_ranges};
+use eos_explorer::engine::presets::{self, PresetKind};
+use eos_explorer::engine::session::{CsvObserver, Session, StepRecord};
+use eos_explorer::engine::{Float, Precision};
+use ndarray::Array2;
+
+/// A problem big enough for many chunks: 700 samples, 12-32-16-5, cross-entropy or MSE.
+fn problem<T: Float>(loss: LossKind, threads: usize) -> (Evaluator<T>, Vec<T>, Batch<T>) {
+    let (n, d, c) = (700, 12, 5);
+    let mut rng = Rng::seed_from_u64(42);
+    let mut make = |n: usize| {
+        let x = Array2::from_shape_fn((n, d), |_| T::of(rng.normal()));
+        let labels: Vec<u8> = (0..n).map(|_| rng.below(c) as u8).collect();
+        let mut y = Array2::from_elem((n, c), T::zero());
+        for (i, &l) in labels.iter().enumerate() {
+            y[(i, l as usize)] = T::one();
+        }
+        Batch {
+            x,
+            y,
+            labels: Some(labels),
+        }
+    };
+    let train = make(n);
+    let test = make(333);
+    let spec = MlpSpec {
+        input_dim: d,
+        hidden: vec![32, 16],
+        output_dim: c,
+        activation: Activation::Tanh,
+        bias: true,
+    };
+    let params = spec
+        .init_params(Init::Pytorch, 1.0, &mut Rng::seed_from_u64(7))
+        .into_iter()
+        .map(T::of)
+        .collect();
+    (Evaluator::new(spec, loss, train, threads, 50), params, test)
+}
+
+fn bits<T: Float>(v: &[T]) -> Vec<u64> {
+    v.iter().map(|x| x.f64().to_bits()).collect()
+}
+
+/// Loss, accuracy, gradient, test loss and two HVPs (cached and uncached), as bit patterns.
+fn fingerprint<T: Float>(loss: LossKind, threads: usize) -> Vec<u64> {
+    let (mut ev, params, test) = problem::<T>(loss, threads);
+    let p = params.len();
+    let mut out = Vec::new();
+    let mut g = vec![T::zero(); p];
+    let s = ev.loss_grad(&params, &mut g);
+    out.push(s.loss.to_bits());
+    out.push(s.accuracy.unwrap_or(f64::NAN).to_bits());
+    out.extend(bits(&g));
+    let t = ev.evaluate(&params, &test);
+    out.push(t.loss.to_bits());
+    let v: Vec<T> = (0..p).map(|i| T::of((i as f64 * 0.37).sin())).collect();
+    let mut h = vec![T::zero(); p];
+    ev.hvp(&params, &v, &mut h);
+    out.extend(bits(&h));
+    ev.set_cache_enabled(false);
+    ev.hvp(&params, &v, &mut h);
+    out.extend(bits(&h));
+    out
+}
+
+#[test]
+fn chunks_cover_the_batch_and_ignore_the_thread_count() {
+    for n in [1, 31, 32, 100, 700, 1000, 5000, 10_007] {
+        for max_rows in [1, 7, 50, 2048, 2500] {
+            let c = chunk_ranges(n, max_rows);
+            assert_eq!(c.first().map(|r| r.start), Some(0));
+            assert_eq!(c.last().map(|r| r.end), Some(n));
+            assert!(c.windows(2).all(|w| w[0].end == w[1].start));
+            assert!(c.iter().all(|r| !r.is_empty() && r.len() <= max_rows));
+        }
+    }
+    assert!(chunk_ranges(0, 10).is_empty());
+    // Digits (1,000 samples) and CIFAR-5k get enough chunks for several threads.
+    assert_eq!(chunk_ranges(1000, 2048).len(), 12);
+    assert_eq!(chunk_ranges(5000, 2500).len(), 12);
+    // A tiny batch stays in one chunk.
+    assert_eq!(chunk_ranges(20, 2048).len(), 1);
+}
+
+#[test]
+fn loss_gradient_and_hvp_are_bit_identical_for_1_to_5_threads() {
+    for loss in [LossKind::Mse, LossKind::CrossEntropy] {
+        let ref32 = fingerprint::<f32>(loss, 1);
+        let ref64 = fingerprint::<f64>(loss, 1);
+        for threads in [2, 3, 5] {
+            assert!(
+                fingerprint::<f32>(loss, threads) == ref32,
+                "f32 {loss:?}: {threads} threads differ from 1"
+            );
+            assert!(
+                fingerprint::<f64>(loss, threads) == ref64,
+                "f64 {loss:?}: {threads} threads differ from 1"
+            );
+        }
+    }
+}
+
+/// The digits demo (f32, η = 0.4) with the top two eigenvalues every fourth step: it crosses
+/// 2/η near step 133, where round-off differences grow fastest.
+fn digits(threads: usize, steps: usize) -> RunConfig {
+    let mut c = match presets::find("digits-demo").map(|p| p.kind) {
+        Some(PresetKind::Training(c)) => *c,
+        other => panic!("digits-demo is a training preset, got {other:?}"),
+    };
+    assert_eq!(c.precision, Precision::F32);
+    c.max_steps = steps;
+    c.eig_every = 4;
+    c.neigs = 2;
+    c.threads = threads;
+    c
+}
+
+/// Every record of a run, with the compute time (the one column that is not a result) zeroed.
+fn records(cfg: &RunConfig) -> Vec<StepRecord> {
+    let (mut s, _) = Session::from_config(cfg).expect("digits session");
+    let mut recs = Vec::new();
+    while let Some((mut r, stop)) = s.step() {
+        r.wall_s = 0.0;
+        recs.push(r);
+        if stop.is_some() {
+            break;
+        }
+    }
+    recs
+}
+
+fn metrics_csv(recs: &[StepRecord], neigs: usize, tag: &str) -> Vec<u8> {
+    let path =
+        std::env::temp_dir().join(format!("eos-determinism-{}-{tag}.csv", std::process::id()));
+    {
+        let mut csv = CsvObserver::create(&path, neigs).expect("create metrics.csv");
+        for r in recs {
+            csv.write_record(r).expect("write a row");
+        }
+    }
+    let bytes = std::fs::read(&path).expect("read metrics.csv back");
+    let _ = std::fs::remove_file(&path);
+    bytes
+}
+
+#[test]
+fn digits_trajectory_and_metrics_csv_are_bit_identical_for_1_2_and_3_threads() {
+    let steps = 200;
+    let reference = records(&digits(1, steps));
+    assert_eq!(reference.len(), steps + 1);
+    let measured = reference.iter().filter(|r| r.eigs.is_some()).count();
+    assert_eq!(measured, steps / 4 + 1);
+    let reference_csv = metrics_csv(&reference, 2, "1");
+    for threads in [2, 3] {
+        let recs = records(&digits(threads, steps));
+        for (a, b) in reference.iter().zip(&recs) {
+            // Debug prints each f64 in its shortest exact form: equal strings, equal bits.
+            assert_eq!(
+                format!("{a:?}"),
+                format!("{b:?}"),
+                "{threads} threads: step {} differs from 1 thread",
+                a.step
+            );
+        }
+        assert_eq!(recs.len(), reference.len());
+        assert!(
+            metrics_csv(&recs, 2, &threads.to_string()) == reference_csv,
+            "metrics.csv at {threads} threads differs from 1 thread"
+        );
+    }
+}
