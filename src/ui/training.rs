@@ -17,6 +17,7 @@ use crate::engine::model::{Activation, Init};
 use crate::engine::network::LossKind;
 use crate::engine::plot::{PlotSpec, Series, SeriesStyle, Threshold, clip_line, padded_extent};
 use crate::engine::presets::{self, Preset, PresetKind};
+use crate::engine::probe::{ProbeConfig, ProbeUpdate};
 use crate::engine::session::{StepRecord, StopReason};
 use crate::engine::theory::measured::{Phase, TheoryLog, TheoryOptions};
 use crate::engine::worker::{Command, Event, RunInfo, TrainWorker};
@@ -457,7 +458,11 @@ impl TrainingWorkspace {
     /// next step.
     fn send_theory(&mut self) {
         let o = self.theory_options();
-        self.send(Command::SetTheory(o));
+        self.send(Command::SetProbes(
+            o.map(|o| ProbeConfig::MeasuredTheory(*o))
+                .into_iter()
+                .collect(),
+        ));
     }
 
     /// Switch the theory tracker on or off (also during a run).
@@ -751,7 +756,7 @@ impl TrainingWorkspace {
             Event::Paused { .. }
             | Event::Reset { .. }
             | Event::Saved { .. }
-            | Event::Theory { .. } => {}
+            | Event::Probe { .. } => {}
         }
     }
 
@@ -784,7 +789,9 @@ impl TrainingWorkspace {
                 run.paused = true;
             }
             Event::Saved { ok, message, .. } => self.banners.push((message, !ok)),
-            Event::Theory { update, .. } => self.theory.apply(*update),
+            Event::Probe { update, .. } => match *update {
+                ProbeUpdate::MeasuredTheory(u) => self.theory.apply(u),
+            },
             Event::Error { message, .. } => {
                 run.loading = false;
                 if run.info.is_none() {
