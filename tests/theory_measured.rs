@@ -425,7 +425,7 @@ fn edit_rows(dir: &std::path::Path, f: impl Fn(&mut Vec<String>)) {
 #[test]
 fn theory_report_skips_a_row_with_a_non_finite_measurement() {
     use eos_explorer::engine::theory::measured::{anchor_reports, read_theory_run};
-    let dir = theory_folder("nan", 60, 30);
+    let dir = theory_folder("nan", 90, 30);
     let clean = read_theory_run(&dir).expect("read");
     assert!(clean.skipped.is_empty(), "{:?}", clean.skipped);
     assert_eq!(clean.rows.len(), 30);

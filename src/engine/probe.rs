@@ -37,12 +37,12 @@ use super::theory::measured::{
 pub enum ProbeError {
     #[error(transparent)]
     Theory(#[from] TheoryError),
-    /// Options of a probe that break a rule.
-    #[error("{probe} options: {source}")]
+    /// Options of a probe that break a rule (the rule is part of the message, not a cause of
+    /// its own, so it is printed once).
+    #[error("{probe} options: {error}")]
     Options {
         probe: &'static str,
-        #[source]
-        source: TheoryError,
+        error: TheoryError,
     },
     /// An option that only makes sense with a probe that is off.
     #[error("{options} need {probe}")]
@@ -235,9 +235,9 @@ pub fn probes_from_flags(
             eps: flags.theory_eps,
             ..defaults
         };
-        opts.check().map_err(|source| ProbeError::Options {
+        opts.check().map_err(|error| ProbeError::Options {
             probe: "--theory",
-            source,
+            error,
         })?;
         probes.push(ProbeConfig::MeasuredTheory(opts));
     }
@@ -432,5 +432,171 @@ impl ProbeSink for FolderSink {
         })?;
         *slot = results;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::data::DatasetSpec;
+    use crate::engine::session::{Cadence, Runner};
+    use crate::engine::theory::measured::TheoryUpdate;
+
+    #[test]
+    fn flags_map_onto_probe_configs_in_one_place() {
+        let cfg = RunConfig {
+            seed: 7,
+            ..RunConfig::default()
+        };
+        let none = probes_from_flags(&ProbeFlags::default(), &cfg);
+        assert!(none.is_ok_and(|p| p.is_empty()));
+        let flags = ProbeFlags {
+            theory: true,
+            theory_steps: Some(15),
+            theory_reanchor: Some(4),
+            theory_eps: Some(1e-4),
+        };
+        let Ok(p) = probes_from_flags(&flags, &cfg) else {
+            panic!("valid flags refused")
+        };
+        let want = TheoryOptions {
+            window: 15,
+            reanchor_every: 4,
+            eps: Some(1e-4),
+            seed: 7,
+            ..TheoryOptions::default()
+        };
+        assert_eq!(p, vec![ProbeConfig::MeasuredTheory(want)]);
+
+        let msg = |flags: &ProbeFlags, cfg: &RunConfig| {
+            probes_from_flags(flags, cfg).err().map(|e| e.to_string())
+        };
+        let orphan = ProbeFlags {
+            theory: false,
+            ..flags.clone()
+        };
+        assert_eq!(
+            msg(&orphan, &cfg).as_deref(),
+            Some("--theory-steps, --theory-reanchor and --theory-eps need --theory")
+        );
+        let zero = ProbeFlags {
+            theory_steps: Some(0),
+            ..flags.clone()
+        };
+        assert_eq!(
+            msg(&zero, &cfg).as_deref(),
+            Some("--theory options: invalid parameter `window` = 0: track at least 1 step")
+        );
+        let polyak = RunConfig {
+            optimizer: Optimizer::Polyak { beta: 0.9 },
+            ..cfg.clone()
+        };
+        assert!(msg(&flags, &polyak).is_some_and(|m| m.contains("plain gradient descent")));
+    }
+
+    /// Records what the adapter delivers.
+    #[derive(Default)]
+    struct Recorder {
+        opened: Vec<usize>,
+        updates: Arc<Mutex<Vec<(usize, ProbeUpdate)>>>,
+        results: Shared,
+    }
+    type Shared = Arc<Mutex<Vec<ProbeResult>>>;
+
+    impl ProbeSink for Recorder {
+        fn open(&mut self, probe: usize, _files: &ProbeFiles) -> Result<(), EngineError> {
+            self.opened.push(probe);
+            Ok(())
+        }
+        fn update(&mut self, probe: usize, update: ProbeUpdate) -> Result<(), EngineError> {
+            if let Ok(mut g) = self.updates.lock() {
+                g.push((probe, update));
+            }
+            Ok(())
+        }
+        fn finish(&mut self, results: Vec<ProbeResult>) -> Result<(), EngineError> {
+            if let Ok(mut g) = self.results.lock() {
+                *g = results;
+            }
+            Ok(())
+        }
+    }
+
+    /// A probe that cannot be built is reported failed at the first step and the run goes on;
+    /// a working one starts at that step and leaves its report at the end.
+    #[test]
+    fn the_adapter_starts_reports_and_isolates_a_failed_probe() {
+        let cfg = RunConfig {
+            dataset: DatasetSpec::Digits {
+                n_train: 40,
+                n_test: 0,
+            },
+            hidden: vec![4],
+            max_steps: 3,
+            eig_every: 1,
+            threads: 1,
+            ..RunConfig::default()
+        };
+        let Ok((session, _)) = Session::from_config(&cfg) else {
+            panic!("session")
+        };
+        let bad = ProbeConfig::MeasuredTheory(TheoryOptions {
+            window: 0,
+            ..TheoryOptions::default()
+        });
+        let good = ProbeConfig::MeasuredTheory(TheoryOptions::default());
+        let results: Shared = Default::default();
+        let updates: Arc<Mutex<Vec<(usize, ProbeUpdate)>>> = Default::default();
+        let sink = Recorder {
+            results: results.clone(),
+            updates: updates.clone(),
+            ..Recorder::default()
+        };
+        let Ok(obs) = ProbeObserver::new(&session, &[bad, good], sink) else {
+            panic!("observer")
+        };
+        assert_eq!(obs.sink().opened, vec![1]);
+        let mut runner = Runner::new(session);
+        runner.add_observer(Cadence::Every(1), Box::new(obs));
+        let reason = runner.run();
+        assert!(reason.is_ok(), "{reason:?}");
+        let updates = updates.lock().map(|g| g.clone()).unwrap_or_default();
+        let failed = |m: &str| m.contains("`window` = 0");
+        assert!(
+            matches!(&updates[0], (0, ProbeUpdate::MeasuredTheory(TheoryUpdate::Failed(m))) if failed(m)),
+            "{updates:?}"
+        );
+        assert_eq!(
+            updates[1],
+            (
+                1,
+                ProbeUpdate::MeasuredTheory(TheoryUpdate::Started { step: 0 })
+            )
+        );
+        // Nothing more from the probe that failed.
+        assert_eq!(updates.iter().filter(|u| u.0 == 0).count(), 1);
+        let results = results.lock().map(|g| g.clone()).unwrap_or_default();
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0].probe, 1);
+        assert_eq!(results[0].failed, None);
+        assert_eq!(
+            results[0].files.names(),
+            vec!["theory.csv", "theory_summary.json"]
+        );
+        assert!(results[0].report.describe().starts_with("theory: "));
+    }
+
+    #[test]
+    fn failed_and_started_updates_belong_to_their_probe() {
+        let c = ProbeConfig::MeasuredTheory(TheoryOptions::default());
+        assert_eq!(
+            c.started(5),
+            ProbeUpdate::MeasuredTheory(TheoryUpdate::Started { step: 5 })
+        );
+        assert_eq!(
+            c.failed("x".into()),
+            ProbeUpdate::MeasuredTheory(TheoryUpdate::Failed("x".into()))
+        );
+        assert_eq!(c.started(5).csv_row(), None);
     }
 }

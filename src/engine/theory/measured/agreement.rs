@@ -102,7 +102,7 @@ pub struct Agreement {
     pub x_alternating_from: Option<usize>,
     /// |x̃| at the measured sharpness peak over |x̃₀| = |x*|.
     pub x_growth: Option<f64>,
-    /// Peak loss change over the cycle, and x²/η at the |x| peak (seed §4.2, stage 2).
+    /// Peak loss change over the cycle, and x²/η at the |x| peak (Shapira §4.2, stage 2).
     pub peak_loss_change: f64,
     pub peak_x_sq_over_lr: f64,
     /// The map restarted from an x̃₀ fitted to the measured oscillation (see [`Calibrated`]).

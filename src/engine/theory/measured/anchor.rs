@@ -31,7 +31,7 @@ pub struct AnchorInfo {
     /// x* = −g_u/λ1: centre of the period-2 oscillation along u.
     pub x_center: f64,
     pub alpha: f64,
-    /// −∇L·∇S with the full ∇S (seed Assumption 2).
+    /// −∇L·∇S with the full ∇S (Shapira, Assumption 2).
     pub alpha_full: f64,
     pub beta: f64,
     pub delta: f64,

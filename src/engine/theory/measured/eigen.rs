@@ -124,7 +124,7 @@ fn central_hvp_difference<D: Derivatives>(
         .collect())
 }
 
-/// ∇S(θ) = ∇³L(θ)[u, u] (seed Lemma 2) for a unit top eigenvector u: Richardson-extrapolated
+/// ∇S(θ) = ∇³L(θ)[u, u] (Shapira, Lemma 2, after Damian et al. 2022) for a unit top eigenvector u: Richardson-extrapolated
 /// central differences of exact HVPs along u. `eps = None` picks [`default_fd_step`].
 pub fn sharpness_gradient<D: Derivatives>(
     d: &mut D,

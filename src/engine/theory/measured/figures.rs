@@ -9,7 +9,9 @@ pub fn theory_plots(rep: &TheoryReport, title: &str) -> Vec<crate::engine::plot:
     use crate::engine::plot::{PlotSpec, Series, SeriesStyle, Threshold};
     let step = |r: &TheoryRow| r.step as f64;
     let mut ex = PlotSpec::new(
-        format!("Sharpness excess, measured vs the seed's §4 map, {title}"),
+        format!(
+            "Sharpness excess, measured vs Damian et al. 2022's self-stabilization map, {title}"
+        ),
         "step",
         "λ1 − 2/η",
     );

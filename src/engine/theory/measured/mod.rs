@@ -1,5 +1,5 @@
 //! Damian et al.'s self-stabilization quantities measured along a real gradient-descent run,
-//! with the predicted dynamics of Definition 4.1 of the reference text (Damian et al. 2022's
+//! with the predicted dynamics of Shapira's Definition 4.1 (Damian et al. 2022's
 //! self-stabilization map) stepped alongside (GitHub issue 5).
 //!
 //! # What is measured
@@ -11,7 +11,7 @@
 //!   reported (and used, see below).
 //! * **u** = top eigenvector of ∇²L(θ₀) by Lanczos in f64 with a tight tolerance (k = 2, so λ2
 //!   and the eigengap of Assumption 1 are reported too), with its residual ‖Hu − λ1 u‖.
-//! * **∇S(θ₀) = ∇³L(θ₀)[u, u]** (seed Lemma 2), by central differences of exact HVPs along u,
+//! * **∇S(θ₀) = ∇³L(θ₀)[u, u]** (Shapira, Lemma 2, after Damian et al. 2022), by central differences of exact HVPs along u,
 //!   D(ε) = (H(θ₀+εu)u − H(θ₀−εu)u)/(2ε), Richardson-extrapolated:
 //!   ∇S ≈ (4 D(ε/2) − D(ε))/3 (error O(ε⁴) instead of O(ε²)). The step is
 //!   ε = 1e-3 · max(1, ‖θ₀‖/√p) in f64 (u is a unit vector, so ε is a parameter-space distance;
@@ -21,7 +21,7 @@
 //!   1e-5 relative, and every anchor reports ‖D(ε) − D(ε/2)‖/‖D(ε/2)‖ as a quality figure.
 //!   For f32 derivatives (not used by the CLI, which probes in f64) ε is 30× larger.
 //! * ∇S⊥ = ∇S − u(uᵀ∇S), **α = −∇L(θ₀)·∇S⊥** (the rate of y in the derivation of Eq. (2);
-//!   the seed's Assumption 2 uses the full ∇S, reported as `alpha_full`), **β = ‖∇S⊥‖²**,
+//!   Shapira's Assumption 2 uses the full ∇S, reported as `alpha_full`), **β = ‖∇S⊥‖²**,
 //!   **δ = √(2α/β)** (NaN unless α > 0).
 //! * Along the following iterates: x_t = uᵀ(θ_t − θ₀), y_t = ∇S⊥ᵀ(θ_t − θ₀), λ1(θ_t) − 2/η
 //!   (Lanczos in f64 at every tracked step, warm-started) and L(θ_t) − L(θ₀).
@@ -29,17 +29,17 @@
 //! # The prediction and its initial condition
 //!
 //! x_t is 0 at t = 0 by definition, and the map of Definition 4.1 keeps x ≡ 0 from x₀ = 0, so
-//! the prediction cannot start from the measured x₀. The seed's Assumption 3
+//! the prediction cannot start from the measured x₀. Shapira's Assumption 3
 //! (uᵀ∇L(θ₀) = 0) fails on real runs: with g_u = uᵀ∇L(θ₀) ≠ 0 the GD step along u is
 //! x_{t+1} = (1 − ηλ1) x_t − η g_u, a period-2 oscillation about the centre
-//! x* = −g_u/λ1 (= −η g_u/2 at λ1 = 2/η) — the point the seed's relaxation of Assumption 3
+//! x* = −g_u/λ1 (= −η g_u/2 at λ1 = 2/η) — the point their relaxation of Assumption 3
 //! expands about ("the projection of θ₀ onto {∇L·u = 0}"). So the prediction runs the map on
 //! the **centred** coordinate x̃ = x − x*, started from x̃₀ = −x* = g_u/λ1, and reports
 //! x_predicted = x* + x̃_t, which equals the measured x at t = 0 (both 0) and, to first order,
 //! at t = 1 (x₁ = −η g_u). y starts at y₀ = 0 as in Definition 4.1 (y_t is a displacement from
 //! θ₀, 0 there by definition). Because θ₀ overshoots 2/η by e₀, the x-factor uses the actual
 //! sharpness excess: x̃_{t+1} = −(1 + η(e₀ + y_t)) x̃_t, y_{t+1} = y_t + η(α − β x̃_t²/2); this is
-//! the seed's derivation of Eq. (3) without assuming S(θ₀) = 2/η exactly, and is Definition 4.1
+//! the derivation of their Eq. (3) without assuming S(θ₀) = 2/η exactly, and is Definition 4.1
 //! when e₀ = 0. The predicted sharpness excess S(θ_t) − 2/η is e₀ + y_t (`excess_predicted`).
 //!
 //! # Re-anchoring
