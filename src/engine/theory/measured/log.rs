@@ -81,7 +81,7 @@ impl TheoryLog {
     }
 
     /// The map of Definition 4.1 with an anchor's measured η, α, β and initial condition, over
-    /// `steps` steps: x₀ = |x̃₀| = |x*| (see [`map_sign`]) and y₀ = e₀ = λ1(θ₀) − 2/η, so the
+    /// `steps` steps: x₀ = |x̃₀| = |x*| (see `map_sign`) and y₀ = e₀ = λ1(θ₀) − 2/η, so the
     /// map's 2/η + y_t is the predicted sharpness (module notes). Fails (with the reason) when
     /// the anchor violates the map's assumptions, e.g. α ≤ 0.
     pub fn map_of(&self, anchor: usize, steps: usize) -> Result<SelfStabParams, TheoryError> {

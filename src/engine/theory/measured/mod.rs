@@ -61,14 +61,14 @@
 //!
 //! * [`derivatives`]: the [`Derivatives`] trait (loss, gradient, exact HVPs at any θ, in f64);
 //! * [`eigen`]: top eigenpairs ([`top_eigen`]) and ∇S ([`sharpness_gradient`]);
-//! * [`options`]: [`TheoryOptions`];
+//! * [`options`] holds [`TheoryOptions`];
 //! * [`anchor`]: the measurement at θ₀ ([`measure_anchor`]);
 //! * [`tracker`]: [`MeasuredTracker`], which finds θ₀ and tracks the following steps;
-//! * [`agreement`]: the predicted map ([`predicted_step`]), the first cycle and the agreement
+//! * [`agreement`](mod@agreement): the predicted map ([`predicted_step`]), the first cycle and the agreement
 //!   figures ([`agreement`](fn@agreement), [`calibrated`]);
 //! * [`report`]: [`TheoryReport`] (`theory_summary.json`) and its text ([`describe_anchors`]);
 //! * [`files`]: reading a run's `theory.csv` and `theory_summary.json` back ([`read_theory_run`]);
-//! * [`figures`]: [`theory_plots`];
+//! * [`figures`] holds [`theory_plots`];
 //! * [`log`]: the messages a live tracker sends ([`TheoryUpdate`]) and the app's [`TheoryLog`];
 //! * [`probe`]: [`TheoryProbe`], the tracker on the probe seam ([`crate::engine::probe`]).
 

@@ -11,7 +11,7 @@ pub struct TheoryOptions {
     pub window: usize,
     /// Re-anchor every this many tracked steps (0 = never).
     pub reanchor_every: usize,
-    /// Finite-difference step for ∇S (None = [`default_fd_step`]).
+    /// Finite-difference step for ∇S (None = [`super::eigen::default_fd_step`]).
     pub eps: Option<f64>,
     /// Lanczos tolerance and iteration cap at an anchor.
     pub anchor_tol: f64,

@@ -115,7 +115,7 @@ pub fn describe_anchors(anchors: &[AnchorReport]) -> String {
     s
 }
 
-/// Agreement figures of every anchor from its rows (what [`MeasuredTracker::report`] computes).
+/// Agreement figures of every anchor from its rows (what [`super::MeasuredTracker::report`] computes).
 pub fn anchor_reports(anchors: &[AnchorInfo], rows: &[TheoryRow]) -> Vec<AnchorReport> {
     anchors
         .iter()
