@@ -8,10 +8,11 @@ use eos_explorer::engine::lanczos::{dense_eigenvalues, dense_from_operator};
 use eos_explorer::engine::model::{Activation, Init, MlpSpec};
 use eos_explorer::engine::network::{Batch, Evaluator, LossKind};
 use eos_explorer::engine::presets::{self, PresetKind};
+use eos_explorer::engine::probe::{FolderSink, ProbeConfig, ProbeObserver, ProbeReport};
 use eos_explorer::engine::session::{Cadence, Runner, Session};
 use eos_explorer::engine::theory::measured::{
-    CSV_COLUMNS, Derivatives, MeasuredTracker, Phase, StepInput, TheoryObserver, TheoryOptions,
-    measure_anchor, predicted_step, sharpness_gradient, top_eigen,
+    CSV_COLUMNS, Derivatives, MeasuredTracker, Phase, StepInput, TheoryOptions, measure_anchor,
+    predicted_step, sharpness_gradient, top_eigen,
 };
 use eos_explorer::engine::theory::self_stab::SelfStabParams;
 use ndarray::Array2;
@@ -257,7 +258,8 @@ fn observer_writes_csv_and_summary() {
         window: 10,
         ..TheoryOptions::default()
     };
-    let (obs, report) = TheoryObserver::create(&s, &dir, opts).expect("observer");
+    let (sink, results) = FolderSink::new(&dir);
+    let obs = ProbeObserver::new(&s, &[ProbeConfig::MeasuredTheory(opts)], sink).expect("observer");
     let mut runner = Runner::new(s);
     runner.add_observer(Cadence::Every(1), Box::new(obs));
     runner.run().expect("run");
@@ -272,7 +274,10 @@ fn observer_writes_csv_and_summary() {
             .as_f64()
             .is_some_and(|a| a > 0.0)
     );
-    let rep = report.lock().expect("lock").clone().expect("report");
+    let results = results.lock().expect("lock").clone();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].failed, None);
+    let ProbeReport::MeasuredTheory(rep) = &results[0].report;
     assert_eq!(rep.anchors.len(), 1);
     assert!(rep.describe().contains("anchor 0"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -385,4 +390,124 @@ fn calibration_recovers_the_true_initial_displacement() {
         c.predicted_return
     );
     assert!(c.corr_excess.is_some_and(|r| r > 0.99));
+}
+
+/// A `run --theory` folder from a real run (through the CLI's adapter), for the reader tests.
+fn theory_folder(tag: &str, steps: usize, window: usize) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("eos-theory-read-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (s, _) = Session::from_config(&crossing_config(steps)).expect("session");
+    let opts = TheoryOptions {
+        window,
+        ..TheoryOptions::default()
+    };
+    let (sink, _) = FolderSink::new(&dir);
+    let obs = ProbeObserver::new(&s, &[ProbeConfig::MeasuredTheory(opts)], sink).expect("observer");
+    let mut runner = Runner::new(s);
+    runner.add_observer(Cadence::Every(1), Box::new(obs));
+    runner.run().expect("run");
+    dir
+}
+
+/// Rewrite the data lines of `theory.csv` (the header stays).
+fn edit_rows(dir: &std::path::Path, f: impl Fn(&mut Vec<String>)) {
+    let path = dir.join("theory.csv");
+    let text = std::fs::read_to_string(&path).expect("csv");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let header = lines.remove(0);
+    f(&mut lines);
+    lines.insert(0, header);
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write csv");
+}
+
+/// One NaN in the measured x used to make the peak |x| NaN (NaN sorts above every number):
+/// the reader now skips that row, says so, and the figures are those of the other rows.
+#[test]
+fn theory_report_skips_a_row_with_a_non_finite_measurement() {
+    use eos_explorer::engine::theory::measured::{anchor_reports, read_theory_run};
+    let dir = theory_folder("nan", 90, 30);
+    let clean = read_theory_run(&dir).expect("read");
+    assert!(clean.skipped.is_empty(), "{:?}", clean.skipped);
+    assert_eq!(clean.rows.len(), 30);
+    // The row of the largest |x| is the one that matters most.
+    let peak = clean
+        .rows
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.x_measured.abs().total_cmp(&b.1.x_measured.abs()))
+        .map(|(i, _)| i)
+        .expect("rows");
+    let peak = if peak == 0 { 1 } else { peak };
+    edit_rows(&dir, |rows| {
+        let mut cells: Vec<&str> = rows[peak].split(',').collect();
+        cells[2] = "nan";
+        rows[peak] = cells.join(",");
+    });
+    let run = read_theory_run(&dir).expect("read");
+    assert_eq!(run.skipped.len(), 1, "{:?}", run.skipped);
+    assert_eq!(run.skipped[0].line, peak + 2);
+    assert!(
+        run.skipped[0].reason.contains("x_measured"),
+        "{}",
+        run.skipped[0]
+    );
+    assert!(run.describe_skipped().contains("skipped 1 of 30 rows"));
+    assert_eq!(run.rows.len(), 29);
+    let mut expected = clean.rows.clone();
+    expected.remove(peak);
+    assert_eq!(run.rows, expected);
+    let g = anchor_reports(&run.anchors, &run.rows)[0]
+        .agreement
+        .clone()
+        .expect("agreement");
+    assert!(g.measured_peak_abs_x.is_finite());
+    assert!(g.measured_peak_excess.is_finite());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Rows out of step order used to move the measured return below 2/η (from t = 56 to 102 on
+/// a real run): the reader keeps only rows that come after the row before, and says which it
+/// skipped.
+#[test]
+fn theory_report_skips_rows_out_of_step_order() {
+    use eos_explorer::engine::theory::measured::{anchor_reports, read_theory_run};
+    let dir = theory_folder("order", 60, 30);
+    let clean = read_theory_run(&dir).expect("read");
+    let n = clean.rows.len();
+    assert!(n >= 10);
+    let want = anchor_reports(&clean.anchors, &clean.rows);
+
+    // Two neighbours swapped: the second of them (now before its predecessor) is skipped.
+    edit_rows(&dir, |rows| rows.swap(4, 5));
+    let run = read_theory_run(&dir).expect("read");
+    assert_eq!(run.skipped.len(), 1, "{:?}", run.skipped);
+    assert_eq!(run.skipped[0].line, 7);
+    assert!(
+        run.skipped[0].reason.contains("step order"),
+        "{}",
+        run.skipped[0]
+    );
+    let mut expected = clean.rows.clone();
+    expected.remove(4);
+    assert_eq!(run.rows, expected);
+
+    // All rows reversed: only the first line can be kept, and every other is reported.
+    edit_rows(&dir, |rows| {
+        rows.swap(4, 5);
+        rows.reverse();
+    });
+    let run = read_theory_run(&dir).expect("read");
+    assert_eq!(run.rows.len(), 1);
+    assert_eq!(run.rows[0], clean.rows[n - 1]);
+    assert_eq!(run.skipped.len(), n - 1);
+    assert!(
+        run.describe_skipped()
+            .contains(&format!("skipped {} of {n} rows", n - 1))
+    );
+    // In order again: the same figures as the clean run.
+    edit_rows(&dir, |rows| rows.reverse());
+    let run = read_theory_run(&dir).expect("read");
+    assert!(run.skipped.is_empty());
+    assert_eq!(anchor_reports(&run.anchors, &run.rows), want);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -82,7 +82,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             use eos_explorer::engine::theory::measured::{
                 anchor_reports, describe_anchors, read_theory_run,
             };
-            let (anchors, rows) = read_theory_run(&dir)?;
+            let run = read_theory_run(&dir)?;
+            eprint!("{}", run.describe_skipped());
+            let (anchors, rows) = (run.anchors, run.rows);
             let reports = anchor_reports(&anchors, &rows);
             print!(
                 "{} anchor(s), {} tracked steps in {}\n{}",

@@ -12,10 +12,10 @@ use eos_explorer::engine::model::{Init, parse_arch};
 use eos_explorer::engine::network::LossKind;
 use eos_explorer::engine::plot::{PlotSpec, Series, Threshold, write_plot};
 use eos_explorer::engine::presets::{self, PresetKind};
+use eos_explorer::engine::probe::{FolderSink, ProbeFlags, ProbeObserver, probes_from_flags};
 use eos_explorer::engine::session::{
     Cadence, CsvObserver, Observer, ParamsSaver, Runner, Session, StepRecord, StopReason,
 };
-use eos_explorer::engine::theory::measured::{TheoryObserver, TheoryOptions, theory_plots};
 use eos_explorer::engine::{Precision, presets::with_cifar_dir};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -465,31 +465,15 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
             );
         }
     }
-    if !a.theory
-        && (a.theory_steps.is_some() || a.theory_reanchor.is_some() || a.theory_eps.is_some())
-    {
-        bail!("--theory-steps, --theory-reanchor and --theory-eps need --theory");
-    }
-    if a.theory && cfg.optimizer != Optimizer::Gd {
-        bail!(
-            "--theory models plain gradient descent (threshold 2/η); the optimizer is {}",
-            cfg.optimizer.name()
-        );
-    }
-    let mut theory_opts = TheoryOptions {
-        seed: cfg.seed,
-        ..TheoryOptions::default()
-    };
-    if let Some(v) = a.theory_steps {
-        theory_opts.window = v;
-    }
-    if let Some(v) = a.theory_reanchor {
-        theory_opts.reanchor_every = v;
-    }
-    theory_opts.eps = a.theory_eps;
-    theory_opts
-        .check()
-        .map_err(|e| anyhow::anyhow!("--theory options: {e}"))?;
+    let probes = probes_from_flags(
+        &ProbeFlags {
+            theory: a.theory,
+            theory_steps: a.theory_steps,
+            theory_reanchor: a.theory_reanchor,
+            theory_eps: a.theory_eps,
+        },
+        &cfg,
+    )?;
     let checked = cfg
         .check()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
@@ -538,13 +522,9 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     if let Some(steps) = save_steps {
         runner.add_observer(Cadence::Every(1), Box::new(ParamsSaver::new(&out, steps)));
     }
-    let theory_report = if a.theory {
-        let (obs, report) = TheoryObserver::create(&runner.session, &out, theory_opts)?;
-        runner.add_observer(Cadence::Every(1), Box::new(obs));
-        Some(report)
-    } else {
-        None
-    };
+    let (sink, probe_results) = FolderSink::new(&out);
+    let probe_obs = ProbeObserver::new(&runner.session, &probes, sink)?;
+    runner.add_observer(Cadence::Every(1), Box::new(probe_obs));
     let history: Shared<Vec<StepRecord>> = Default::default();
     runner.add_observer(Cadence::Every(1), Box::new(History(history.clone())));
     if !a.quiet {
@@ -585,29 +565,32 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     };
     write_json(&out.join("summary.json"), &summary)?;
     println!("{message}; results in {}", out.display());
-    let theory = theory_report.and_then(|r| r.lock().ok().and_then(|g| g.clone()));
-    if let Some(rep) = &theory {
-        print!("{}", rep.describe());
-        println!(
-            "wrote {} and {}",
-            out.join("theory.csv").display(),
-            out.join("theory_summary.json").display()
-        );
+    let probe_results = probe_results.lock().map(|g| g.clone()).unwrap_or_default();
+    for r in &probe_results {
+        print!("{}", r.report.describe());
+        if let Some(why) = &r.failed {
+            eprintln!("warning: {why}");
+        }
+        let files: Vec<String> = r
+            .files
+            .names()
+            .iter()
+            .map(|f| out.join(f).display().to_string())
+            .collect();
+        println!("wrote {}", files.join(" and "));
     }
     if let Some(p) = &a.plot {
         let title = format!("{}, η = {}", runner.session.spec().describe(), cfg.lr);
         for f in write_plots(p, &recs, &title)? {
             println!("wrote {}", f.display());
         }
-        if let Some(rep) = theory.as_ref().filter(|r| !r.rows.is_empty()) {
-            let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("svg");
-            let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("plot");
-            let title = format!("η = {}", cfg.lr);
-            for (spec, sfx) in theory_plots(rep, &title).iter().zip(["theory", "theory_x"]) {
-                let f = p.with_file_name(format!("{stem}_{sfx}.{ext}"));
-                write_plot(&f, spec)?;
-                println!("wrote {}", f.display());
-            }
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("svg");
+        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("plot");
+        let title = format!("η = {}", cfg.lr);
+        for (sfx, spec) in probe_results.iter().flat_map(|r| r.report.figures(&title)) {
+            let f = p.with_file_name(format!("{stem}_{sfx}.{ext}"));
+            write_plot(&f, &spec)?;
+            println!("wrote {}", f.display());
         }
     }
     Ok(0)

@@ -18,5 +18,6 @@ pub mod model;
 pub mod network;
 pub mod plot;
 pub mod presets;
+pub mod probe;
 pub mod session;
 pub mod worker;

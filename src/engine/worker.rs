@@ -11,20 +11,20 @@
 //! Nothing here imports UI crates.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{
     Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel,
 };
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::config::RunConfig;
 use super::error::EngineError;
+use super::probe::{ProbeConfig, ProbeObserver, ProbeSink, ProbeUpdate};
 use super::session::{Cadence, Observer, Runner, Session, StepRecord, StopReason};
 use super::theory::Outcome;
 use super::theory::linear::{LinearParams, LinearRow, LinearRun};
-use super::theory::measured::{MeasuredTracker, Phase, StepInput, TheoryOptions, TheoryUpdate};
 
 /// Wakes the UI (the app passes a closure that requests a repaint).
 pub type Waker = Box<dyn Fn() + Send + Sync>;
@@ -71,11 +71,12 @@ pub enum Command {
     RemoveRun {
         run_id: u64,
     },
-    /// Measure Damian et al.'s α, β, x_t, y_t along the main run (seed §4, issue 5) with these
-    /// options, or stop measuring (None). Takes effect at the next step; a fresh tracker also
-    /// starts on every Start and Reset while this is on. Costs f64 λ1 probes on every step
-    /// near and after the crossing.
-    SetTheory(Option<Box<TheoryOptions>>),
+    /// Run these probes beside the main run (e.g. Damian et al. 2022's α, β, x_t, y_t
+    /// measured along it), replacing the current ones; an empty list switches them off.
+    /// Fresh probes start at the next step, and again on every Start and Reset. A probe can be
+    /// costly (the measured theory takes f64 λ1 estimates on every step near and after the
+    /// crossing of 2/η).
+    SetProbes(Vec<ProbeConfig>),
     /// Write `params.npz` (current weights) and `data.npz` into a folder.
     SaveNpz {
         dir: PathBuf,
@@ -131,10 +132,10 @@ pub enum Event {
         run_id: u64,
         message: String,
     },
-    /// From the theory tracker of the main run (see [`Command::SetTheory`]).
-    Theory {
+    /// From a probe of the main run (see [`Command::SetProbes`]).
+    Probe {
         run_id: u64,
-        update: Box<TheoryUpdate>,
+        update: Box<ProbeUpdate>,
     },
 }
 
@@ -148,7 +149,7 @@ impl Event {
             | Event::Reset { run_id }
             | Event::Saved { run_id, .. }
             | Event::Error { run_id, .. }
-            | Event::Theory { run_id, .. } => *run_id,
+            | Event::Probe { run_id, .. } => *run_id,
         }
     }
 }
@@ -230,7 +231,7 @@ impl TrainWorker {
                     run_id: 0,
                     paused: true,
                     finished: false,
-                    theory: Arc::new(Mutex::new(TheoryControl::default())),
+                    probes: Vec::new(),
                 };
                 w.run();
             })?;
@@ -312,16 +313,15 @@ impl Drop for TrainWorker {
 /// Sends each record as an event.
 struct ChannelObserver {
     tx: SyncSender<Event>,
-    run_id: Arc<AtomicU64>,
+    run_id: u64,
     waker: Arc<Waker>,
 }
 
 impl Observer for ChannelObserver {
     fn observe(&mut self, _s: &Session, record: &StepRecord) -> Result<(), EngineError> {
-        let run_id = self.run_id.load(Ordering::Relaxed);
         self.tx
             .send(Event::Record {
-                run_id,
+                run_id: self.run_id,
                 record: Box::new(record.clone()),
             })
             .map_err(|_| EngineError::Disconnected)?;
@@ -330,107 +330,25 @@ impl Observer for ChannelObserver {
     }
 }
 
-/// What the training loop tells the main run's theory observer.
-#[derive(Default)]
-struct TheoryControl {
-    options: Option<TheoryOptions>,
-    /// Build a fresh tracker (or drop it) at the next step.
-    restart: bool,
-}
-
-/// Feeds the main run's steps to a [`MeasuredTracker`] (f64 derivatives on a copy of the
-/// network and data) and sends what it finds as [`Event::Theory`]. A failure of the tracker
-/// is reported and switches it off; the run goes on.
-struct TheoryEventObserver {
-    control: Arc<Mutex<TheoryControl>>,
-    tracker: Option<MeasuredTracker<crate::engine::network::Evaluator<f64>>>,
+/// Sends what the main run's probes report as [`Event::Probe`]; wakes the UI once per step
+/// that had any.
+struct ChannelSink {
     tx: SyncSender<Event>,
-    run_id: Arc<AtomicU64>,
+    run_id: u64,
     waker: Arc<Waker>,
-    phase: Phase,
-    reported_anchors: usize,
 }
 
-impl TheoryEventObserver {
-    fn send(&self, update: TheoryUpdate) -> Result<(), EngineError> {
+impl ProbeSink for ChannelSink {
+    fn update(&mut self, _probe: usize, update: ProbeUpdate) -> Result<(), EngineError> {
         self.tx
-            .send(Event::Theory {
-                run_id: self.run_id.load(Ordering::Relaxed),
+            .send(Event::Probe {
+                run_id: self.run_id,
                 update: Box::new(update),
             })
             .map_err(|_| EngineError::Disconnected)
     }
-}
 
-impl Observer for TheoryEventObserver {
-    fn observe(&mut self, session: &Session, r: &StepRecord) -> Result<(), EngineError> {
-        let restart = match self.control.lock() {
-            Ok(mut c) => {
-                let opts = c.restart.then(|| c.options.clone());
-                c.restart = false;
-                opts
-            }
-            Err(_) => None,
-        };
-        if let Some(opts) = restart {
-            self.tracker = None;
-            self.reported_anchors = 0;
-            self.phase = Phase::Searching;
-            if let Some(o) = opts {
-                match MeasuredTracker::new(session.evaluator_f64(), o) {
-                    Ok(t) => {
-                        self.tracker = Some(t);
-                        self.send(TheoryUpdate::Started { step: r.step })?;
-                    }
-                    Err(e) => self.send(TheoryUpdate::Failed(e.to_string()))?,
-                }
-            }
-        }
-        let Some(tracker) = &mut self.tracker else {
-            return Ok(());
-        };
-        if *tracker.phase() == Phase::Done {
-            return Ok(());
-        }
-        let params = session.params_f64();
-        let input = StepInput::from_record(r, &params);
-        let before = tracker.probe_stats();
-        let mut updates = Vec::new();
-        match tracker.observe(&input) {
-            Ok(row) => {
-                for a in &tracker.anchors()[self.reported_anchors..] {
-                    updates.push(TheoryUpdate::Anchor(Box::new(a.info.clone())));
-                }
-                self.reported_anchors = tracker.anchors().len();
-                if let Some(row) = row {
-                    updates.push(TheoryUpdate::Row(Box::new(row)));
-                }
-                let after = tracker.probe_stats();
-                if after != before {
-                    updates.push(TheoryUpdate::Probes {
-                        probes: after.0,
-                        hvps: after.1,
-                    });
-                }
-                if *tracker.phase() != self.phase {
-                    self.phase = tracker.phase().clone();
-                    updates.push(TheoryUpdate::Phase(self.phase.clone()));
-                }
-            }
-            Err(e) => {
-                self.tracker = None;
-                updates.push(TheoryUpdate::Failed(format!(
-                    "the theory tracker stopped at step {}: {e}",
-                    r.step
-                )));
-            }
-        }
-        if updates.is_empty() {
-            return Ok(());
-        }
-        for u in updates {
-            self.send(u)?;
-        }
+    fn flush(&mut self) -> Result<(), EngineError> {
         (self.waker)();
         Ok(())
     }
@@ -448,19 +366,42 @@ struct TrainLoop {
     tx: SyncSender<Event>,
     waker: Arc<Waker>,
     shutdown: Arc<AtomicBool>,
-    runner: Option<(Runner, Arc<AtomicU64>)>,
+    runner: Option<Runner>,
     extras: Vec<Extra>,
     run_id: u64,
     paused: bool,
     finished: bool,
-    theory: Arc<Mutex<TheoryControl>>,
+    /// The probes of the main run (see [`Command::SetProbes`]).
+    probes: Vec<ProbeConfig>,
 }
 
 impl TrainLoop {
-    /// Ask the main run's theory observer for a fresh tracker at its next step.
-    fn restart_theory(&self) {
-        if let Ok(mut c) = self.theory.lock() {
-            c.restart = true;
+    /// The main run's runner: records and fresh probes, under the current run id. Start,
+    /// Reset and SetProbes build it anew around the session, so the probes restart.
+    fn main_runner(&self, session: Session) -> Runner {
+        let mut runner = self.runner_for(self.run_id, session);
+        let sink = ChannelSink {
+            tx: self.tx.clone(),
+            run_id: self.run_id,
+            waker: self.waker.clone(),
+        };
+        match ProbeObserver::new(&runner.session, &self.probes, sink) {
+            Ok(obs) => runner.add_observer(Cadence::Every(1), Box::new(obs)),
+            // Only a sink that opens files can fail here; the channel sink opens none.
+            Err(e) => {
+                let _ = self.tx.send(Event::Error {
+                    run_id: self.run_id,
+                    message: e.to_string(),
+                });
+            }
+        }
+        runner
+    }
+
+    /// Rebuild the main runner around its session (fresh probes), keeping the stop state.
+    fn restart_probes(&mut self) {
+        if let Some(old) = self.runner.take() {
+            self.runner = Some(self.main_runner(old.session));
         }
     }
 
@@ -481,7 +422,7 @@ impl TrainLoop {
             Cadence::Every(1),
             Box::new(ChannelObserver {
                 tx: self.tx.clone(),
-                run_id: Arc::new(AtomicU64::new(run_id)),
+                run_id,
                 waker: self.waker.clone(),
             }),
         );
@@ -541,30 +482,7 @@ impl TrainLoop {
                             n_test: data.test.as_ref().map(|t| t.len()).unwrap_or(0),
                             arch: config.arch_string(),
                         };
-                        let id = Arc::new(AtomicU64::new(run_id));
-                        let mut runner = Runner::new(session);
-                        runner.add_observer(
-                            Cadence::Every(1),
-                            Box::new(ChannelObserver {
-                                tx: self.tx.clone(),
-                                run_id: id.clone(),
-                                waker: self.waker.clone(),
-                            }),
-                        );
-                        runner.add_observer(
-                            Cadence::Every(1),
-                            Box::new(TheoryEventObserver {
-                                control: self.theory.clone(),
-                                tracker: None,
-                                tx: self.tx.clone(),
-                                run_id: id.clone(),
-                                waker: self.waker.clone(),
-                                phase: Phase::Searching,
-                                reported_anchors: 0,
-                            }),
-                        );
-                        self.restart_theory();
-                        self.runner = Some((runner, id));
+                        self.runner = Some(self.main_runner(session));
                         return self.emit(Event::Started {
                             run_id,
                             info: Box::new(info),
@@ -612,21 +530,20 @@ impl TrainLoop {
                 }
             }
             Command::Reset { run_id } => {
-                if let Some((runner, id)) = &mut self.runner {
+                if let Some(mut runner) = self.runner.take() {
                     runner.session.reset();
-                    runner.stop_flag().store(false, Ordering::Relaxed);
                     self.extras.clear();
-                    id.store(run_id, Ordering::Relaxed);
                     self.run_id = run_id;
                     self.finished = false;
                     self.paused = true;
-                    self.restart_theory();
+                    // A fresh runner: a cleared stop flag, fresh probes, the new id.
+                    self.runner = Some(self.main_runner(runner.session));
                     return self.emit(Event::Reset { run_id });
                 }
             }
             Command::Stop => {
                 if self.runner.is_some() && self.any_unfinished() {
-                    if let Some((runner, _)) = &mut self.runner {
+                    if let Some(runner) = &mut self.runner {
                         runner.stop_flag().store(true, Ordering::Relaxed);
                     }
                     for e in &mut self.extras {
@@ -637,7 +554,7 @@ impl TrainLoop {
                 }
             }
             Command::Branch { run_id, lr } => {
-                let forked = self.runner.as_ref().map(|(r, _)| r.session.fork());
+                let forked = self.runner.as_ref().map(|r| r.session.fork());
                 let Some(mut session) = forked else {
                     return self.emit(Event::Error {
                         run_id,
@@ -688,7 +605,7 @@ impl TrainLoop {
             },
             Command::RemoveRun { run_id } => self.extras.retain(|e| e.run_id != run_id),
             Command::SetLr(lr) => {
-                if let Some((runner, _)) = &mut self.runner
+                if let Some(runner) = &mut self.runner
                     && let Err(e) = runner.session.set_lr(lr)
                 {
                     return self.emit(Event::Error {
@@ -697,16 +614,14 @@ impl TrainLoop {
                     });
                 }
             }
-            Command::SetTheory(opts) => {
-                if let Ok(mut c) = self.theory.lock() {
-                    c.options = opts.map(|o| *o);
-                    c.restart = true;
-                }
+            Command::SetProbes(probes) => {
+                self.probes = probes;
+                self.restart_probes();
             }
             Command::SaveNpz { dir } => {
                 let (ok, message) = match &self.runner {
                     None => (false, "no run to save".to_string()),
-                    Some((runner, _)) => {
+                    Some(runner) => {
                         let p = dir.join("params.npz");
                         let d = dir.join("data.npz");
                         let r = std::fs::create_dir_all(&dir)
@@ -769,7 +684,7 @@ impl TrainLoop {
         if self.finished {
             return true;
         }
-        let Some((runner, _)) = &mut self.runner else {
+        let Some(runner) = &mut self.runner else {
             return true;
         };
         match step_event(runner, self.run_id) {
@@ -1086,7 +1001,10 @@ mod tests {
     /// run, and Reset starts a fresh tracker under the new run id.
     #[test]
     fn theory_events_match_the_headless_tracker_and_restart_on_reset() {
-        use crate::engine::theory::measured::{TheoryLog, TheoryRow};
+        use crate::engine::probe::{ProbeConfig, ProbeUpdate};
+        use crate::engine::theory::measured::{
+            MeasuredTracker, Phase, StepInput, TheoryLog, TheoryOptions, TheoryRow, TheoryUpdate,
+        };
         let mut c = tiny();
         c.dataset = DatasetSpec::Digits {
             n_train: 100,
@@ -1133,14 +1051,15 @@ mod tests {
             Ok(w) => w,
             Err(e) => panic!("{e}"),
         };
-        let _ = w.send(Command::SetTheory(Some(Box::new(opts))));
+        let _ = w.send(Command::SetProbes(vec![ProbeConfig::MeasuredTheory(opts)]));
         let id = w.start(c).unwrap_or(0);
         let evs = wait_for(&w, |e| matches!(e, Event::Finished { .. }));
         let mut log = TheoryLog::default();
         for e in evs {
-            if let Event::Theory { run_id, update } = e {
+            if let Event::Probe { run_id, update } = e {
                 assert_eq!(run_id, id);
-                log.apply(*update);
+                let ProbeUpdate::MeasuredTheory(u) = *update;
+                log.apply(u);
             }
         }
         assert_eq!(log.phase, Some(Phase::Done));
@@ -1158,13 +1077,14 @@ mod tests {
         let _ = w.send(Command::Step);
         let evs = wait_for(
             &w,
-            |e| matches!(e, Event::Theory { update, .. } if matches!(**update, TheoryUpdate::Row(_))),
+            |e| matches!(e, Event::Probe { update, .. } if matches!(**update, ProbeUpdate::MeasuredTheory(TheoryUpdate::Row(_)))),
         );
         let mut log2 = TheoryLog::default();
         for e in evs {
-            if let Event::Theory { run_id, update } = e {
+            if let Event::Probe { run_id, update } = e {
                 assert_eq!(run_id, id2);
-                log2.apply(*update);
+                let ProbeUpdate::MeasuredTheory(u) = *update;
+                log2.apply(u);
             }
         }
         assert_eq!(log2.rows.len(), 1);
@@ -1173,12 +1093,12 @@ mod tests {
         // Switched off: no more theory events (after the rest of the last step's updates).
         std::thread::sleep(Duration::from_millis(200));
         while w.try_recv().is_some() {}
-        let _ = w.send(Command::SetTheory(None));
+        let _ = w.send(Command::SetProbes(Vec::new()));
         let _ = w.send(Command::Step);
         let mut evs = wait_for(&w, |e| matches!(e, Event::Record { .. }));
         let _ = w.send(Command::Step);
         evs.extend(wait_for(&w, |e| matches!(e, Event::Record { .. })));
-        assert!(!evs.iter().any(|e| matches!(e, Event::Theory { .. })));
+        assert!(!evs.iter().any(|e| matches!(e, Event::Probe { .. })));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The Training workspace's controller: the worker protocol (start, reset, branch, sweep,
 //! gradient-flow overlay, live η) and the handling of the worker's events. The measured theory
-//! (`Command::SetTheory`, `Event::Theory`) is used only here.
+//! (`Command::SetProbes`, `Event::Probe`) is used only here.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -9,6 +9,7 @@ use super::model::{Overlay, OverlayKind, RunView, parse_lrs};
 use super::{DRAIN_BUDGET, DRAIN_MAX, TrainingWorkspace};
 use crate::engine::config::{Optimizer, RunConfig};
 use crate::engine::session::StopReason;
+use crate::engine::probe::{ProbeConfig, ProbeUpdate};
 use crate::engine::theory::measured::{TheoryLog, TheoryOptions};
 use crate::engine::worker::{Command, Event, TrainWorker};
 
@@ -79,8 +80,12 @@ impl TrainingWorkspace {
     /// Tell the worker whether (and how) to track the theory; a fresh tracker starts at the
     /// next step.
     fn send_theory(&mut self) {
-        let o = self.theory_options();
-        self.send(Command::SetTheory(o));
+        let probes = self
+            .theory_options()
+            .map(|o| ProbeConfig::MeasuredTheory(*o))
+            .into_iter()
+            .collect();
+        self.send(Command::SetProbes(probes));
     }
 
     /// Switch the theory tracker on or off (also during a run).
@@ -372,7 +377,7 @@ impl TrainingWorkspace {
             Event::Paused { .. }
             | Event::Reset { .. }
             | Event::Saved { .. }
-            | Event::Theory { .. } => {}
+            | Event::Probe { .. } => {}
         }
     }
 
@@ -405,10 +410,12 @@ impl TrainingWorkspace {
                 run.paused = true;
             }
             Event::Saved { ok, message, .. } => self.banners.push((message, !ok)),
-            Event::Theory { update, .. } => {
-                self.theory.apply(*update);
-                self.theory_changed = true;
-            }
+            Event::Probe { update, .. } => match *update {
+                ProbeUpdate::MeasuredTheory(u) => {
+                    self.theory.apply(u);
+                    self.theory_changed = true;
+                }
+            },
             Event::Error { message, .. } => {
                 run.loading = false;
                 if run.info.is_none() {

@@ -1,0 +1,127 @@
+//! The messages a tracker running beside a live run sends ([`TheoryUpdate`]) and what the app
+//! collects from them ([`TheoryLog`]).
+
+use super::agreement::{Agreement, agreement};
+use super::anchor::AnchorInfo;
+use super::tracker::{Phase, TheoryRow};
+use crate::engine::theory::TheoryError;
+use crate::engine::theory::self_stab::SelfStabParams;
+
+/// One message from a tracker running beside a live run (the app's training worker sends these
+/// as events; [`TheoryLog::apply`] collects them on the other side).
+#[derive(Clone, Debug, PartialEq)]
+pub enum TheoryUpdate {
+    /// A fresh tracker starts watching at this step (forget earlier updates).
+    Started { step: usize },
+    /// The tracker's phase changed.
+    Phase(Phase),
+    /// A new anchor θ₀ was measured.
+    Anchor(Box<AnchorInfo>),
+    /// One tracked step.
+    Row(Box<TheoryRow>),
+    /// Probe statistics (per-step λ1 probes and the HVPs they used so far).
+    Probes { probes: usize, hvps: usize },
+    /// The tracker failed and was switched off (the run goes on).
+    Failed(String),
+}
+
+/// What a live tracker has reported so far.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TheoryLog {
+    /// None until a tracker started.
+    pub phase: Option<Phase>,
+    pub started_at: usize,
+    pub anchors: Vec<AnchorInfo>,
+    pub rows: Vec<TheoryRow>,
+    pub probes: usize,
+    pub probe_hvps: usize,
+    pub error: Option<String>,
+}
+
+/// Definition 4.1 needs x₀ > 0 and the map is odd in x, so the map runs on sign · x̃ with
+/// x̃₀ = −x* made positive; measured x̃_t enter the map's coordinates times the same sign.
+fn map_sign(a: &AnchorInfo) -> f64 {
+    if a.x_center > 0.0 { -1.0 } else { 1.0 }
+}
+
+impl TheoryLog {
+    /// Fold one update in.
+    pub fn apply(&mut self, u: TheoryUpdate) {
+        match u {
+            TheoryUpdate::Started { step } => {
+                *self = TheoryLog {
+                    phase: Some(Phase::Searching),
+                    started_at: step,
+                    ..Default::default()
+                }
+            }
+            TheoryUpdate::Phase(p) => self.phase = Some(p),
+            TheoryUpdate::Anchor(a) => self.anchors.push(*a),
+            TheoryUpdate::Row(r) => self.rows.push(*r),
+            TheoryUpdate::Probes { probes, hvps } => {
+                self.probes = probes;
+                self.probe_hvps = hvps;
+            }
+            TheoryUpdate::Failed(e) => {
+                self.error = Some(e);
+                self.phase = Some(Phase::Done);
+            }
+        }
+    }
+
+    /// Rows of one anchor, ordered by t.
+    pub fn rows_of(&self, anchor: usize) -> Vec<&TheoryRow> {
+        self.rows.iter().filter(|r| r.anchor == anchor).collect()
+    }
+
+    /// The agreement figures of one anchor so far.
+    pub fn agreement(&self, anchor: usize) -> Option<Agreement> {
+        let info = self.anchors.get(anchor)?;
+        agreement(info, &self.rows_of(anchor))
+    }
+
+    /// The map of Definition 4.1 with an anchor's measured η, α, β and initial condition, over
+    /// `steps` steps: x₀ = |x̃₀| = |x*| (see `map_sign`) and y₀ = e₀ = λ1(θ₀) − 2/η, so the
+    /// map's 2/η + y_t is the predicted sharpness (module notes). Fails (with the reason) when
+    /// the anchor violates the map's assumptions, e.g. α ≤ 0.
+    pub fn map_of(&self, anchor: usize, steps: usize) -> Result<SelfStabParams, TheoryError> {
+        let Some(a) = self.anchors.get(anchor) else {
+            return Err(TheoryError::Shape(format!(
+                "no anchor {anchor} has been measured yet"
+            )));
+        };
+        let x0 = a.x_center.abs();
+        let params = SelfStabParams {
+            lr: a.lr,
+            alpha: a.alpha,
+            beta: a.beta,
+            x0,
+            y0: a.excess0,
+            steps,
+            blowup: SelfStabParams::default()
+                .blowup
+                .max(1e3 * x0.max(a.excess0.abs())),
+        };
+        params.check()?;
+        Ok(params)
+    }
+
+    /// Measured (t, x̃_t in the map's coordinates, λ1 − 2/η) of one anchor: the points to draw
+    /// over the map's (t, x_t) and (x_t, y_t) plots.
+    pub fn measured_in_map_coordinates(&self, anchor: usize) -> Vec<(usize, f64, f64)> {
+        let Some(a) = self.anchors.get(anchor) else {
+            return Vec::new();
+        };
+        let sign = map_sign(a);
+        self.rows_of(anchor)
+            .into_iter()
+            .map(|r| {
+                (
+                    r.t,
+                    sign * (r.x_measured - a.x_center),
+                    r.lambda1_minus_threshold,
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,92 @@
+//! [`TheoryOptions`]: how the measured-theory tracker works, checked before it starts.
+
+use serde::Serialize;
+
+use crate::engine::theory::TheoryError;
+
+/// How the tracker works.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TheoryOptions {
+    /// Steps tracked after the first crossing (rows t = 0 .. window−1 over all anchors).
+    pub window: usize,
+    /// Re-anchor every this many tracked steps (0 = never).
+    pub reanchor_every: usize,
+    /// Finite-difference step for ∇S (None = [`super::eigen::default_fd_step`]).
+    pub eps: Option<f64>,
+    /// Lanczos tolerance and iteration cap at an anchor.
+    pub anchor_tol: f64,
+    pub anchor_max_iter: usize,
+    /// Lanczos tolerance and iteration cap of the per-step λ1 probes.
+    pub probe_tol: f64,
+    pub probe_max_iter: usize,
+    /// While searching, probe every step once the last known λ1 ≥ this fraction of 2/η.
+    /// 0.97 leaves 3 % of 2/η between the last record below it and the crossing: on
+    /// cohen-fig1 (λ1 every 20 steps, rising 1.3 between records near 2/η = 100) that is
+    /// 2.3× the rise between two records; with 0.9 (and a probe every 10 steps between
+    /// records) the f64 probes before the crossing numbered 201, now the steps from the first
+    /// record ≥ 97 (step 1040) to the crossing.
+    pub near_fraction: f64,
+    /// While searching and far from 2/η with no λ1 in the records, probe every this many steps.
+    pub far_probe_every: usize,
+    /// The prediction counts as blown up beyond this |x| or |y|.
+    pub blowup: f64,
+    pub seed: u64,
+}
+
+impl Default for TheoryOptions {
+    fn default() -> Self {
+        TheoryOptions {
+            window: 300,
+            reanchor_every: 0,
+            eps: None,
+            anchor_tol: 1e-12,
+            anchor_max_iter: 300,
+            probe_tol: 1e-6,
+            probe_max_iter: 200,
+            near_fraction: 0.97,
+            far_probe_every: 10,
+            blowup: 1e8,
+            seed: 0,
+        }
+    }
+}
+
+impl TheoryOptions {
+    pub fn check(&self) -> Result<(), TheoryError> {
+        if self.window == 0 {
+            return Err(TheoryError::invalid("window", 0, "track at least 1 step"));
+        }
+        for (name, v) in [
+            ("anchor_tol", self.anchor_tol),
+            ("probe_tol", self.probe_tol),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(TheoryError::invalid(name, v, "must be a finite number ≥ 0"));
+            }
+        }
+        if let Some(e) = self.eps
+            && !(e.is_finite() && e > 0.0)
+        {
+            return Err(TheoryError::invalid(
+                "eps",
+                e,
+                "the finite-difference step must be a finite number > 0",
+            ));
+        }
+        if !(self.near_fraction.is_finite() && self.near_fraction > 0.0) {
+            return Err(TheoryError::invalid(
+                "near_fraction",
+                self.near_fraction,
+                "must be a finite number > 0",
+            ));
+        }
+        if !(self.blowup.is_finite() && self.blowup > 0.0) {
+            return Err(TheoryError::invalid(
+                "blowup",
+                self.blowup,
+                "must be a finite number > 0",
+            ));
+        }
+        Ok(())
+    }
+}
