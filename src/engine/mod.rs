@@ -16,5 +16,6 @@ pub mod model;
 pub mod network;
 pub mod plot;
 pub mod presets;
+pub mod run_folder;
 pub mod session;
 pub mod worker;
