@@ -11,6 +11,7 @@ pub use rng::Rng;
 pub mod bench;
 pub mod config;
 pub mod error;
+pub mod estimate;
 pub mod lanczos;
 pub mod model;
 pub mod network;

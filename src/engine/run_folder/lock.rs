@@ -43,14 +43,14 @@ impl RunLock {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let text = std::fs::read_to_string(&path).unwrap_or_default();
                     match text.trim().parse::<u32>() {
-                        Ok(pid) if pid != std::process::id() && pid_alive(pid) => {
+                        Ok(pid) if pid == std::process::id() || pid_alive(pid) => {
                             return Err(RunFolderError::Locked {
                                 dir: dir.to_path_buf(),
                                 pid,
                             });
                         }
-                        // Stale (dead pid), our own, or unreadable (a holder killed while
-                        // writing its pid): take it over.
+                        // Stale (dead pid) or unreadable (a holder killed while writing
+                        // its pid): take it over.
                         _ => {
                             let _ = std::fs::remove_file(&path);
                         }
