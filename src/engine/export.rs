@@ -142,14 +142,17 @@ pub fn format_cell(x: f64) -> String {
 pub struct NpzFile {
     path: PathBuf,
     writer: NpzWriter<AtomicFile>,
+    io_error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl NpzFile {
     pub fn create(path: &Path) -> Result<Self, ExportError> {
         let file = AtomicFile::create(path)?;
+        let io_error = file.error_slot();
         Ok(NpzFile {
             path: path.to_path_buf(),
             writer: NpzWriter::new_compressed(file),
+            io_error,
         })
     }
 
@@ -159,19 +162,31 @@ impl NpzFile {
         S: Data<Elem = A>,
         D: Dimension,
     {
-        self.writer
-            .add_array(name, array)
-            .map_err(|e| ExportError::Format {
-                path: self.path.clone(),
-                message: format!("array {name}: {e}"),
-            })
+        let r = self.writer.add_array(name, array);
+        r.map_err(|e| self.error(format!("array {name}: {e}")))
+    }
+
+    /// The zip writer hides the I/O error behind "i/o error"; name the real cause.
+    fn error(&self, fallback: String) -> ExportError {
+        let io = self.io_error.lock().ok().and_then(|g| g.clone());
+        ExportError::Format {
+            path: self.path.clone(),
+            message: io.unwrap_or(fallback),
+        }
     }
 
     pub fn finish(self) -> Result<(), ExportError> {
-        let path = self.path;
-        let file = self.writer.finish().map_err(|e| ExportError::Format {
+        let NpzFile {
             path,
-            message: e.to_string(),
+            writer,
+            io_error,
+        } = self;
+        let file = writer.finish().map_err(|e| {
+            let io = io_error.lock().ok().and_then(|g| g.clone());
+            ExportError::Format {
+                path,
+                message: io.unwrap_or_else(|| e.to_string()),
+            }
         })?;
         file.commit()
     }

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::engine::export::ExportError;
@@ -100,6 +100,8 @@ pub struct AtomicFile {
     w: Option<BufWriter<Sink>>,
     failed: bool,
     keep_partial: bool,
+    /// The first I/O error, for writers (zip) that replace it with their own message.
+    first_error: Arc<Mutex<Option<String>>>,
 }
 
 impl AtomicFile {
@@ -112,6 +114,7 @@ impl AtomicFile {
             w: Some(BufWriter::new(Sink::new(file))),
             failed: false,
             keep_partial: false,
+            first_error: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -125,6 +128,20 @@ impl AtomicFile {
     /// The final name.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the first I/O error's text is kept (shared, so a wrapper can report it).
+    pub fn error_slot(&self) -> Arc<Mutex<Option<String>>> {
+        self.first_error.clone()
+    }
+
+    fn note(&mut self, e: &io::Error) {
+        self.failed = true;
+        if let Ok(mut g) = self.first_error.lock()
+            && g.is_none()
+        {
+            *g = Some(e.to_string());
+        }
     }
 
     /// Whether a write has failed (the file will never be committed).
@@ -152,7 +169,7 @@ impl AtomicFile {
 
     fn check<T>(&mut self, r: io::Result<T>) -> Result<T, ExportError> {
         r.map_err(|e| {
-            self.failed = true;
+            self.note(&e);
             ExportError::io(&self.path, e)
         })
     }
@@ -198,15 +215,15 @@ impl AtomicFile {
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let r = self.writer().and_then(|w| w.write(buf));
-        if r.is_err() {
-            self.failed = true;
+        if let Err(e) = &r {
+            self.note(e);
         }
         r
     }
     fn flush(&mut self) -> io::Result<()> {
         let r = self.writer().and_then(|w| w.flush());
-        if r.is_err() {
-            self.failed = true;
+        if let Err(e) = &r {
+            self.note(e);
         }
         r
     }
@@ -215,8 +232,8 @@ impl Write for AtomicFile {
 impl Seek for AtomicFile {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         let r = self.writer().and_then(|w| w.seek(pos));
-        if r.is_err() {
-            self.failed = true;
+        if let Err(e) = &r {
+            self.note(e);
         }
         r
     }
