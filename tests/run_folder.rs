@@ -13,8 +13,8 @@ use eos_explorer::engine::data::DatasetSpec;
 use eos_explorer::engine::error::EngineError;
 use eos_explorer::engine::export::SaveSteps;
 use eos_explorer::engine::run_folder::{
-    self, Known, Overlay, RunData, RunFolder, RunFolderError, RunInfo, RunSummary, Table,
-    read_run, with_write_budget, write_run,
+    self, Known, Overlay, RunData, RunFolder, RunFolderError, RunInfo, RunSummary, Table, read_run,
+    with_write_budget, write_run,
 };
 use eos_explorer::engine::session::{Cadence, Observer, Runner, Session, StepRecord, StopReason};
 
@@ -124,7 +124,10 @@ fn cli_stream_and_app_export_of_the_same_run_read_back_equal() {
     }
     // Integers as integers; the records come back bit-exact.
     let text = std::fs::read_to_string(a.join("metrics.csv")).expect("csv");
-    assert!(text.lines().nth(1).is_some_and(|l| l.starts_with("0,")), "{text}");
+    assert!(
+        text.lines().nth(1).is_some_and(|l| l.starts_with("0,")),
+        "{text}"
+    );
     assert!(!text.contains("\n1.0,"));
     let back = ra.run.metrics.to_records();
     assert_eq!(back.len(), recs.len());
@@ -178,7 +181,10 @@ fn awkward_numbers_overlays_and_probe_tables_round_trip_bit_exactly() {
     });
     let dir = tmp("awkward");
     write_run(&dir, &run, false).expect("write");
-    assert!(dir.join("overlays/0-branch-120-eta-0.05/metrics.csv").is_file());
+    assert!(
+        dir.join("overlays/0-branch-120-eta-0.05/metrics.csv")
+            .is_file()
+    );
     let back = read_run(&dir).expect("read");
     assert!(back.warnings.is_empty(), "{:?}", back.warnings);
     let mut want = run.clone();
@@ -229,11 +235,15 @@ fn faults_load_what_is_valid_and_say_where() {
     let loss = &l.run.metrics.column("train_loss").expect("col").values;
     assert_eq!(loss, &vec![Some(1.0), None, Some(0.4)]);
     let says = |file: &str, line: Option<usize>, col: Option<&str>| {
-        l.warnings.iter().any(|w| {
-            w.file.ends_with(file) && w.line == line && w.column.as_deref() == col
-        })
+        l.warnings
+            .iter()
+            .any(|w| w.file.ends_with(file) && w.line == line && w.column.as_deref() == col)
     };
-    assert!(says("metrics.csv", Some(3), Some("train_loss")), "{:?}", l.warnings);
+    assert!(
+        says("metrics.csv", Some(3), Some("train_loss")),
+        "{:?}",
+        l.warnings
+    );
     assert!(says("metrics.csv", Some(4), None), "wrong cell count");
     assert!(says("metrics.csv", Some(6), Some("step")), "bad step");
     assert!(says("metrics.csv", Some(7), None), "truncated last line");
@@ -357,7 +367,10 @@ fn a_full_disk_gives_a_clear_error_and_no_corrupt_final_file() {
                 failures += 1;
                 let m = e.to_string();
                 assert!(m.contains("no space left"), "{m}");
-                assert!(m.contains(dir.to_str().expect("utf8")), "names the file: {m}");
+                assert!(
+                    m.contains(dir.to_str().expect("utf8")),
+                    "names the file: {m}"
+                );
             }
         }
         assert_final_names_complete(&dir);

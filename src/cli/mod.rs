@@ -12,7 +12,6 @@ macro_rules! outln {
     }};
 }
 
-
 mod bench;
 mod run;
 pub mod simulate;

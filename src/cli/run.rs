@@ -22,7 +22,6 @@ use eos_explorer::engine::theory::measured::{TheoryObserver, TheoryOptions, theo
 use eos_explorer::engine::{Precision, presets::with_cifar_dir};
 use indicatif::{ProgressBar, ProgressStyle};
 
-
 /// Exit codes of `run` (also in `--help`).
 pub const EXIT_DIVERGED: i32 = 3;
 pub const EXIT_STOPPED: i32 = 130;
@@ -486,7 +485,7 @@ fn write_plots(path: &Path, recs: &[StepRecord], title: &str) -> anyhow::Result<
     Ok(written)
 }
 
-/// Validate `--plot` before the run: a .svg or .png name in an existing folder.
+/// Validate `--plot` before the run: a .svg or .png name whose folder exists or can be made.
 fn check_plot_path(p: &Path) -> anyhow::Result<()> {
     let ext = p
         .extension()
@@ -498,14 +497,14 @@ fn check_plot_path(p: &Path) -> anyhow::Result<()> {
             p.display()
         );
     }
-    if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty())
-        && !parent.is_dir()
-    {
-        bail!(
-            "--plot {}: the folder {} does not exist; create it first",
-            p.display(),
-            parent.display()
-        );
+    if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| {
+            format!(
+                "--plot {}: cannot create the folder {}",
+                p.display(),
+                parent.display()
+            )
+        })?;
     }
     Ok(())
 }
@@ -639,7 +638,10 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
             est.describe(),
             est.seconds_per_step(threads)
         );
-        eprintln!("  writing to {} (Ctrl-C stops after the current step)", out.display());
+        eprintln!(
+            "  writing to {} (Ctrl-C stops after the current step)",
+            out.display()
+        );
     }
     drop(data);
     if a.save_data {

@@ -200,18 +200,33 @@ pub fn estimate(
     let n_all = s.add("the sample count", &[u(shape.n_train), u(shape.n_test)])?;
     let row = s.add("the data size", &[u(shape.input_dim), u(shape.outputs)])?;
     // f64 as loaded (inputs + one-hot targets) and the run-precision batches.
-    let data_bytes = s.mul("the data size", &[n_all, row, s.add("the data size", &[8, elem])?])?;
-    let hidden_sum = cfg.hidden.iter().try_fold(0u64, |a, w| a.checked_add(u(*w)));
+    let data_bytes = s.mul(
+        "the data size",
+        &[n_all, row, s.add("the data size", &[8, elem])?],
+    )?;
+    let hidden_sum = cfg
+        .hidden
+        .iter()
+        .try_fold(0u64, |a, w| a.checked_add(u(*w)));
     let hidden_sum = hidden_sum.ok_or_else(|| s.err("the activation size"))?;
     let act_width = s.add("the activation size", &[hidden_sum, u(shape.outputs)])?;
     // z, σ(z), σ'(z) per hidden unit per sample, kept for the HVPs; chunk temporaries
     // (≈ 4 per unit per row) on every thread.
-    let cache = s.mul("the activation size", &[u(shape.n_train), act_width, 3, elem])?;
+    let cache = s.mul(
+        "the activation size",
+        &[u(shape.n_train), act_width, 3, elem],
+    )?;
     let chunk_rows = u(cfg.chunk_rows.min(shape.n_train.max(1)));
     let widest = u(widths.iter().copied().max().unwrap_or(1));
     let temps = s.mul(
         "the activation size",
-        &[threads, chunk_rows, s.add("the activation size", &[act_width, widest])?, 4, elem],
+        &[
+            threads,
+            chunk_rows,
+            s.add("the activation size", &[act_width, widest])?,
+            4,
+            elem,
+        ],
     )?;
     let activation_bytes = s.add("the activation size", &[cache, temps])?;
     let lanczos_bytes = if cfg.eig_every > 0 {
@@ -234,7 +249,13 @@ pub fn estimate(
     };
     let total_bytes = s.add(
         "the total size",
-        &[param_bytes, data_bytes, activation_bytes, lanczos_bytes, theory_bytes],
+        &[
+            param_bytes,
+            data_bytes,
+            activation_bytes,
+            lanczos_bytes,
+            theory_bytes,
+        ],
     )?;
     let np = shape.n_train as f64 * parameters as f64;
     let eig = if cfg.eig_every > 0 {

@@ -13,8 +13,8 @@ use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::engine::export::ExportError;
 
@@ -79,7 +79,10 @@ impl Seek for Sink {
 
 /// `dir/NAME` → `dir/NAME.partial`.
 pub fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(PARTIAL_SUFFIX);
     path.with_file_name(name)
 }

@@ -183,9 +183,17 @@ mod tests {
         assert_eq!(parse(p, &old).expect("old").format_version, 0);
         let typo = bare.replace("\"acc_goal\"", "\"acc_gaol\"");
         let e = parse(p, &typo).expect_err("typo").to_string();
-        assert!(e.contains("acc_gaol") && e.contains("did you mean `acc_goal`"), "{e}");
+        assert!(
+            e.contains("acc_gaol") && e.contains("did you mean `acc_goal`"),
+            "{e}"
+        );
         assert!(e.contains("line "), "{e}");
         let newer = new.replace("\"format_version\": 1", "\"format_version\": 9");
-        assert!(parse(p, &newer).expect_err("newer").to_string().contains("newer"));
+        assert!(
+            parse(p, &newer)
+                .expect_err("newer")
+                .to_string()
+                .contains("newer")
+        );
     }
 }

@@ -214,7 +214,11 @@ impl Metrics {
         let rows = (0..self.len())
             .map(|i| {
                 let mut r = vec![Some(self.step[i] as f64)];
-                r.extend(self.columns.iter().map(|c| c.values.get(i).copied().flatten()));
+                r.extend(
+                    self.columns
+                        .iter()
+                        .map(|c| c.values.get(i).copied().flatten()),
+                );
                 r
             })
             .collect();
@@ -225,7 +229,10 @@ impl Metrics {
     /// `threshold`, `grad_norm`, `wall_s`) come back as NaN; eigenvalues as the leading
     /// `lambda_i` cells present on the row.
     pub fn to_records(&self) -> Vec<StepRecord> {
-        let cell = |k: Known, i: usize| self.known(k).and_then(|c| c.values.get(i).copied().flatten());
+        let cell = |k: Known, i: usize| {
+            self.known(k)
+                .and_then(|c| c.values.get(i).copied().flatten())
+        };
         let num = |k: Known, i: usize| cell(k, i).unwrap_or(f64::NAN);
         let k = self.neigs();
         (0..self.len())

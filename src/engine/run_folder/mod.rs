@@ -65,7 +65,14 @@ pub fn params_step_of(name: &str) -> Option<usize> {
 
 /// Names a probe file may not take (they belong to the format).
 fn reserved(name: &str) -> bool {
-    [CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, OVERLAY_FILE, DATA_FILE].contains(&name)
+    [
+        CONFIG_FILE,
+        METRICS_FILE,
+        SUMMARY_FILE,
+        OVERLAY_FILE,
+        DATA_FILE,
+    ]
+    .contains(&name)
         || params_step_of(name).is_some()
 }
 
@@ -107,7 +114,11 @@ pub enum RunFolderError {
     #[error("{path} is not a regular file ({what}); give a file")]
     NotAFile { path: PathBuf, what: &'static str },
     #[error("{path} is {size} bytes, more than the {limit} this file may have")]
-    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     #[error("a probe file may not be called {name} (a name of the run-folder format)")]
     ReservedName { name: String },
 }
@@ -244,6 +255,9 @@ pub fn slug(name: &str) -> String {
             out.push('-');
         }
     }
-    let s = out.trim_end_matches('-').trim_start_matches('.').to_string();
+    let s = out
+        .trim_end_matches('-')
+        .trim_start_matches('.')
+        .to_string();
     if s.is_empty() { "run".into() } else { s }
 }

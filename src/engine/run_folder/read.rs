@@ -182,8 +182,7 @@ fn read_dir_run(
                 &path,
                 "an incomplete file left by an interrupted write; ignored",
             ));
-        } else if [CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, OVERLAY_FILE].contains(&name.as_str())
-        {
+        } else if [CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, OVERLAY_FILE].contains(&name.as_str()) {
         } else if let Some(step) = params_step_of(&name) {
             match npz_ok(&path) {
                 Ok(()) => run.params_steps.push(step),

@@ -121,7 +121,12 @@ impl Table {
     /// One column's cells, top to bottom.
     pub fn column(&self, name: &str) -> Option<Vec<Option<f64>>> {
         let i = self.index(name)?;
-        Some(self.rows.iter().map(|r| r.get(i).copied().flatten()).collect())
+        Some(
+            self.rows
+                .iter()
+                .map(|r| r.get(i).copied().flatten())
+                .collect(),
+        )
     }
 
     /// The whole file's text (header and rows, each line ending in `\n`).
@@ -257,7 +262,14 @@ mod tests {
         assert_eq!(format_cell_as(17.0, true), "17");
         assert_eq!(format_cell_as(17.0, false), "17.0");
         assert_eq!(format_cell_as(0.1, true), "0.1");
-        for x in [0.1f64, 1.0 / 3.0, 1e-300, f64::MAX, -2.5e17, f32::MAX as f64] {
+        for x in [
+            0.1f64,
+            1.0 / 3.0,
+            1e-300,
+            f64::MAX,
+            -2.5e17,
+            f32::MAX as f64,
+        ] {
             let s = format_cell_as(x, false);
             assert_eq!(parse_cell(&s), Ok(Some(x)));
         }
