@@ -29,19 +29,19 @@ pub fn format_cell_as(x: f64, integer: bool) -> String {
 }
 
 /// Parse one cell: empty → `None`; numbers in any form Rust or Python write (`1`, `1.5`,
-/// `1e-3`, `nan`, `NaN`, `inf`, `-Infinity`).
-pub fn parse_cell(s: &str) -> Result<Option<f64>, ()> {
+/// `1e-3`, `nan`, `NaN`, `inf`, `-Infinity`). The outer `None`: not a number.
+pub fn parse_cell(s: &str) -> Option<Option<f64>> {
     let t = s.trim();
     if t.is_empty() {
-        return Ok(None);
+        return Some(None);
     }
     match t.to_ascii_lowercase().as_str() {
-        "nan" | "+nan" | "-nan" => return Ok(Some(f64::NAN)),
-        "inf" | "+inf" | "infinity" | "+infinity" => return Ok(Some(f64::INFINITY)),
-        "-inf" | "-infinity" => return Ok(Some(f64::NEG_INFINITY)),
+        "nan" | "+nan" | "-nan" => return Some(Some(f64::NAN)),
+        "inf" | "+inf" | "infinity" | "+infinity" => return Some(Some(f64::INFINITY)),
+        "-inf" | "-infinity" => return Some(Some(f64::NEG_INFINITY)),
         _ => {}
     }
-    t.parse::<f64>().map(Some).map_err(|_| ())
+    t.parse::<f64>().ok().map(Some)
 }
 
 /// Something the reader skipped, with where it was.
@@ -235,8 +235,8 @@ pub fn parse_table_lines(
         let mut row = Vec::with_capacity(cells.len());
         for (c, name) in cells.iter().zip(&table.header) {
             match parse_cell(c) {
-                Ok(v) => row.push(v),
-                Err(()) => {
+                Some(v) => row.push(v),
+                None => {
                     warnings.push(ReadWarning {
                         file: file.to_path_buf(),
                         line: Some(line_no),
@@ -271,11 +271,11 @@ mod tests {
             f32::MAX as f64,
         ] {
             let s = format_cell_as(x, false);
-            assert_eq!(parse_cell(&s), Ok(Some(x)));
+            assert_eq!(parse_cell(&s), Some(Some(x)));
         }
-        assert!(parse_cell("nan").is_ok_and(|v| v.is_some_and(f64::is_nan)));
-        assert_eq!(parse_cell("-Infinity"), Ok(Some(f64::NEG_INFINITY)));
-        assert_eq!(parse_cell("1.2.3"), Err(()));
+        assert!(parse_cell("nan").is_some_and(|v| v.is_some_and(f64::is_nan)));
+        assert_eq!(parse_cell("-Infinity"), Some(Some(f64::NEG_INFINITY)));
+        assert_eq!(parse_cell("1.2.3"), None);
     }
 
     #[test]
