@@ -82,15 +82,15 @@ pub struct Estimate {
     /// The Lanczos basis (up to `lanczos_max_iter` vectors in f64) and the Ritz vectors.
     pub lanczos_bytes: u64,
     pub total_bytes: u64,
-    /// Average FLOPs per step: a gradient (≈ 6·n·p) plus, on eigenvalue steps, ≈ 20 HVPs
+    /// Average FLOPs per step: a gradient (≈ 6·n·p) plus, on eigenvalue steps, ≈ 10 HVPs
     /// (≈ 12·n·p each), spread over `eig_every`.
     pub flops_per_step: f64,
 }
 
-/// A rough throughput for turning FLOPs into seconds: 4 GFLOP/s per thread.
-pub const ASSUMED_FLOPS_PER_THREAD: f64 = 4e9;
+/// A rough throughput for turning FLOPs into seconds: 20 GFLOP/s per thread (order of magnitude).
+pub const ASSUMED_FLOPS_PER_THREAD: f64 = 2e10;
 /// HVPs a warm-started sharpness estimate typically takes (used for the time estimate only).
-const TYPICAL_HVPS: f64 = 20.0;
+const TYPICAL_HVPS: f64 = 10.0;
 
 impl Estimate {
     /// Seconds per step at [`ASSUMED_FLOPS_PER_THREAD`] on `threads` threads (order of
