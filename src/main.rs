@@ -9,7 +9,7 @@ fn main() {
     match cli::dispatch(args) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", cli::render_error(&e));
             std::process::exit(1);
         }
     }

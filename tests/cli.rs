@@ -290,3 +290,174 @@ fn theory_run_plots_measured_against_predicted() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Issue 14: reruns never mix into an earlier run's folder; concurrent runs never share one.
+#[test]
+fn out_folders_are_never_silently_reused() {
+    let out = tmp("reuse");
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "run",
+            "--steps",
+            "2",
+            "--arch",
+            "fc-tanh:8",
+            "--quiet",
+            "--out",
+            out.to_str().expect("utf8"),
+        ];
+        v.extend_from_slice(extra);
+        v.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let o = bin()
+        .args(args(&["--save-params", "0,2"]))
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_clean_failure(
+        &args(&[]).iter().map(String::as_str).collect::<Vec<_>>(),
+        "--overwrite",
+    );
+    let o = bin().args(args(&["--overwrite"])).output().expect("runs");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !out.join("params_step2.npz").exists(),
+        "--overwrite clears the old run's files"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+
+    // Default names: two runs started together in one folder get two folders.
+    let cwd = tmp("default-names");
+    std::fs::create_dir_all(&cwd).expect("mkdir");
+    let spawn = || {
+        bin()
+            .current_dir(&cwd)
+            .args(["run", "--steps", "1", "--arch", "fc-tanh:4", "--quiet"])
+            .output()
+            .expect("runs")
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join(), b.join())
+    });
+    for o in [a, b] {
+        let o = o.expect("thread");
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let runs: Vec<_> = std::fs::read_dir(cwd.join("runs"))
+        .expect("runs/")
+        .flatten()
+        .collect();
+    assert_eq!(runs.len(), 2, "two folders");
+    for r in runs {
+        assert!(r.path().join("summary.json").is_file());
+    }
+    let _ = std::fs::remove_dir_all(cwd);
+}
+
+#[test]
+fn inputs_are_checked_before_anything_runs() {
+    // Strict config files: a misspelt field is named with a suggestion and its line.
+    let dir = tmp("strict");
+    let run_dir = dir.join("run");
+    let o = run(&[
+        "run",
+        "--steps",
+        "1",
+        "--arch",
+        "fc-tanh:4",
+        "--quiet",
+        "--out",
+        run_dir.to_str().expect("utf8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let cfg = std::fs::read_to_string(run_dir.join("config.json")).expect("config");
+    assert!(cfg.contains("\"format_version\": 1"));
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, cfg.replace("\"acc_goal\"", "\"acc_gaol\"")).expect("write");
+    let bad_s = bad.to_str().expect("utf8");
+    assert_clean_failure(&["run", "--config", bad_s], "did you mean `acc_goal`");
+    assert_clean_failure(&["run", "--config", bad_s], "line ");
+    // Not regular files: refused before reading (a FIFO would hang, /dev/zero never ends).
+    assert_clean_failure(&["run", "--config", "/dev/zero"], "not a regular file");
+    let fifo = dir.join("fifo");
+    if std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert_clean_failure(
+            &["run", "--config", fifo.to_str().expect("utf8")],
+            "named pipe",
+        );
+    }
+    // Negative numbers reach the validator; `fc-tanh:` is not a linear model.
+    assert_clean_failure(&["run", "--lr", "-1", "--steps", "1"], "learning rate");
+    assert_clean_failure(&["run", "--arch", "fc-tanh:", "--steps", "1"], "no widths");
+    // --plot is checked before the run.
+    assert_clean_failure(
+        &["run", "--steps", "1", "--plot", "/dev/null/fig.svg"],
+        "cannot create the folder",
+    );
+    // Sizes are counted before allocation: refused with the numbers, no abort.
+    assert_clean_failure(
+        &["run", "--arch", "fc-tanh:4294967297", "--steps", "1"],
+        "memory is available",
+    );
+    assert_clean_failure(
+        &[
+            "run",
+            "--arch",
+            "fc-tanh:18446744073709551615,18446744073709551615",
+            "--steps",
+            "1",
+        ],
+        "overflows",
+    );
+    // Each cause once.
+    let o = run(&["run", "--config", "/no/such/config.json"]);
+    let t = text(&o);
+    assert_eq!(t.matches("No such file").count(), 1, "{t}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn divergence_can_fail_a_script() {
+    let out = tmp("fail-div");
+    let o = run(&[
+        "run",
+        "--lr",
+        "80",
+        "--steps",
+        "300",
+        "--quiet",
+        "--fail-on-divergence",
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(out.join("summary.json").is_file());
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    let mut child = bin()
+        .arg("presets")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = String::new();
+    if let Some(out) = child.stdout.take() {
+        BufReader::new(out).read_line(&mut first).expect("line");
+        // The reader goes away after one line, as `| head -1` does.
+    }
+    let o = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(first.contains("digits-demo"), "{first}");
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

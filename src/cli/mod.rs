@@ -3,6 +3,15 @@
 
 use clap::{Parser, Subcommand};
 
+/// `println!` that ends quietly when stdout is closed (`eos-explorer presets | head -1`):
+/// a broken pipe drops the rest of the output instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod bench;
 mod run;
 pub mod simulate;
@@ -37,6 +46,16 @@ pub enum Command {
     /// List the presets (shared by the app's menu and `--preset`).
     Presets,
     /// Train headless and write config.json, metrics.csv (and NPZ files) to a folder.
+    #[command(
+        allow_negative_numbers = true,
+        after_help = "Exit codes: 0 the run ended (finished, reached a goal, or diverged); \
+1 an error (nothing was trained, or a file could not be written); 2 bad command-line usage; \
+3 diverged with --fail-on-divergence; 130 stopped by Ctrl-C or SIGTERM (the current step \
+finished, every file is complete and summary.json says \"stopped by the user at step N\"). \
+A second Ctrl-C exits at once with 130, leaving complete files under their final names \
+(unfinished ones only as NAME.partial).\n\n\
+The folder format is described in docs/run-format.md."
+    )]
     Run(Box<run::RunArgs>),
     /// Theory simulators: Damian et al.'s self-stabilization map, Li et al.'s linear network.
     Simulate(simulate::SimulateArgs),
@@ -50,12 +69,29 @@ pub enum Command {
     },
 }
 
+/// An error and its causes on one line, each cause once (an I/O error whose message already
+/// quotes its source is not followed by the source again).
+pub fn render_error(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if out.contains(&s) {
+            continue;
+        }
+        if !out.is_empty() {
+            out += ": ";
+        }
+        out += &s;
+    }
+    out
+}
+
 /// Run the parsed command; returns the process exit code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Some(Command::Presets) => {
             for p in eos_explorer::engine::presets::all() {
-                println!(
+                outln!(
                     "{:<16} {}{}",
                     p.name,
                     p.title,
@@ -65,7 +101,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                         ""
                     }
                 );
-                println!("{:<16} {}", "", p.source);
+                outln!("{:<16} {}", "", p.source);
             }
             Ok(0)
         }
@@ -86,16 +122,16 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             eprint!("{}", run.describe_skipped());
             let (anchors, rows) = (run.anchors, run.rows);
             let reports = anchor_reports(&anchors, &rows);
-            print!(
+            outln!(
                 "{} anchor(s), {} tracked steps in {}\n{}",
                 anchors.len(),
                 rows.len(),
                 dir.display(),
-                describe_anchors(&reports)
+                describe_anchors(&reports).trim_end()
             );
             let out = dir.join("theory_agreement.json");
             eos_explorer::engine::export::write_json(&out, &reports)?;
-            println!("wrote {}", out.display());
+            outln!("wrote {}", out.display());
             Ok(0)
         }
         None => run_app(&cli),

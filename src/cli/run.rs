@@ -3,22 +3,31 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::{Context, bail};
 use eos_explorer::engine::config::{Optimizer, RunConfig};
 use eos_explorer::engine::data::DatasetSpec;
 use eos_explorer::engine::error::EngineError;
-use eos_explorer::engine::export::{SaveSteps, create_dir, write_json};
+use eos_explorer::engine::estimate::{DataShape, MemoryVerdict, available_memory, estimate, judge};
+use eos_explorer::engine::export::SaveSteps;
 use eos_explorer::engine::model::{Init, parse_arch};
 use eos_explorer::engine::network::LossKind;
 use eos_explorer::engine::plot::{PlotSpec, Series, Threshold, write_plot};
 use eos_explorer::engine::presets::{self, PresetKind};
 use eos_explorer::engine::probe::{FolderSink, ProbeFlags, ProbeObserver, probes_from_flags};
-use eos_explorer::engine::session::{
-    Cadence, CsvObserver, Observer, ParamsSaver, Runner, Session, StepRecord, StopReason,
-};
+use eos_explorer::engine::run_folder::{self, RunFolder, RunInfo, RunSummary, config_file};
+use eos_explorer::engine::session::{Cadence, Observer, Runner, Session, StepRecord, StopReason};
 use eos_explorer::engine::{Precision, presets::with_cifar_dir};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
+
+/// Exit codes of `run` (also in `--help`).
+pub const EXIT_DIVERGED: i32 = 3;
+pub const EXIT_STOPPED: i32 = 130;
+/// Largest `--config` and `--stats-file` read.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+const MAX_STATS_BYTES: u64 = 1 << 20;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct RunArgs {
@@ -92,9 +101,15 @@ pub struct RunArgs {
     /// Threads for the full-batch passes (0 = all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Output folder (default: runs/NAME-UNIXTIME).
+    /// Output folder (default: a new runs/NAME-UNIXTIME[-k]). Must be new or empty.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Clear a non-empty --out first (only a run folder's files: *.csv, *.json, *.npz, overlays/).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Exit with code 3 when the run diverges (default: divergence is a normal outcome, code 0).
+    #[arg(long)]
+    pub fail_on_divergence: bool,
     /// Save parameters at these steps: 0,100,500 or every:100.
     #[arg(long)]
     pub save_params: Option<String>,
@@ -150,13 +165,15 @@ fn parse_optimizer(s: &str) -> anyhow::Result<Optimizer> {
 /// Build the configuration from preset/config file and flags.
 pub fn build_config(a: &RunArgs) -> anyhow::Result<(RunConfig, String)> {
     let (mut cfg, mut name) = if let Some(path) = &a.config {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", path.display()))?;
-        let c = v.get("config").cloned().unwrap_or(v);
-        let cfg: RunConfig = serde_json::from_value(c)
-            .with_context(|| format!("{} does not hold a run configuration", path.display()))?;
+        let bytes = run_folder::read_regular_file(path, MAX_CONFIG_BYTES)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let file = config_file::parse(path, &text)?;
+        let Some(cfg) = file.config else {
+            bail!(
+                "{} has no `config` (a run folder written by another program?): give a config.json written by eos-explorer",
+                path.display()
+            );
+        };
         (cfg, "rerun".to_string())
     } else if let Some(p) = &a.preset {
         let preset = presets::find(p).with_context(|| {
@@ -245,6 +262,11 @@ pub fn build_config(a: &RunArgs) -> anyhow::Result<(RunConfig, String)> {
         }
     }
     if let Some(arch) = &a.arch {
+        if arch.trim_end().ends_with(':') {
+            bail!(
+                "architecture {arch:?} has no widths after the colon: write e.g. fc-tanh:200,200 (a model without hidden layers is fc-tanh with no colon)"
+            );
+        }
         let (act, hidden) = parse_arch(arch).map_err(anyhow::Error::msg)?;
         cfg.activation = act;
         cfg.hidden = hidden;
@@ -330,48 +352,73 @@ impl Observer for Progress {
     }
 }
 
-#[derive(Serialize)]
-struct RunInfo<'a> {
-    program: &'static str,
-    version: &'static str,
-    network: String,
-    parameters: usize,
-    dataset: &'a str,
-    dataset_notes: &'a [String],
-    train_samples: usize,
-    test_samples: usize,
-    threads: usize,
+/// What `--plot` draws, kept in bounded memory: every record while there are few, then every
+/// 2nd, 4th, … (the stride doubles each time the buffer fills), always with the last one.
+struct PlotKeep {
+    cap: usize,
+    stride: usize,
+    recs: Vec<StepRecord>,
+    last: Option<StepRecord>,
+    last_lambda: Option<f64>,
+    keep_all: bool,
 }
 
-#[derive(Serialize)]
-struct ConfigFile<'a> {
-    /// Feed this back with `eos-explorer run --config config.json`.
-    config: &'a RunConfig,
-    info: RunInfo<'a>,
-}
+impl PlotKeep {
+    fn new(keep_for_plots: bool) -> Self {
+        PlotKeep {
+            cap: 20_000,
+            stride: 1,
+            recs: Vec::new(),
+            last: None,
+            last_lambda: None,
+            keep_all: keep_for_plots,
+        }
+    }
 
-#[derive(Serialize)]
-struct Summary {
-    outcome: StopReason,
-    message: String,
-    steps: usize,
-    compute_seconds: f64,
-    gradients: u64,
-    hvps: u64,
-    final_train_loss: Option<f64>,
-    final_train_acc: Option<f64>,
-    last_lambda_1: Option<f64>,
+    fn push(&mut self, r: &StepRecord) {
+        if let Some(l) = r.eigs.as_ref().and_then(|e| e.first()) {
+            self.last_lambda = Some(*l);
+        }
+        self.last = Some(r.clone());
+        if !self.keep_all || !r.step.is_multiple_of(self.stride) {
+            return;
+        }
+        self.recs.push(r.clone());
+        if self.recs.len() >= self.cap {
+            self.stride *= 2;
+            let stride = self.stride;
+            self.recs.retain(|x| x.step.is_multiple_of(stride));
+        }
+    }
+
+    /// The kept records, ending with the last one.
+    fn records(&self) -> Vec<StepRecord> {
+        let mut v = self.recs.clone();
+        if let Some(l) = &self.last
+            && v.last().is_none_or(|x| x.step != l.step)
+        {
+            v.push(l.clone());
+        }
+        v
+    }
 }
 
 type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
 
-/// Keeps every record (for the summary and the plots).
-struct History(Shared<Vec<StepRecord>>);
+/// Feeds [`PlotKeep`] and passes a signal on to the runner's stop flag.
+struct Keeper {
+    keep: Shared<PlotKeep>,
+    signal: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
 
-impl Observer for History {
+impl Observer for Keeper {
     fn observe(&mut self, _s: &Session, r: &StepRecord) -> Result<(), EngineError> {
-        if let Ok(mut g) = self.0.lock() {
-            g.push(r.clone());
+        if let Ok(mut g) = self.keep.lock() {
+            g.push(r);
+        }
+        if self.signal.load(Ordering::Relaxed) {
+            self.stop.store(true, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -438,15 +485,59 @@ fn write_plots(path: &Path, recs: &[StepRecord], title: &str) -> anyhow::Result<
     Ok(written)
 }
 
-fn default_out(name: &str) -> PathBuf {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    Path::new("runs").join(format!("{name}-{t}"))
+/// Validate `--plot` before the run: a .svg or .png name whose folder exists or can be made.
+fn check_plot_path(p: &Path) -> anyhow::Result<()> {
+    let ext = p
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase());
+    if !matches!(ext.as_deref(), Some("svg") | Some("png")) {
+        bail!(
+            "--plot {}: the file name must end in .svg or .png",
+            p.display()
+        );
+    }
+    if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| {
+            format!(
+                "--plot {}: cannot create the folder {}",
+                p.display(),
+                parent.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// SIGINT/SIGTERM set `flag` (the run stops after its current step and completes its
+/// files); a second signal exits at once with [`EXIT_STOPPED`].
+fn install_signal_handlers(flag: &Arc<AtomicBool>) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    for sig in [SIGINT, SIGTERM] {
+        // Order matters: the conditional exit is checked before the flag is set, so only a
+        // second signal exits.
+        signal_hook::flag::register_conditional_shutdown(sig, EXIT_STOPPED, flag.clone())
+            .context("cannot install the signal handler")?;
+        signal_hook::flag::register(sig, flag.clone())
+            .context("cannot install the signal handler")?;
+    }
+    Ok(())
+}
+
+fn resolved_threads(threads: usize) -> usize {
+    if threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        threads
+    }
 }
 
 pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
+    // From the start, so a Ctrl-C during loading still ends with complete files.
+    let signal = Arc::new(AtomicBool::new(false));
+    install_signal_handlers(&signal)?;
     let (cfg, name) = build_config(a)?;
     let save_steps = a
         .save_params
@@ -454,16 +545,15 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         .map(|s| s.parse::<SaveSteps>().map_err(anyhow::Error::msg))
         .transpose()?;
     if let Some(p) = &a.plot {
-        let ext = p
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase());
-        if !matches!(ext.as_deref(), Some("svg") | Some("png")) {
-            bail!(
-                "--plot {}: the file name must end in .svg or .png",
-                p.display()
-            );
-        }
+        check_plot_path(p)?;
+    }
+    if let DatasetSpec::Cifar10 {
+        stats_file: Some(f),
+        ..
+    } = &cfg.dataset
+    {
+        // A FIFO or a device would hang the loader; refuse it before reading.
+        run_folder::read_regular_file(f, MAX_STATS_BYTES).map(|_| ())?;
     }
     let probes = probes_from_flags(
         &ProbeFlags {
@@ -477,24 +567,42 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     let checked = cfg
         .check()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let out = a.out.clone().unwrap_or_else(|| default_out(&name));
+    let threads = resolved_threads(cfg.threads);
+
+    // The cost, before anything is allocated.
+    let est = estimate(
+        &checked,
+        &DataShape::of_spec(&cfg.dataset),
+        threads,
+        a.theory,
+    )?;
+    match judge(&est, available_memory()) {
+        MemoryVerdict::Refuse(m) => bail!("{m}"),
+        MemoryVerdict::Warn(m) => eprintln!("warning: {m}"),
+        MemoryVerdict::Fine => {}
+    }
+
     let t0 = Instant::now();
     let data = cfg.dataset.load()?;
     let load_s = t0.elapsed().as_secs_f64();
     let session = Session::new(checked, &data)?;
-    create_dir(&out)?;
+    let folder = match &a.out {
+        Some(out) => RunFolder::create(out, a.overwrite)?,
+        None => RunFolder::create_unique(Path::new("runs"), &name)?,
+    };
+    let out = folder.dir().to_path_buf();
     let info = RunInfo {
-        program: "eos-explorer",
-        version: env!("CARGO_PKG_VERSION"),
+        program: "eos-explorer".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
         network: session.spec().describe(),
         parameters: session.num_params(),
-        dataset: &data.name,
-        dataset_notes: &data.notes,
+        dataset: data.name.clone(),
+        dataset_notes: data.notes.clone(),
         train_samples: data.train.len(),
         test_samples: data.test.as_ref().map(|t| t.len()).unwrap_or(0),
-        threads: cfg.effective_threads(),
+        threads,
     };
-    write_json(&out.join("config.json"), &ConfigFile { config: &cfg, info })?;
+    folder.write_config(Some(&cfg), Some(&info))?;
     if !a.quiet {
         eprintln!(
             "{} on {} ({} train / {} test, loaded in {load_s:.2} s), {} parameters, η = {}, 2/η = {:.4}",
@@ -509,24 +617,37 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         for note in &data.notes {
             eprintln!("  {note}");
         }
-        eprintln!("  writing to {}", out.display());
+        eprintln!(
+            "  estimate: {}, ≈ {:.2} s per step on {threads} thread(s)",
+            est.describe(),
+            est.seconds_per_step(threads)
+        );
+        eprintln!(
+            "  writing to {} (Ctrl-C stops after the current step)",
+            out.display()
+        );
     }
+    drop(data);
     if a.save_data {
-        session.write_data_npz(&out.join("train.npz"))?;
+        runner_data(&session, &out)?;
     }
     let mut runner = Runner::new(session);
-    runner.add_observer(
-        Cadence::Every(1),
-        Box::new(CsvObserver::create(&out.join("metrics.csv"), cfg.neigs)?),
-    );
+    runner.add_observer(Cadence::Every(1), Box::new(folder.metrics(cfg.neigs)?));
     if let Some(steps) = save_steps {
-        runner.add_observer(Cadence::Every(1), Box::new(ParamsSaver::new(&out, steps)));
+        runner.add_observer(Cadence::Every(1), Box::new(folder.params_saver(steps)));
     }
     let (sink, probe_results) = FolderSink::new(&out);
     let probe_obs = ProbeObserver::new(&runner.session, &probes, sink)?;
     runner.add_observer(Cadence::Every(1), Box::new(probe_obs));
-    let history: Shared<Vec<StepRecord>> = Default::default();
-    runner.add_observer(Cadence::Every(1), Box::new(History(history.clone())));
+    let keep: Shared<PlotKeep> = Arc::new(std::sync::Mutex::new(PlotKeep::new(a.plot.is_some())));
+    runner.add_observer(
+        Cadence::Every(1),
+        Box::new(Keeper {
+            keep: keep.clone(),
+            signal: signal.clone(),
+            stop: runner.stop_flag(),
+        }),
+    );
     if !a.quiet {
         let bar = ProgressBar::new(cfg.max_steps as u64);
         bar.set_style(
@@ -543,31 +664,37 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
             }),
         );
     }
+    if signal.load(Ordering::Relaxed) {
+        runner.stop_flag().store(true, Ordering::Relaxed);
+    }
     let outcome = runner.run()?;
     let counters = runner.session.counters();
-    let recs = history.lock().map(|g| g.clone()).unwrap_or_default();
-    let rec = recs.last().cloned();
-    let lam = recs
-        .iter()
-        .rev()
-        .find_map(|r| r.eigs.as_ref().and_then(|e| e.first().copied()));
+    let steps_done = runner.session.step_index();
+    let title = format!("{}, η = {}", runner.session.spec().describe(), cfg.lr);
+    // Dropping the runner completes the streamed tables of every observer.
+    drop(runner);
+    let (recs, rec, lam) = match keep.lock() {
+        Ok(g) => (g.records(), g.last.clone(), g.last_lambda),
+        Err(_) => (Vec::new(), None, None),
+    };
     let message = outcome.to_string();
-    let summary = Summary {
+    let summary = RunSummary {
+        outcome: serde_json::to_value(&outcome).unwrap_or_default(),
         message: message.clone(),
-        steps: runner.session.step_index(),
+        steps: steps_done,
         compute_seconds: rec.as_ref().map(|r| r.wall_s).unwrap_or(0.0),
         gradients: counters.gradients,
         hvps: counters.hvps,
         final_train_loss: rec.as_ref().map(|r| r.train_loss),
         final_train_acc: rec.as_ref().and_then(|r| r.train_acc),
         last_lambda_1: lam,
-        outcome: outcome.clone(),
     };
-    write_json(&out.join("summary.json"), &summary)?;
-    println!("{message}; results in {}", out.display());
+    folder.write_summary(&summary)?;
+    drop(folder);
+    outln!("{message}; results in {}", out.display());
     let probe_results = probe_results.lock().map(|g| g.clone()).unwrap_or_default();
     for r in &probe_results {
-        print!("{}", r.report.describe());
+        outln!("{}", r.report.describe().trim_end());
         if let Some(why) = &r.failed {
             eprintln!("warning: {why}");
         }
@@ -577,12 +704,11 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
             .iter()
             .map(|f| out.join(f).display().to_string())
             .collect();
-        println!("wrote {}", files.join(" and "));
+        outln!("wrote {}", files.join(" and "));
     }
     if let Some(p) = &a.plot {
-        let title = format!("{}, η = {}", runner.session.spec().describe(), cfg.lr);
         for f in write_plots(p, &recs, &title)? {
-            println!("wrote {}", f.display());
+            outln!("wrote {}", f.display());
         }
         let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("svg");
         let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("plot");
@@ -590,8 +716,18 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         for (sfx, spec) in probe_results.iter().flat_map(|r| r.report.figures(&title)) {
             let f = p.with_file_name(format!("{stem}_{sfx}.{ext}"));
             write_plot(&f, &spec)?;
-            println!("wrote {}", f.display());
+            outln!("wrote {}", f.display());
         }
     }
-    Ok(0)
+    Ok(match outcome {
+        StopReason::Stopped { .. } => EXIT_STOPPED,
+        StopReason::Diverged { .. } if a.fail_on_divergence => EXIT_DIVERGED,
+        _ => 0,
+    })
+}
+
+/// `train.npz` (the preprocessed training data).
+fn runner_data(session: &Session, out: &Path) -> anyhow::Result<()> {
+    session.write_data_npz(&out.join(run_folder::DATA_FILE))?;
+    Ok(())
 }

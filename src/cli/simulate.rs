@@ -232,9 +232,9 @@ fn run_self_stab(args: &SelfStabArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.out {
         write_csv(&run, path).context("simulate self-stab: writing the CSV")?;
     }
-    println!("{}", run.describe());
+    outln!("{}", run.describe());
     if let Some(path) = &args.out {
-        println!("Wrote {} rows to {}.", run.rows.len(), path.display());
+        outln!("Wrote {} rows to {}.", run.rows.len(), path.display());
     }
     Ok(())
 }
@@ -288,9 +288,9 @@ fn run_linear(args: &LinearArgs) -> anyhow::Result<()> {
             run.summary()
         }
     };
-    println!("{}", summary.describe(&p));
+    outln!("{}", summary.describe(&p));
     if let Some(dir) = &args.out {
-        println!(
+        outln!(
             "Wrote metrics.csv, config.json, summary.json{}{} to {}.",
             if args.save_params.is_some() {
                 ", params_step*.npz"

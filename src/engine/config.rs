@@ -46,8 +46,10 @@ impl Optimizer {
 }
 
 /// Everything that defines a training run. Serialised as `config.json`; reading it back
-/// reruns the same run.
+/// reruns the same run. Parsing is strict: an unknown field is an error (a misspelt
+/// `acc_gaol` must not be ignored silently).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunConfig {
     pub dataset: DatasetSpec,
     pub hidden: Vec<usize>,
@@ -86,6 +88,35 @@ pub struct RunConfig {
     pub threads: usize,
     /// Samples per chunk in the full-batch passes.
     pub chunk_rows: usize,
+}
+
+impl RunConfig {
+    /// The field names of `config.json` (for did-you-mean suggestions).
+    pub const FIELDS: &'static [&'static str] = &[
+        "dataset",
+        "hidden",
+        "activation",
+        "bias",
+        "loss",
+        "init",
+        "init_scale",
+        "seed",
+        "precision",
+        "optimizer",
+        "lr",
+        "max_steps",
+        "acc_goal",
+        "loss_goal",
+        "divergence_factor",
+        "eig_every",
+        "neigs",
+        "lanczos_tol",
+        "lanczos_max_iter",
+        "warm_start",
+        "test_every",
+        "threads",
+        "chunk_rows",
+    ];
 }
 
 impl Default for RunConfig {
@@ -314,5 +345,19 @@ mod tests {
         c.loss = LossKind::CrossEntropy;
         assert!(c.check().unwrap_err().message.contains("regression"));
         assert!((Optimizer::Polyak { beta: 0.9 }.stability_threshold(0.1) - 38.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn field_list_matches_the_serialised_fields() {
+        let v = serde_json::to_value(RunConfig::default()).expect("json");
+        let keys: Vec<&str> = v
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut want = RunConfig::FIELDS.to_vec();
+        let mut got = keys.clone();
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, want);
     }
 }

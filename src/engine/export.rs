@@ -1,12 +1,17 @@
 //! Writing results: CSV tables, JSON configs and NPZ arrays (NumPy's format, via `ndarray-npy`).
+//!
+//! Every file is written as a transaction ([`crate::engine::run_folder::atomic`]): under
+//! `NAME.partial` first, then flushed, fsynced and renamed, so no file under its final name is
+//! ever truncated, whatever happens to the process or the disk.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use ndarray::{ArrayBase, Data, Dimension};
 use ndarray_npy::{NpzWriter, WritableElement};
 use serde::Serialize;
+
+use super::run_folder::atomic::AtomicFile;
+use super::run_folder::table::{format_cell_as, is_integer_column};
 
 /// A failure to write an output file; always names the file.
 #[derive(Debug, thiserror::Error)]
@@ -35,33 +40,33 @@ pub fn create_dir(dir: &Path) -> Result<(), ExportError> {
     std::fs::create_dir_all(dir).map_err(|e| ExportError::io(dir, e))
 }
 
-/// Pretty-printed JSON.
+/// Pretty-printed JSON, written atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ExportError> {
-    let file = File::create(path).map_err(|e| ExportError::io(path, e))?;
-    let mut w = BufWriter::new(file);
-    serde_json::to_writer_pretty(&mut w, value).map_err(|e| ExportError::Format {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| ExportError::Format {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    w.write_all(b"\n").map_err(|e| ExportError::io(path, e))?;
-    w.flush().map_err(|e| ExportError::io(path, e))
+    bytes.push(b'\n');
+    super::run_folder::atomic::write_atomic(path, &bytes)
 }
 
-/// A CSV file written row by row (flushed on every row so a crashed or stopped run keeps
-/// what it had). Cells are numbers or empty.
+/// A CSV file written row by row. Rows go to `NAME.partial` (flushed on every row, so it can
+/// be followed during a run); [`CsvWriter::finish`] (or dropping the writer after no failed
+/// write) renames it to `NAME`. Cells are numbers or empty; columns with a known integer name
+/// (`step`, `t`, `anchor`, `hvps`, see [`is_integer_column`]) are written as integers.
 pub struct CsvWriter {
+    file: Option<AtomicFile>,
     path: PathBuf,
-    w: BufWriter<File>,
-    columns: usize,
+    integer: Vec<bool>,
 }
 
 impl CsvWriter {
     pub fn create(path: &Path, header: &[String]) -> Result<Self, ExportError> {
-        let file = File::create(path).map_err(|e| ExportError::io(path, e))?;
+        let file = AtomicFile::create(path)?.keep_partial();
         let mut w = CsvWriter {
+            file: Some(file),
             path: path.to_path_buf(),
-            w: BufWriter::new(file),
-            columns: header.len(),
+            integer: header.iter().map(|h| is_integer_column(h)).collect(),
         };
         let line = header.join(",");
         w.line(&line)?;
@@ -69,22 +74,34 @@ impl CsvWriter {
     }
 
     fn line(&mut self, line: &str) -> Result<(), ExportError> {
-        writeln!(self.w, "{line}").map_err(|e| ExportError::io(&self.path, e))?;
-        self.w.flush().map_err(|e| ExportError::io(&self.path, e))
+        let Some(f) = self.file.as_mut() else {
+            return Err(ExportError::Format {
+                path: self.path.clone(),
+                message: "the table was already finished".into(),
+            });
+        };
+        f.put(line.as_bytes())?;
+        f.put(b"\n")?;
+        f.flush_buffer()
     }
 
     /// One row; `None` is written as an empty cell. Numbers use Rust's shortest round-trip
     /// formatting, so a reader gets back exactly the `f64` that was written.
     pub fn row(&mut self, cells: &[Option<f64>]) -> Result<(), ExportError> {
-        if cells.len() != self.columns {
+        if cells.len() != self.integer.len() {
             return Err(ExportError::Format {
                 path: self.path.clone(),
-                message: format!("row has {} cells, header has {}", cells.len(), self.columns),
+                message: format!(
+                    "row has {} cells, header has {}",
+                    cells.len(),
+                    self.integer.len()
+                ),
             });
         }
         let line = cells
             .iter()
-            .map(|c| c.map(format_cell).unwrap_or_default())
+            .zip(&self.integer)
+            .map(|(c, int)| c.map(|x| format_cell_as(x, *int)).unwrap_or_default())
             .collect::<Vec<_>>()
             .join(",");
         self.line(&line)
@@ -93,31 +110,49 @@ impl CsvWriter {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Complete the file: fsync and rename `NAME.partial` to `NAME`.
+    pub fn finish(mut self) -> Result<(), ExportError> {
+        match self.file.take() {
+            Some(f) => f.commit(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for CsvWriter {
+    /// A writer dropped without [`CsvWriter::finish`] still completes its file (every row
+    /// written so far is whole) unless a write failed; then only `NAME.partial` remains.
+    fn drop(&mut self) {
+        if let Some(f) = self.file.as_mut()
+            && !f.failed()
+        {
+            let _ = f.commit_in_place();
+        }
+    }
 }
 
 /// Shortest round-trip text for a number (`nan`, `inf`, `-inf` for non-finite values).
 pub fn format_cell(x: f64) -> String {
-    if x.is_nan() {
-        "nan".into()
-    } else if x.is_infinite() {
-        if x > 0.0 { "inf".into() } else { "-inf".into() }
-    } else {
-        format!("{x:?}")
-    }
+    format_cell_as(x, false)
 }
 
-/// A compressed `.npz` archive written array by array.
+/// A compressed `.npz` archive written array by array; it appears under its name only after
+/// [`NpzFile::finish`].
 pub struct NpzFile {
     path: PathBuf,
-    writer: NpzWriter<File>,
+    writer: NpzWriter<AtomicFile>,
+    io_error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl NpzFile {
     pub fn create(path: &Path) -> Result<Self, ExportError> {
-        let file = File::create(path).map_err(|e| ExportError::io(path, e))?;
+        let file = AtomicFile::create(path)?;
+        let io_error = file.error_slot();
         Ok(NpzFile {
             path: path.to_path_buf(),
             writer: NpzWriter::new_compressed(file),
+            io_error,
         })
     }
 
@@ -127,23 +162,33 @@ impl NpzFile {
         S: Data<Elem = A>,
         D: Dimension,
     {
-        self.writer
-            .add_array(name, array)
-            .map_err(|e| ExportError::Format {
-                path: self.path.clone(),
-                message: format!("array {name}: {e}"),
-            })
+        let r = self.writer.add_array(name, array);
+        r.map_err(|e| self.error(format!("array {name}: {e}")))
+    }
+
+    /// The zip writer hides the I/O error behind "i/o error"; name the real cause.
+    fn error(&self, fallback: String) -> ExportError {
+        let io = self.io_error.lock().ok().and_then(|g| g.clone());
+        ExportError::Format {
+            path: self.path.clone(),
+            message: io.unwrap_or(fallback),
+        }
     }
 
     pub fn finish(self) -> Result<(), ExportError> {
-        let path = self.path;
-        self.writer
-            .finish()
-            .map(|_| ())
-            .map_err(|e| ExportError::Format {
+        let NpzFile {
+            path,
+            writer,
+            io_error,
+        } = self;
+        let file = writer.finish().map_err(|e| {
+            let io = io_error.lock().ok().and_then(|g| g.clone());
+            ExportError::Format {
                 path,
-                message: e.to_string(),
-            })
+                message: io.unwrap_or_else(|| e.to_string()),
+            }
+        })?;
+        file.commit()
     }
 }
 

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::config::{CheckedConfig, Optimizer, RunConfig};
 use super::data::Dataset;
 use super::error::EngineError;
-use super::export::{CsvWriter, ExportError, NpzFile, SaveSteps};
+use super::export::{ExportError, NpzFile};
 use super::lanczos::{LanczosOptions, LanczosResult, lanczos};
 use super::model::MlpSpec;
 use super::network::{Batch, Evaluator, LossStats, batch_from_f64};
@@ -722,89 +722,6 @@ impl Runner {
     }
 }
 
-/// `metrics.csv`: one row per step.
-pub struct CsvObserver {
-    csv: CsvWriter,
-    neigs: usize,
-}
-
-impl CsvObserver {
-    pub fn create(path: &Path, neigs: usize) -> Result<Self, EngineError> {
-        let mut header: Vec<String> = [
-            "step",
-            "wall_s",
-            "lr",
-            "train_loss",
-            "train_acc",
-            "test_loss",
-            "test_acc",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        for i in 1..=neigs {
-            header.push(format!("lambda_{i}"));
-        }
-        for h in ["hvps", "lanczos_residual", "grad_norm", "threshold"] {
-            header.push(h.to_string());
-        }
-        Ok(CsvObserver {
-            csv: CsvWriter::create(path, &header)?,
-            neigs,
-        })
-    }
-}
-
-impl CsvObserver {
-    /// Append one record (the same row the observer writes; the app's run export uses it).
-    pub fn write_record(&mut self, r: &StepRecord) -> Result<(), EngineError> {
-        let mut row = vec![
-            Some(r.step as f64),
-            Some(r.wall_s),
-            Some(r.lr),
-            Some(r.train_loss),
-            r.train_acc,
-            r.test_loss,
-            r.test_acc,
-        ];
-        for i in 0..self.neigs {
-            row.push(r.eigs.as_ref().and_then(|e| e.get(i).copied()));
-        }
-        row.push(r.hvps.map(|h| h as f64));
-        row.push(r.lanczos_residual);
-        row.push(Some(r.grad_norm));
-        row.push(Some(r.threshold));
-        self.csv.row(&row)?;
-        Ok(())
-    }
-}
-
-impl Observer for CsvObserver {
-    fn observe(&mut self, _s: &Session, r: &StepRecord) -> Result<(), EngineError> {
-        self.write_record(r)
-    }
-}
-
-/// `params_step{N}.npz` at chosen steps.
-pub struct ParamsSaver {
-    dir: std::path::PathBuf,
-    steps: SaveSteps,
-}
-
-impl ParamsSaver {
-    pub fn new(dir: &Path, steps: SaveSteps) -> Self {
-        ParamsSaver {
-            dir: dir.to_path_buf(),
-            steps,
-        }
-    }
-}
-
-impl Observer for ParamsSaver {
-    fn observe(&mut self, s: &Session, r: &StepRecord) -> Result<(), EngineError> {
-        if self.steps.contains(r.step) {
-            s.write_params_npz(&self.dir.join(format!("params_step{}.npz", r.step)))?;
-        }
-        Ok(())
-    }
-}
+// `metrics.csv` and `params_step{N}.npz` observers live in the run-folder module (the one
+// writer of the format); the old names stay for existing callers.
+pub use super::run_folder::{MetricsObserver as CsvObserver, ParamsSaver};
