@@ -234,7 +234,10 @@ fn crossing_marker_and_edge_band() {
         run.is_some_and(|r| r.series.first_crossing.is_some()),
         "no crossing marker"
     );
-    assert!(run.is_some_and(|r| !r.series.bands().is_empty()), "no edge band");
+    assert!(
+        run.is_some_and(|r| !r.series.bands().is_empty()),
+        "no edge band"
+    );
 }
 
 #[test]

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use super::model::{Overlay, OverlayKind, RunView, parse_lrs};
 use super::{DRAIN_BUDGET, DRAIN_MAX, TrainingWorkspace};
 use crate::engine::config::{Optimizer, RunConfig};
-use crate::engine::session::StopReason;
 use crate::engine::probe::{ProbeConfig, ProbeUpdate};
+use crate::engine::session::StopReason;
 use crate::engine::theory::measured::{TheoryLog, TheoryOptions};
 use crate::engine::worker::{Command, Event, TrainWorker};
 
