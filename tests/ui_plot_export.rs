@@ -217,6 +217,10 @@ fn run_export_has_overlays_and_theory() {
             },
         }],
         theory: log.clone(),
+        theory_options: TheoryOptions {
+            window: 10,
+            ..TheoryOptions::default()
+        },
     };
     let d = temp_dir("run-export");
     if let Err(e) = write_run_export(&d, &export) {
@@ -244,10 +248,18 @@ fn run_export_has_overlays_and_theory() {
             .collect();
         assert_eq!(back, row.cells());
     }
-    let aj = std::fs::read_to_string(d.join("theory_anchors.json")).unwrap_or_default();
+    // The same summary file, in the same form, as `run --theory` writes.
+    let aj = std::fs::read_to_string(d.join("theory_summary.json")).unwrap_or_default();
     let v: serde_json::Value = serde_json::from_str(&aj).unwrap_or_default();
-    assert_eq!(v[0]["anchor"]["step"], 20);
-    assert!(v[0]["anchor"]["alpha"].as_f64().is_some_and(|a| a > 0.0));
-    assert!(v[0]["agreement"]["delta"].as_f64().is_some());
+    let a = &v["anchors"][0];
+    assert_eq!(a["anchor"]["step"], 20);
+    assert!(a["anchor"]["alpha"].as_f64().is_some_and(|a| a > 0.0));
+    assert!(a["agreement"]["delta"].as_f64().is_some());
+    assert_eq!(v["options"]["window"], 10);
+    // The engine's reader reads the app's export back.
+    let back = eos_explorer::engine::run_folder::read_run(&d).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.run.metrics.step.len(), records.len());
+    assert_eq!(back.run.overlays.len(), 1);
+    assert!(back.run.tables.contains_key("theory.csv"));
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -1,6 +1,5 @@
-//! Exports: plot figures (SVG/PNG via `engine::plot`), the window as PNG, a run folder
-//! (metrics.csv + config.json, overlaid runs in `overlays/`, the measured theory in
-//! theory.csv + theory_anchors.json). File dialogs run on spawned threads; when no dialog can open
+//! Exports: figures (SVG/PNG, the same descriptions the screen draws), the window as PNG, a
+//! run folder in the CLI's layout (through the engine's `run_folder` writer). File dialogs run on spawned threads; when no dialog can open
 //! (rfd returns `None` at once: no portal, no zenity) files go to a default export folder and
 //! the message says where.
 
@@ -12,11 +11,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use eframe::egui;
 
 use crate::engine::config::RunConfig;
-use crate::engine::export::{CsvWriter, write_json};
 use crate::engine::figure::Figure;
 use crate::engine::figure::render::{ExportStyle, write_figure};
-use crate::engine::session::{CsvObserver, StepRecord};
-use crate::engine::theory::measured::{CSV_COLUMNS, TheoryLog};
+use crate::engine::run_folder::{Overlay, RunData, Table, write_run};
+use crate::engine::session::StepRecord;
+use crate::engine::theory::measured::{CSV_COLUMNS, TheoryLog, TheoryOptions};
 
 /// An overlaid run (branch, sweep member, gradient flow) in a run export.
 #[derive(Clone, Debug)]
@@ -36,6 +35,8 @@ pub struct RunExport {
     pub overlays: Vec<OverlayExport>,
     /// The measured self-stabilization quantities (empty when not tracked).
     pub theory: TheoryLog,
+    /// The options the tracker ran with (for `theory_summary.json`).
+    pub theory_options: TheoryOptions,
 }
 
 /// A message for the user about an export.
@@ -321,73 +322,39 @@ fn save_png(path: &Path, img: &egui::ColorImage) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// A folder name from a legend name: `branch @ 120, η = 0.05` → `branch-120-eta-0.05`.
-fn slug(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.replace('η', "eta").chars() {
-        if c.is_ascii_alphanumeric() || c == '.' {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    out.trim_end_matches('-').to_string()
-}
-
-/// A run folder: the main run's metrics.csv (same columns as the CLI) and config.json;
-/// `overlays/<k>-<name>/` with the same two files per overlaid run (+ `overlay.json` naming it);
-/// and, when the theory was tracked, theory.csv (the columns of `run --theory`) and
-/// theory_anchors.json (each anchor's measurements and agreement figures).
+/// A run folder in the layout the CLI writes (the engine's one writer, `run_folder`):
+/// metrics.csv and config.json; `overlays/<k>-<name>/` with the same files per overlaid run
+/// (+ `overlay.json` naming it); and, when the theory was tracked, theory.csv and
+/// theory_summary.json exactly as `run --theory` writes them. The folder must be new or empty.
 pub fn write_run_export(dir: &Path, run: &RunExport) -> Result<(), String> {
-    write_run_folder(dir, &run.records, &run.config, run.neigs)?;
-    for (k, o) in run.overlays.iter().enumerate() {
-        let sub = dir.join("overlays").join(format!("{k}-{}", slug(&o.name)));
-        write_run_folder(&sub, &o.records, &o.config, o.config.neigs)?;
-        write_json(
-            &sub.join("overlay.json"),
-            &serde_json::json!({
-                "name": o.name,
-                "lr": o.config.lr,
-                "first_step": o.records.first().map(|r| r.step),
-            }),
-        )
-        .map_err(|e| e.to_string())?;
-    }
+    let mut data = RunData::from_records(Some(run.config.clone()), &run.records, run.neigs);
+    data.overlays = run
+        .overlays
+        .iter()
+        .map(|o| Overlay {
+            name: o.name.clone(),
+            run: RunData::from_records(Some(o.config.clone()), &o.records, o.config.neigs),
+        })
+        .collect();
     if !run.theory.rows.is_empty() || !run.theory.anchors.is_empty() {
         let header: Vec<String> = CSV_COLUMNS.iter().map(|s| s.to_string()).collect();
-        let mut csv =
-            CsvWriter::create(&dir.join("theory.csv"), &header).map_err(|e| e.to_string())?;
-        for r in &run.theory.rows {
-            csv.row(&r.cells()).map_err(|e| e.to_string())?;
-        }
-        let anchors: Vec<serde_json::Value> = run
-            .theory
-            .anchors
-            .iter()
-            .map(|a| {
-                serde_json::json!({
-                    "anchor": a,
-                    "agreement": run.theory.agreement(a.index),
-                })
-            })
-            .collect();
-        write_json(&dir.join("theory_anchors.json"), &anchors).map_err(|e| e.to_string())?;
+        let rows = run.theory.rows.iter().map(|r| r.cells()).collect();
+        data.tables
+            .insert("theory.csv".into(), Table { header, rows });
+        let report = run.theory.report(&run.theory_options);
+        let value = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+        data.json.insert("theory_summary.json".into(), value);
     }
-    Ok(())
+    write_run(dir, &data, false).map_err(|e| e.to_string())
 }
 
-/// metrics.csv (same columns as the CLI) and config.json.
+/// metrics.csv (same columns as the CLI) and config.json, through the engine's writer.
 pub fn write_run_folder(
     dir: &Path,
     records: &[StepRecord],
     config: &RunConfig,
     neigs: usize,
 ) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut csv =
-        CsvObserver::create(&dir.join("metrics.csv"), neigs).map_err(|e| e.to_string())?;
-    for r in records {
-        csv.write_record(r).map_err(|e| e.to_string())?;
-    }
-    write_json(&dir.join("config.json"), config).map_err(|e| e.to_string())
+    let data = RunData::from_records(Some(config.clone()), records, neigs);
+    write_run(dir, &data, false).map_err(|e| e.to_string())
 }

@@ -68,7 +68,7 @@ impl TrainingWorkspace {
         }
     }
 
-    fn theory_options(&self) -> Option<Box<TheoryOptions>> {
+    pub(super) fn theory_options(&self) -> Option<Box<TheoryOptions>> {
         self.theory_on.then(|| {
             Box::new(TheoryOptions {
                 window: self.theory_window.max(1),

@@ -91,6 +91,7 @@ impl TrainingWorkspace {
                     config: cfg,
                     overlays,
                     theory: self.theory.clone(),
+                    theory_options: self.theory_options().map(|o| *o).unwrap_or_default(),
                 };
                 cx.exports.export_run(ui.ctx(), export, self.export_npz);
             }

@@ -3,6 +3,8 @@
 
 use super::agreement::{Agreement, agreement};
 use super::anchor::AnchorInfo;
+use super::options::TheoryOptions;
+use super::report::{TheoryReport, anchor_reports};
 use super::tracker::{Phase, TheoryRow};
 use crate::engine::theory::TheoryError;
 use crate::engine::theory::self_stab::SelfStabParams;
@@ -66,6 +68,31 @@ impl TheoryLog {
                 self.error = Some(e);
                 self.phase = Some(Phase::Done);
             }
+        }
+    }
+
+    /// The same summary `run --theory` writes (`theory_summary.json`), from what the app
+    /// received; `options` are the ones the tracker ran with.
+    pub fn report(&self, options: &TheoryOptions) -> TheoryReport {
+        let anchors = anchor_reports(&self.anchors, &self.rows);
+        let status = match (&self.error, self.anchors.first()) {
+            (Some(e), _) => format!("the tracker stopped: {e}"),
+            (None, None) => "λ1 did not reach 2/η while tracked; nothing to compare".into(),
+            (None, Some(a)) => format!(
+                "{} anchor(s), {} tracked steps, first crossing at step {}",
+                anchors.len(),
+                self.rows.len(),
+                a.step
+            ),
+        };
+        TheoryReport {
+            status,
+            phase: self.phase.clone().unwrap_or(Phase::Searching),
+            options: options.clone(),
+            probes: self.probes,
+            probe_hvps: self.probe_hvps,
+            anchors,
+            rows: self.rows.clone(),
         }
     }
 
