@@ -12,13 +12,19 @@ use eos_explorer::engine::data::DatasetSpec;
 use eos_explorer::engine::error::EngineError;
 use eos_explorer::engine::estimate::{DataShape, MemoryVerdict, available_memory, estimate, judge};
 use eos_explorer::engine::export::SaveSteps;
+use eos_explorer::engine::figure::RunSeries;
+use eos_explorer::engine::figure::render::{ExportStyle, write_figure};
+use eos_explorer::engine::figure::training::{self, TrainingView};
 use eos_explorer::engine::model::{Init, parse_arch};
 use eos_explorer::engine::network::LossKind;
-use eos_explorer::engine::plot::{PlotSpec, Series, Threshold, write_plot};
+use eos_explorer::engine::plot::write_plot;
 use eos_explorer::engine::presets::{self, PresetKind};
-use eos_explorer::engine::probe::{FolderSink, ProbeFlags, ProbeObserver, probes_from_flags};
+use eos_explorer::engine::probe::{
+    FolderSink, ProbeFlags, ProbeObserver, ProbeReport, probes_from_flags,
+};
 use eos_explorer::engine::run_folder::{self, RunFolder, RunInfo, RunSummary, config_file};
 use eos_explorer::engine::session::{Cadence, Observer, Runner, Session, StepRecord, StopReason};
+use eos_explorer::engine::theory::measured::predicted_lambda1;
 use eos_explorer::engine::{Precision, presets::with_cifar_dir};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -425,63 +431,33 @@ impl Observer for Keeper {
 }
 
 /// The figures of `--plot`: sharpness against the (step-function) threshold, and the loss.
-fn write_plots(path: &Path, recs: &[StepRecord], title: &str) -> anyhow::Result<Vec<PathBuf>> {
-    let k = recs
-        .iter()
-        .filter_map(|r| r.eigs.as_ref().map(|e| e.len()))
-        .max()
-        .unwrap_or(0);
-    let mut sharp = PlotSpec::new(format!("Sharpness, {title}"), "step", "Hessian eigenvalue");
-    for i in 0..k {
-        let pts: Vec<[f64; 2]> = recs
-            .iter()
-            .filter_map(|r| {
-                r.eigs
-                    .as_ref()
-                    .and_then(|e| e.get(i))
-                    .map(|v| [r.step as f64, *v])
-            })
-            .collect();
-        sharp.series.push(Series::line(format!("λ{}", i + 1), pts));
-    }
-    let mut steps: Vec<[f64; 2]> = Vec::new();
-    for r in recs {
-        if steps.last().is_none_or(|l| l[1] != r.threshold) {
-            steps.push([r.step as f64, r.threshold]);
-        }
-    }
-    if let (Some(first), Some(last)) = (steps.first().copied(), recs.last())
-        && steps.len() == 1
-    {
-        steps.push([last.step as f64, first[1]]);
-    }
-    sharp.threshold = Some(Threshold {
-        name: "2/η".into(),
-        steps,
-    });
-    let mut loss = PlotSpec::new(format!("Loss, {title}"), "step", "loss");
-    loss.log_y = true;
-    loss.series.push(Series::line(
-        "train loss",
-        recs.iter().map(|r| [r.step as f64, r.train_loss]).collect(),
-    ));
-    let test: Vec<[f64; 2]> = recs
-        .iter()
-        .filter_map(|r| r.test_loss.map(|l| [r.step as f64, l]))
-        .collect();
-    if !test.is_empty() {
-        loss.series.push(Series::line("test loss", test));
-    }
+fn write_plots(
+    path: &Path,
+    recs: &[StepRecord],
+    title: &str,
+    prediction: Vec<[f64; 2]>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    // The app's training figures, built from the same series by the same functions.
+    let series = RunSeries::from_records(recs);
+    let view = TrainingView {
+        main: Some(&series),
+        prediction,
+        log_y: true,
+        ..Default::default()
+    };
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("svg");
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("plot");
-    let loss_path = path.with_file_name(format!("{stem}_loss.{ext}"));
     let mut written = Vec::new();
-    if k > 0 {
-        write_plot(path, &sharp)?;
-        written.push(path.to_path_buf());
+    for mut fig in training::all(&view) {
+        let file = match fig.id.as_str() {
+            "sharpness" if series.eigs.is_empty() => continue,
+            "sharpness" => path.to_path_buf(),
+            id => path.with_file_name(format!("{stem}_{id}.{ext}")),
+        };
+        fig.title = format!("{}, {title}", fig.title);
+        write_figure(&file, &fig, &ExportStyle::default())?;
+        written.push(file);
     }
-    write_plot(&loss_path, &loss)?;
-    written.push(loss_path);
     Ok(written)
 }
 
@@ -707,7 +683,12 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         outln!("wrote {}", files.join(" and "));
     }
     if let Some(p) = &a.plot {
-        for f in write_plots(p, &recs, &title)? {
+        let mut prediction = Vec::new();
+        for r in &probe_results {
+            let ProbeReport::MeasuredTheory(t) = &r.report;
+            prediction = predicted_lambda1(t.anchors.first().map(|a| &a.anchor), &t.rows);
+        }
+        for f in write_plots(p, &recs, &title, prediction)? {
             outln!("wrote {}", f.display());
         }
         let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("svg");

@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::engine::config::RunConfig;
 pub use crate::engine::figure::{RunSeries, step_breakpoints, step_line};
 use crate::engine::session::{StepRecord, StopReason};
-use crate::engine::theory::measured::TheoryLog;
+use crate::engine::theory::measured::{TheoryLog, predicted_lambda1};
 use crate::engine::worker::RunInfo;
 use crate::ui::plots::fmt_num;
 
@@ -144,15 +144,7 @@ pub fn parse_lrs(s: &str) -> Result<Vec<f64>, String> {
 /// The self-stabilization map's prediction of λ1 along the main run, (step, 2/η + y_t), from
 /// the measured theory (the sharpness figure cuts it where it leaves the measured range).
 pub fn predicted_sharpness(theory: &TheoryLog) -> Vec<[f64; 2]> {
-    let Some(a) = theory.anchors.first() else {
-        return Vec::new();
-    };
-    theory
-        .rows
-        .iter()
-        .filter(|r| r.anchor == 0)
-        .filter_map(|r| Some([r.step as f64, a.threshold + r.excess_predicted?]))
-        .collect()
+    predicted_lambda1(theory.anchors.first(), &theory.rows)
 }
 
 pub fn fmt_duration(s: f64) -> String {

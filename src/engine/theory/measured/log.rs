@@ -46,6 +46,18 @@ fn map_sign(a: &AnchorInfo) -> f64 {
     if a.x_center > 0.0 { -1.0 } else { 1.0 }
 }
 
+/// The map's prediction of λ1 along the run from the first anchor, (step, 2/η + y_t): what
+/// the sharpness figure draws, on screen and from `run --theory --plot` alike.
+pub fn predicted_lambda1(anchor: Option<&AnchorInfo>, rows: &[TheoryRow]) -> Vec<[f64; 2]> {
+    let Some(a) = anchor else {
+        return Vec::new();
+    };
+    rows.iter()
+        .filter(|r| r.anchor == a.index)
+        .filter_map(|r| Some([r.step as f64, a.threshold + r.excess_predicted?]))
+        .collect()
+}
+
 impl TheoryLog {
     /// Fold one update in.
     pub fn apply(&mut self, u: TheoryUpdate) {
