@@ -131,7 +131,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub quiet: bool,
     /// Measure Damian et al.'s α, β, x_t, y_t from the first step where λ1 reaches 2/η and
-    /// step the predicted map (seed Definition 4.1) alongside: writes theory.csv and
+    /// step the predicted map (Damian et al. 2022, Def. 4.1) alongside: writes theory.csv and
     /// theory_summary.json (GD only).
     #[arg(long)]
     pub theory: bool,

@@ -1,7 +1,7 @@
 //! `eos-explorer simulate`: the theory simulators of the seed paper, headless.
 //!
-//! * `simulate self-stab`: the predicted edge-of-stability map (seed §4, Definition 4.1);
-//! * `simulate linear`: full-batch GD on the two-layer linear network of seed §5, with the exact
+//! * `simulate self-stab`: the predicted edge-of-stability map (Damian et al. 2022, Def. 4.1);
+//! * `simulate linear`: full-batch GD on the two-layer linear network of Li et al. 2022, with the exact
 //!   sharpness and step-by-step checks of Lemmas 4 and 5.
 //!
 //! Flags override the preset's values; without `--preset` the preset is still the default.
@@ -25,10 +25,10 @@ pub struct SimulateArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum SimulateCommand {
-    /// The predicted edge-of-stability map of seed §4 (Definition 4.1):
+    /// The predicted edge-of-stability map of Damian et al. 2022 (Def. 4.1):
     /// x' = −(1 + η y) x, y' = y + η(α − β x²/2). Prints δ, the stages visited and the cycles.
     SelfStab(SelfStabArgs),
-    /// Full-batch GD on the two-layer linear network f(x) = AᵀWx/√m of seed §5, with the exact
+    /// Full-batch GD on the two-layer linear network f(x) = AᵀWx/√m of Li et al. 2022, with the exact
     /// sharpness and the residuals of Lemmas 4 and 5 (printed and corrected) at every step.
     Linear(LinearArgs),
 }

@@ -1214,7 +1214,7 @@ impl LinearSummary {
     /// A one-paragraph description for the CLI.
     pub fn describe(&self, p: &LinearParams) -> String {
         let mut s = format!(
-            "Two-layer linear network (seed §5): m = {}, d = {}, n = {}, η = {} (2/η = {}), {} init (scale {}), {} labels, seed {}. \
+            "Two-layer linear network (Li et al. 2022): m = {}, d = {}, n = {}, η = {} (2/η = {}), {} init (scale {}), {} labels, seed {}. \
              {} rows; outcome: {}. Loss {:.6} → {:.6}; ‖A‖² {:.4} → {:.4} (max {:.4}); \
              exact sharpness {} → {} (max {}), first ≥ 2/η at {}; λ1(M) {} → {} (max {}), first ≥ 2/η at {}. ",
             p.m,
@@ -1352,7 +1352,7 @@ impl LinearWriter {
     ) -> Result<Self, TheoryError> {
         create_dir(dir)?;
         let config = LinearConfig {
-            simulator: "two-layer-linear (seed §5)",
+            simulator: "two-layer-linear (Li et al. 2022)",
             params: run.params(),
             save_params: opts.save_params.as_ref().map(|s| s.to_string()),
             save_data: opts.save_data,
