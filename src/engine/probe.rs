@@ -422,6 +422,10 @@ impl ProbeSink for FolderSink {
     }
 
     fn finish(&mut self, results: Vec<ProbeResult>) -> Result<(), EngineError> {
+        // The tables are complete when the run ends (not when the runner is dropped).
+        for (_, w) in self.csv.drain(..) {
+            w.finish()?;
+        }
         for r in &results {
             if let Some(name) = r.files.summary {
                 write_json(&self.dir.join(name), &r.report)?;
