@@ -268,11 +268,6 @@ pub fn build_config(a: &RunArgs) -> anyhow::Result<(RunConfig, String)> {
         }
     }
     if let Some(arch) = &a.arch {
-        if arch.trim_end().ends_with(':') {
-            bail!(
-                "architecture {arch:?} has no widths after the colon: write e.g. fc-tanh:200,200 (a model without hidden layers is fc-tanh with no colon)"
-            );
-        }
         let (act, hidden) = parse_arch(arch).map_err(anyhow::Error::msg)?;
         cfg.activation = act;
         cfg.hidden = hidden;

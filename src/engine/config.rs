@@ -45,6 +45,15 @@ impl Optimizer {
     }
 }
 
+/// The one rule for a learning rate: a positive, finite number. Returns why not.
+pub fn check_lr(lr: f64) -> Result<f64, String> {
+    if lr.is_finite() && lr > 0.0 {
+        Ok(lr)
+    } else {
+        Err(format!("learning rate must be a positive number, got {lr}"))
+    }
+}
+
 /// Everything that defines a training run. Serialised as `config.json`; reading it back
 /// reruns the same run. Parsing is strict: an unknown field is an error (a misspelt
 /// `acc_gaol` must not be ignored silently).
@@ -202,11 +211,8 @@ impl RunConfig {
     /// the controls; [`RunConfig::check`] turns the first into an error.
     pub fn problems(&self) -> Vec<ConfigError> {
         let mut p = Vec::new();
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            p.push(err(
-                "lr",
-                format!("learning rate must be a positive number, got {}", self.lr),
-            ));
+        if let Err(why) = check_lr(self.lr) {
+            p.push(err("lr", why));
         }
         if self.max_steps > 100_000_000 {
             p.push(err("steps", "at most 100,000,000 steps"));

@@ -329,6 +329,11 @@ pub fn parse_arch(s: &str) -> Result<(Activation, Vec<usize>), String> {
         format!("architecture {s:?} must look like fc-ACTIVATION:WIDTHS, e.g. fc-tanh:200,200")
     })?;
     let (act, widths) = rest.split_once(':').unwrap_or((rest, ""));
+    if rest.contains(':') && widths.trim().is_empty() {
+        return Err(format!(
+            "architecture {s:?} has no widths after the colon: write e.g. fc-tanh:200,200 (a model without hidden layers is fc-tanh with no colon)"
+        ));
+    }
     Ok((act.parse()?, parse_widths(widths)?))
 }
 

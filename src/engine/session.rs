@@ -563,11 +563,7 @@ impl Session {
     }
     /// Change η; takes effect at the next update.
     pub fn set_lr(&mut self, lr: f64) -> Result<(), EngineError> {
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(EngineError::Other(format!(
-                "learning rate must be a positive number, got {lr}"
-            )));
-        }
+        super::config::check_lr(lr).map_err(EngineError::Other)?;
         each!(self, s => s.lr = lr);
         Ok(())
     }

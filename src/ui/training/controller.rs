@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::model::{Overlay, OverlayKind, RunView, parse_lrs};
 use super::{DRAIN_BUDGET, DRAIN_MAX, TrainingWorkspace};
-use crate::engine::config::{Optimizer, RunConfig};
+use crate::engine::config::{Optimizer, RunConfig, check_lr};
 use crate::engine::probe::{ProbeConfig, ProbeUpdate};
 use crate::engine::session::StopReason;
 use crate::engine::theory::measured::{TheoryLog, TheoryOptions};
@@ -189,9 +189,8 @@ impl TrainingWorkspace {
     /// Fork the main run at its current step with η = `self.branch_lr`.
     pub fn branch(&mut self) {
         let lr = self.branch_lr;
-        if !(lr.is_finite() && lr > 0.0) {
-            self.banners
-                .push(("branch η must be a positive number".into(), true));
+        if let Err(why) = check_lr(lr) {
+            self.banners.push((format!("branch η: {why}"), true));
             return;
         }
         let Some(info) = self.run.as_ref().and_then(|r| r.info.clone()) else {

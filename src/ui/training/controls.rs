@@ -9,7 +9,7 @@ use eframe::egui::{self, RichText};
 
 use super::model::parse_widths;
 use super::{DatasetKind, TrainingWorkspace};
-use crate::engine::config::ConfigError;
+use crate::engine::config::{ConfigError, check_lr};
 use crate::engine::data::DatasetSpec;
 use crate::engine::model::{Activation, Init};
 use crate::engine::network::LossKind;
@@ -252,7 +252,7 @@ impl TrainingWorkspace {
                 .logarithmic(true)
                 .text("η (learning rate)"),
         );
-        if r.changed() && lr.is_finite() && lr > 0.0 {
+        if r.changed() && check_lr(lr).is_ok() {
             self.set_lr(lr);
         }
         let thr = self.config.optimizer.stability_threshold(self.config.lr);

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::engine::config::RunConfig;
+use crate::engine::config::{RunConfig, check_lr};
 pub use crate::engine::figure::{RunSeries, step_breakpoints, step_line};
 use crate::engine::session::{StepRecord, StopReason};
 use crate::engine::theory::measured::{TheoryLog, predicted_lambda1};
@@ -128,7 +128,7 @@ pub fn parse_lrs(s: &str) -> Result<Vec<f64>, String> {
         .map(|p| {
             p.parse::<f64>()
                 .ok()
-                .filter(|x| x.is_finite() && *x > 0.0)
+                .filter(|x| check_lr(*x).is_ok())
                 .ok_or_else(|| format!("`{p}` is not a positive learning rate"))
         })
         .collect::<Result<_, _>>()?;
@@ -161,22 +161,8 @@ pub fn fmt_duration(s: f64) -> String {
     }
 }
 
-/// `64,64` → [64, 64]; empty → no hidden layer.
-pub fn parse_widths(s: &str) -> Result<Vec<usize>, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(Vec::new());
-    }
-    s.split(',')
-        .map(|p| {
-            p.trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|&w| w >= 1)
-                .ok_or_else(|| format!("`{}` is not a width", p.trim()))
-        })
-        .collect()
-}
+/// `64,64` → [64, 64]; empty → no hidden layer (the engine's one parser, as `--arch` uses).
+pub use crate::engine::model::parse_widths;
 
 #[cfg(test)]
 mod tests {
