@@ -202,6 +202,27 @@ fn missing_cifar_folder_shows_a_banner() {
     );
 }
 
+/// A network that cannot fit in memory is refused before the worker allocates anything
+/// (the CLI's estimate), and the previous run's plots stay.
+#[test]
+fn a_network_too_large_for_memory_is_refused_at_start() {
+    let mut h = app_harness();
+    let mut c = tiny(5);
+    c.hidden = vec![3_000_000, 3_000_000];
+    tr_mut(h.state_mut()).set_config(c);
+    h.step();
+    tr_mut(h.state_mut()).start();
+    let t = tr(h.state());
+    assert!(
+        t.banners
+            .iter()
+            .any(|(m, err)| *err && m.contains("cannot start") && m.contains("available")),
+        "{:?}",
+        t.banners
+    );
+    assert!(t.run.as_ref().is_none_or(|r| r.records.is_empty() && !r.loading));
+}
+
 #[test]
 fn invalid_settings_disable_start() {
     let mut h = app_harness();

@@ -495,16 +495,6 @@ fn install_signal_handlers(flag: &Arc<AtomicBool>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn resolved_threads(threads: usize) -> usize {
-    if threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    } else {
-        threads
-    }
-}
-
 pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     // From the start, so a Ctrl-C during loading still ends with complete files.
     let signal = Arc::new(AtomicBool::new(false));
@@ -538,7 +528,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     let checked = cfg
         .check()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let threads = resolved_threads(cfg.threads);
+    let threads = cfg.effective_threads();
 
     // The cost, before anything is allocated.
     let est = estimate(

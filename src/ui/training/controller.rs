@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::model::{Overlay, OverlayKind, RunView, parse_lrs};
 use super::{DRAIN_BUDGET, DRAIN_MAX, TrainingWorkspace};
 use crate::engine::config::{Optimizer, RunConfig, check_lr};
+use crate::engine::estimate::{DataShape, MemoryVerdict, available_memory, estimate, judge};
 use crate::engine::probe::{ProbeConfig, ProbeUpdate};
 use crate::engine::session::StopReason;
 use crate::engine::theory::measured::{TheoryLog, TheoryOptions};
@@ -49,6 +50,28 @@ impl TrainingWorkspace {
             return;
         }
         let cfg = self.run_config();
+        // The same size estimate as the CLI, before the worker allocates anything.
+        if let Ok(checked) = cfg.check() {
+            match estimate(
+                &checked,
+                &DataShape::of_spec(&cfg.dataset),
+                cfg.effective_threads(),
+                self.theory_on,
+            ) {
+                Err(e) => {
+                    self.banners.push((format!("cannot start: {e}"), true));
+                    return;
+                }
+                Ok(est) => match judge(&est, available_memory()) {
+                    MemoryVerdict::Refuse(m) => {
+                        self.banners.push((format!("cannot start: {m}"), true));
+                        return;
+                    }
+                    MemoryVerdict::Warn(m) => self.banners.push((m, false)),
+                    MemoryVerdict::Fine => {}
+                },
+            }
+        }
         self.send_theory();
         let r = match self.worker() {
             Some(w) => w.start(cfg),
