@@ -220,7 +220,11 @@ fn a_network_too_large_for_memory_is_refused_at_start() {
         "{:?}",
         t.banners
     );
-    assert!(t.run.as_ref().is_none_or(|r| r.records.is_empty() && !r.loading));
+    assert!(
+        t.run
+            .as_ref()
+            .is_none_or(|r| r.records.is_empty() && !r.loading)
+    );
 }
 
 #[test]
@@ -284,7 +288,12 @@ fn presets_switch_workspaces() {
     }
     h.step();
     h.step();
-    assert!(tr(h.state()).problems().iter().any(|p| p.field == "cifar"));
+    assert!(
+        tr(h.state())
+            .problems()
+            .iter()
+            .any(|p| p.field == eos_explorer::engine::config::ConfigField::CifarDir)
+    );
     assert!(h.query_all_by_label_contains("needs the CIFAR-10").count() >= 1);
 }
 

@@ -171,15 +171,72 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Which setting a [`ConfigError`] is about (the app shows it next to that control).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConfigField {
+    Lr,
+    Steps,
+    Arch,
+    Init,
+    InitScale,
+    Momentum,
+    Flow,
+    EigEvery,
+    AccGoal,
+    LossGoal,
+    Loss,
+    Neigs,
+    DivergenceFactor,
+    LanczosTol,
+    LanczosMaxIter,
+    ChunkRows,
+    Threads,
+    CifarDir,
+    Subset,
+}
+
+impl ConfigField {
+    /// The setting's name as the config file and the CLI spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConfigField::Lr => "lr",
+            ConfigField::Steps => "steps",
+            ConfigField::Arch => "arch",
+            ConfigField::Init => "init",
+            ConfigField::InitScale => "init_scale",
+            ConfigField::Momentum => "momentum",
+            ConfigField::Flow => "flow",
+            ConfigField::EigEvery => "eig_every",
+            ConfigField::AccGoal => "acc_goal",
+            ConfigField::LossGoal => "loss_goal",
+            ConfigField::Loss => "loss",
+            ConfigField::Neigs => "neigs",
+            ConfigField::DivergenceFactor => "divergence_factor",
+            ConfigField::LanczosTol => "lanczos_tol",
+            ConfigField::LanczosMaxIter => "lanczos_max_iter",
+            ConfigField::ChunkRows => "chunk_rows",
+            ConfigField::Threads => "threads",
+            ConfigField::CifarDir => "cifar",
+            ConfigField::Subset => "subset",
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A configuration value that cannot run, with the field and the rule it breaks.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct ConfigError {
-    pub field: &'static str,
+    pub field: ConfigField,
     pub message: String,
 }
 
-fn err(field: &'static str, message: impl Into<String>) -> ConfigError {
+fn err(field: ConfigField, message: impl Into<String>) -> ConfigError {
     ConfigError {
         field,
         message: message.into(),
@@ -212,38 +269,47 @@ impl RunConfig {
     pub fn problems(&self) -> Vec<ConfigError> {
         let mut p = Vec::new();
         if let Err(why) = check_lr(self.lr) {
-            p.push(err("lr", why));
+            p.push(err(ConfigField::Lr, why));
         }
         if self.max_steps > 100_000_000 {
-            p.push(err("steps", "at most 100,000,000 steps"));
+            p.push(err(ConfigField::Steps, "at most 100,000,000 steps"));
         }
         if self.hidden.contains(&0) {
-            p.push(err("arch", "every hidden layer needs at least one unit"));
+            p.push(err(
+                ConfigField::Arch,
+                "every hidden layer needs at least one unit",
+            ));
         }
         if self.hidden.len() > 16 {
-            p.push(err("arch", "at most 16 hidden layers"));
+            p.push(err(ConfigField::Arch, "at most 16 hidden layers"));
         }
         if !(self.init_scale.is_finite() && self.init_scale > 0.0) {
-            p.push(err("init_scale", "init scale must be a positive number"));
+            p.push(err(
+                ConfigField::InitScale,
+                "init scale must be a positive number",
+            ));
         }
         if let Init::Normal { sigma } = self.init
             && !(sigma.is_finite() && sigma > 0.0)
         {
-            p.push(err("init", "normal init needs σ > 0"));
+            p.push(err(ConfigField::Init, "normal init needs σ > 0"));
         }
         match self.optimizer {
             Optimizer::Polyak { beta } | Optimizer::Nesterov { beta } => {
                 if !(0.0..1.0).contains(&beta) {
-                    p.push(err("momentum", "momentum β must be in [0, 1)"));
+                    p.push(err(ConfigField::Momentum, "momentum β must be in [0, 1)"));
                 }
             }
             Optimizer::Flow { c, max_step } => {
                 if !(c.is_finite() && c > 0.0 && max_step.is_finite() && max_step > 0.0) {
-                    p.push(err("flow", "gradient flow needs c > 0 and max_step > 0"));
+                    p.push(err(
+                        ConfigField::Flow,
+                        "gradient flow needs c > 0 and max_step > 0",
+                    ));
                 }
                 if self.eig_every == 0 {
                     p.push(err(
-                        "eig_every",
+                        ConfigField::EigEvery,
                         "gradient flow sizes its RK4 substeps by λ1: set eig_every ≥ 1",
                     ));
                 }
@@ -254,48 +320,54 @@ impl RunConfig {
             && !(0.0..=1.0).contains(&a)
         {
             p.push(err(
-                "acc_goal",
+                ConfigField::AccGoal,
                 "accuracy goal is a fraction in [0, 1], e.g. 0.99",
             ));
         }
         if let Some(l) = self.loss_goal
             && !(l.is_finite() && l >= 0.0)
         {
-            p.push(err("loss_goal", "loss goal must be ≥ 0"));
+            p.push(err(ConfigField::LossGoal, "loss goal must be ≥ 0"));
         }
         if !(self.divergence_factor.is_finite() && self.divergence_factor > 1.0) {
-            p.push(err("divergence_factor", "must be a number > 1"));
+            p.push(err(ConfigField::DivergenceFactor, "must be a number > 1"));
         }
         if self.eig_every > 0 && self.neigs == 0 {
             p.push(err(
-                "neigs",
+                ConfigField::Neigs,
                 "ask for at least one eigenvalue (or set eig_every = 0)",
             ));
         }
         if self.neigs > 50 {
-            p.push(err("neigs", "at most 50 eigenvalues"));
+            p.push(err(ConfigField::Neigs, "at most 50 eigenvalues"));
         }
         if !(self.lanczos_tol.is_finite() && self.lanczos_tol >= 0.0) {
-            p.push(err("lanczos_tol", "must be ≥ 0"));
+            p.push(err(ConfigField::LanczosTol, "must be ≥ 0"));
         }
         if self.eig_every > 0 && self.lanczos_max_iter < self.neigs.max(2) {
-            p.push(err("lanczos_max_iter", "must be at least max(neigs, 2)"));
+            p.push(err(
+                ConfigField::LanczosMaxIter,
+                "must be at least max(neigs, 2)",
+            ));
         }
         if self.chunk_rows == 0 {
-            p.push(err("chunk_rows", "must be ≥ 1"));
+            p.push(err(ConfigField::ChunkRows, "must be ≥ 1"));
         }
         if self.threads > 256 {
-            p.push(err("threads", "at most 256"));
+            p.push(err(ConfigField::Threads, "at most 256"));
         }
         let classes = !matches!(self.dataset, DatasetSpec::Chebyshev { .. });
         if !classes && self.loss == LossKind::CrossEntropy {
             p.push(err(
-                "loss",
+                ConfigField::Loss,
                 "cross-entropy needs class labels; Chebyshev is a regression set: use mse",
             ));
         }
         if !classes && self.acc_goal.is_some() {
-            p.push(err("acc_goal", "a regression set has no accuracy"));
+            p.push(err(
+                ConfigField::AccGoal,
+                "a regression set has no accuracy",
+            ));
         }
         p
     }
@@ -345,7 +417,7 @@ mod tests {
             lr: -1.0,
             ..Default::default()
         };
-        assert_eq!(c.check().unwrap_err().field, "lr");
+        assert_eq!(c.check().unwrap_err().field, ConfigField::Lr);
         c.lr = 0.1;
         c.dataset = DatasetSpec::Chebyshev { n: 20, degree: 5 };
         c.loss = LossKind::CrossEntropy;

@@ -192,6 +192,7 @@ pub fn lower_thread_priority(nice: i32) {
     if nice > 0 {
         // SAFETY: gettid and setpriority take plain integers and only touch this thread's
         // scheduling attributes.
+        #[allow(unsafe_code)]
         unsafe {
             let tid = libc::gettid();
             let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice);
@@ -947,6 +948,7 @@ mod tests {
         #[cfg(target_os = "linux")]
         {
             // SAFETY: as above; errno is reset so a legitimate -1 can be told from an error.
+            #[allow(unsafe_code)]
             unsafe {
                 *libc::__errno_location() = 0;
                 let tid = libc::gettid();

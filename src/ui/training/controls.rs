@@ -9,7 +9,7 @@ use eframe::egui::{self, RichText};
 
 use super::model::parse_widths;
 use super::{DatasetKind, TrainingWorkspace};
-use crate::engine::config::{ConfigError, check_lr};
+use crate::engine::config::{ConfigError, ConfigField, check_lr};
 use crate::engine::data::DatasetSpec;
 use crate::engine::model::{Activation, Init};
 use crate::engine::network::LossKind;
@@ -24,11 +24,13 @@ enum InitKind {
     Normal,
 }
 
+use ConfigField as F;
+
 impl TrainingWorkspace {
     pub(super) fn controls_ui(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_>) {
         let probs = self.problems();
         let pal = theme::palette(ui.ctx());
-        let show = |ui: &mut egui::Ui, fields: &[&str]| {
+        let show = |ui: &mut egui::Ui, fields: &[ConfigField]| {
             for p in probs.iter().filter(|p| fields.contains(&p.field)) {
                 ui.label(RichText::new(format!("! {}", p.message)).color(pal.warn_fg));
             }
@@ -163,7 +165,7 @@ impl TrainingWorkspace {
         if cifar_changed {
             self.sync_cifar_dir();
         }
-        show(ui, &["cifar", "subset", "dataset"]);
+        show(ui, &[F::CifarDir, F::Subset]);
 
         ui.separator();
         ui.heading("Network");
@@ -179,7 +181,7 @@ impl TrainingWorkspace {
                 self.config.hidden = w;
             }
         });
-        show(ui, &["arch"]);
+        show(ui, &[F::Arch]);
         egui::ComboBox::from_label("activation")
             .selected_text(self.config.activation.name())
             .show_ui(ui, |ui| {
@@ -200,7 +202,7 @@ impl TrainingWorkspace {
                     "cross-entropy",
                 );
             });
-        show(ui, &["loss"]);
+        show(ui, &[F::Loss]);
         let mut ik = match self.config.init {
             Init::Pytorch => InitKind::Pytorch,
             Init::XavierNormal => InitKind::Xavier,
@@ -237,7 +239,7 @@ impl TrainingWorkspace {
                 .logarithmic(true)
                 .text("init scale"),
         );
-        show(ui, &["init", "init_scale"]);
+        show(ui, &[F::Init, F::InitScale]);
         ui.horizontal(|ui| {
             let l = ui.label("seed");
             ui.add(egui::DragValue::new(&mut self.config.seed))
@@ -268,13 +270,13 @@ impl TrainingWorkspace {
                     .color(pal.muted),
             );
         }
-        show(ui, &["lr", "momentum", "flow"]);
+        show(ui, &[F::Lr, F::Momentum, F::Flow]);
         ui.horizontal(|ui| {
             let l = ui.label("max steps");
             ui.add(egui::DragValue::new(&mut self.config.max_steps).range(1..=100_000_000))
                 .labelled_by(l.id);
         });
-        show(ui, &["steps"]);
+        show(ui, &[F::Steps]);
 
         ui.separator();
         // Own id scope: the widgets keep their ids when labels above come and go.
@@ -292,7 +294,7 @@ impl TrainingWorkspace {
         );
         show(
             ui,
-            &["neigs", "eig_every", "lanczos_tol", "lanczos_max_iter"],
+            &[F::Neigs, F::EigEvery, F::LanczosTol, F::LanczosMaxIter],
         );
         ui.horizontal(|ui| {
             let l = ui.label("test every");
@@ -336,32 +338,10 @@ impl TrainingWorkspace {
                 .logarithmic(true)
                 .text("divergence factor"),
         );
-        show(ui, &["acc_goal", "loss_goal", "divergence_factor"]);
+        show(ui, &[F::AccGoal, F::LossGoal, F::DivergenceFactor]);
         let other: Vec<&ConfigError> = probs
             .iter()
-            .filter(|p| {
-                ![
-                    "cifar",
-                    "subset",
-                    "dataset",
-                    "arch",
-                    "loss",
-                    "init",
-                    "init_scale",
-                    "lr",
-                    "momentum",
-                    "flow",
-                    "steps",
-                    "neigs",
-                    "eig_every",
-                    "lanczos_tol",
-                    "lanczos_max_iter",
-                    "acc_goal",
-                    "loss_goal",
-                    "divergence_factor",
-                ]
-                .contains(&p.field)
-            })
+            .filter(|p| !beside_a_control(p.field))
             .collect();
         for p in other {
             ui.label(RichText::new(format!("! {p}")).color(pal.warn_fg));
@@ -417,5 +397,31 @@ impl TrainingWorkspace {
         if spawned.is_ok() {
             self.folder_rx = Some((rx, Instant::now()));
         }
+    }
+}
+
+/// Whether a problem with `f` is shown next to the control that sets it (the others are
+/// listed under the controls). Exhaustive: a new field must say where it goes.
+fn beside_a_control(f: ConfigField) -> bool {
+    use ConfigField as F;
+    match f {
+        F::CifarDir
+        | F::Subset
+        | F::Arch
+        | F::Loss
+        | F::Init
+        | F::InitScale
+        | F::Lr
+        | F::Momentum
+        | F::Flow
+        | F::Steps
+        | F::AccGoal
+        | F::LossGoal
+        | F::DivergenceFactor
+        | F::Neigs
+        | F::EigEvery
+        | F::LanczosTol
+        | F::LanczosMaxIter => true,
+        F::ChunkRows | F::Threads => false,
     }
 }

@@ -24,7 +24,7 @@ use super::plots::banner;
 use super::repaint::RepaintPolicy;
 use super::shell::{AppCommand, Cx, Workspace, WorkspaceId};
 use super::theme;
-use crate::engine::config::{ConfigError, RunConfig};
+use crate::engine::config::{ConfigError, ConfigField, RunConfig};
 use crate::engine::data::DatasetSpec;
 use crate::engine::presets::{self, Preset, PresetKind};
 use crate::engine::theory::measured::TheoryLog;
@@ -190,7 +190,7 @@ impl TrainingWorkspace {
         let mut p = self.config.problems();
         if parse_widths(&self.widths_text).is_err() {
             p.push(ConfigError {
-                field: "arch",
+                field: ConfigField::Arch,
                 message: "hidden widths: comma-separated whole numbers ≥ 1, e.g. 64,64 (empty = no hidden layer)".into(),
             });
         }
@@ -198,7 +198,7 @@ impl TrainingWorkspace {
             && dir.as_os_str().is_empty()
         {
             p.push(ConfigError {
-                field: "cifar",
+                field: ConfigField::CifarDir,
                 message: "choose the cifar-10-batches-bin folder".into(),
             });
         }
@@ -207,7 +207,7 @@ impl TrainingWorkspace {
                 if *n_train == 0 =>
             {
                 p.push(ConfigError {
-                    field: "subset",
+                    field: ConfigField::Subset,
                     message: "use at least one training example".into(),
                 });
             }
