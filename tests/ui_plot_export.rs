@@ -136,9 +136,10 @@ fn run_folder_has_metrics_and_config() {
         )
     );
     assert_eq!(lines.count(), 3);
-    let json = std::fs::read_to_string(dir.join("config.json")).unwrap_or_default();
-    let back: Result<RunConfig, _> = serde_json::from_str(&json);
-    assert!(back.is_ok_and(|b| b == cfg));
+    // config.json in the versioned form the CLI writes, read back by the engine's reader.
+    let back = eos_explorer::engine::run_folder::read_run(&dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.run.config, Some(cfg.clone()));
+    assert!(back.run.format_version >= 1);
     let _ = std::fs::remove_dir_all(&d);
 }
 
