@@ -16,6 +16,10 @@ const MAX_COMMAND_ROUNDS: usize = 8;
 
 struct FpsLog {
     enabled: bool,
+    /// Repaint every frame (EOS_FPS_LOG=1, for frame-rate measurements); with
+    /// EOS_FPS_LOG=passive the app repaints as users get it (throttled when idle or hidden)
+    /// and only logs.
+    continuous: bool,
     frames: u64,
     since: Instant,
     /// Time spent building the UI (not rendering) since `since`.
@@ -51,6 +55,7 @@ impl EosApp {
             applied_style: None,
             fps: FpsLog {
                 enabled: std::env::var_os("EOS_FPS_LOG").is_some(),
+                continuous: std::env::var("EOS_FPS_LOG").is_ok_and(|v| v != "passive"),
                 frames: 0,
                 since: Instant::now(),
                 build_s: 0.0,
@@ -360,7 +365,9 @@ impl EosApp {
         self.process_commands(&ctx);
         if self.fps.enabled {
             self.fps.build_s += t0.elapsed().as_secs_f64();
-            ctx.request_repaint();
+            if self.fps.continuous {
+                ctx.request_repaint();
+            }
         }
     }
 }
