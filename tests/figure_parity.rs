@@ -10,6 +10,7 @@ use eos_explorer::engine::figure::render::{ExportStyle, write_figure};
 use eos_explorer::engine::figure::training::{self, OverlayRun, TrainingView};
 use eos_explorer::engine::figure::{Figure, Role, RunSeries, Theme};
 use eos_explorer::engine::session::Session;
+use eos_explorer::engine::theory::measured::PredictedLambda1;
 use eos_explorer::ui::figure_view::{color_of, screen_items};
 
 fn run(lr: f64) -> RunSeries {
@@ -79,9 +80,12 @@ fn screen_and_file_carry_the_same_layers_and_colours() {
     let other = run(1.0);
     let dir = std::env::temp_dir().join(format!("eos-parity-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let prediction: Vec<[f64; 2]> = (0..40)
-        .map(|t| [t as f64 + 30.0, 0.5 * 1.3f64.powi(t)])
-        .collect();
+    let prediction = PredictedLambda1 {
+        points: (0..40)
+            .map(|t| [t as f64 + 30.0, 0.5 * 1.3f64.powi(t)])
+            .collect(),
+        left_range_at: None,
+    };
     let view = TrainingView {
         main: Some(&main),
         main_suffix: " · η = 2".into(),

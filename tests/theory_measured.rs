@@ -11,8 +11,8 @@ use eos_explorer::engine::presets::{self, PresetKind};
 use eos_explorer::engine::probe::{FolderSink, ProbeConfig, ProbeObserver, ProbeReport};
 use eos_explorer::engine::session::{Cadence, Runner, Session};
 use eos_explorer::engine::theory::measured::{
-    CSV_COLUMNS, Derivatives, MeasuredTracker, Phase, StepInput, TheoryOptions, measure_anchor,
-    predicted_step, sharpness_gradient, top_eigen,
+    CSV_COLUMNS, Derivatives, MAP_RANGE_DELTAS, MeasuredTracker, Phase, StepInput, TheoryOptions,
+    TheoryRow, measure_anchor, predicted_lambda1, predicted_step, sharpness_gradient, top_eigen,
 };
 use eos_explorer::engine::theory::self_stab::SelfStabParams;
 use ndarray::Array2;
@@ -510,4 +510,52 @@ fn theory_report_skips_rows_out_of_step_order() {
     assert!(run.skipped.is_empty());
     assert_eq!(anchor_reports(&run.anchors, &run.rows), want);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The sharpness figure's prediction stops where the map leaves its cubic model's range
+/// (|x̃| > 10δ or a predicted λ1 ≤ 0) and says where; before that it is the map's 2/η + y_t.
+#[test]
+fn the_predicted_sharpness_stops_where_the_map_leaves_its_range() {
+    let cfg = crossing_config(110);
+    let (mut s, _) = Session::from_config(&cfg).expect("session");
+    let opts = TheoryOptions {
+        window: 70,
+        ..TheoryOptions::default()
+    };
+    let mut tr = MeasuredTracker::new(s.evaluator_f64(), opts).expect("tracker");
+    let mut rows = Vec::new();
+    while let Some((rec, _stop)) = s.step() {
+        let params = s.params_f64();
+        if let Some(r) = tr
+            .observe(&StepInput::from_record(&rec, &params))
+            .expect("observe")
+        {
+            rows.push(r);
+        }
+    }
+    let a = tr.anchors()[0].info.clone();
+    assert!(rows.len() > 20, "{} rows tracked", rows.len());
+    let limit = MAP_RANGE_DELTAS * a.delta;
+    let out_of_range = |r: &TheoryRow| match (r.x_predicted, r.excess_predicted) {
+        (Some(x), Some(e)) => (x - a.x_center).abs() > limit || a.threshold + e <= 0.0,
+        _ => true,
+    };
+    let p = predicted_lambda1(Some(&a), &rows);
+    let first_out = rows.iter().position(out_of_range);
+    assert_eq!(p.left_range_at, first_out.map(|i| rows[i].step));
+    assert_eq!(p.points.len(), first_out.unwrap_or(rows.len()));
+    for (pt, r) in p.points.iter().zip(&rows) {
+        assert_eq!(pt[0], r.step as f64);
+        assert_eq!(Some(pt[1]), r.excess_predicted.map(|e| a.threshold + e));
+        assert!(pt[1] > 0.0);
+    }
+    // Push one row past 10δ: the prediction stops just before it and the note names its step.
+    let k = 5.min(p.points.len().saturating_sub(1));
+    let mut edited = rows.clone();
+    edited[k].x_predicted = Some(a.x_center + 1.5 * limit);
+    let q = predicted_lambda1(Some(&a), &edited);
+    assert_eq!((q.points.len(), q.left_range_at), (k, Some(edited[k].step)));
+    let note = q.cut_note().expect("a note");
+    assert!(note.contains(&format!("step {}", edited[k].step)), "{note}");
+    assert!(!note.contains("seed"));
 }

@@ -24,7 +24,7 @@ use eos_explorer::engine::probe::{
 };
 use eos_explorer::engine::run_folder::{self, RunFolder, RunInfo, RunSummary, config_file};
 use eos_explorer::engine::session::{Cadence, Observer, Runner, Session, StepRecord, StopReason};
-use eos_explorer::engine::theory::measured::predicted_lambda1;
+use eos_explorer::engine::theory::measured::{PredictedLambda1, predicted_lambda1};
 use eos_explorer::engine::{Precision, presets::with_cifar_dir};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -430,7 +430,7 @@ fn write_plots(
     path: &Path,
     recs: &[StepRecord],
     title: &str,
-    prediction: Vec<[f64; 2]>,
+    prediction: PredictedLambda1,
 ) -> anyhow::Result<Vec<PathBuf>> {
     // The app's training figures, built from the same series by the same functions.
     let series = RunSeries::from_records(recs);
@@ -668,7 +668,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         outln!("wrote {}", files.join(" and "));
     }
     if let Some(p) = &a.plot {
-        let mut prediction = Vec::new();
+        let mut prediction = PredictedLambda1::default();
         for r in &probe_results {
             let ProbeReport::MeasuredTheory(t) = &r.report;
             prediction = predicted_lambda1(t.anchors.first().map(|a| &a.anchor), &t.rows);

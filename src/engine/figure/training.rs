@@ -4,6 +4,7 @@
 use super::series::{RunSeries, steps_to_line};
 use super::{Dash, Figure, Layer, Marker, Role, step_breakpoints};
 use crate::engine::plot::{clip_line, padded_extent};
+use crate::engine::theory::measured::PredictedLambda1;
 
 /// A run drawn over the main one (branch, sweep member, gradient flow, opened run).
 #[derive(Clone, Debug)]
@@ -24,15 +25,16 @@ pub struct TrainingView<'a> {
     /// Appended to the main run's legend entries (e.g. ` · η = 0.4` when runs are overlaid).
     pub main_suffix: String,
     pub overlays: Vec<OverlayRun<'a>>,
-    /// λ1 predicted by Damian et al.'s map from the first crossing, (step, λ1).
-    pub prediction: Vec<[f64; 2]>,
+    /// λ1 predicted by Damian et al.'s map from the first crossing, (step, λ1), up to where
+    /// the map left its range.
+    pub prediction: PredictedLambda1,
     pub log_y: bool,
 }
 
 /// Legend name of the map's prediction.
 pub const PREDICTION_NAME: &str = "λ1 predicted (Damian et al. 2022)";
 /// Legend name of the point where the prediction leaves the plotted range.
-pub const PREDICTION_END_NAME: &str = "prediction leaves its range";
+pub const PREDICTION_END_NAME: &str = "the map leaves its range";
 
 fn empty() -> RunSeries {
     RunSeries::new()
@@ -90,13 +92,17 @@ pub fn accuracy(v: &TrainingView) -> Figure {
     f
 }
 
-/// The prediction cut where it leaves the range of the measured values (with 15 % margin and
-/// zero included), and the point where it left, if it did. Damian et al.'s cubic map is
-/// local: after about one cycle it can run off to ±∞, and the plot must not follow it there.
+/// The prediction as drawn, and the point where it ends because the map left its range, if
+/// it did. Damian et al.'s cubic map is local: after about one cycle it can run off to ±∞, and
+/// the plot must not follow it there. The prediction stops where the map leaves the range of
+/// its model ([`PredictedLambda1::left_range_at`]); as a second guard it is also cut where it
+/// leaves the range of the measured values (15 % margin, zero included).
 pub fn clip_prediction(
     main: &RunSeries,
-    prediction: &[[f64; 2]],
+    prediction: &PredictedLambda1,
 ) -> (Vec<[f64; 2]>, Option<[f64; 2]>) {
+    let cut = prediction.left_range_at.is_some();
+    let prediction = &prediction.points[..];
     if prediction.is_empty() {
         return (Vec::new(), None);
     }
@@ -105,7 +111,7 @@ pub fn clip_prediction(
         return (prediction.to_vec(), None);
     };
     let clipped = clip_line(prediction, lo, hi);
-    let left = clipped.len() < prediction.len() || clipped.last() != prediction.last();
+    let left = cut || clipped.len() < prediction.len() || clipped.last() != prediction.last();
     let end = (left && !clipped.is_empty())
         .then(|| clipped.last().copied())
         .flatten();
@@ -255,13 +261,27 @@ mod tests {
         let pred: Vec<[f64; 2]> = (5..10)
             .map(|t| [t as f64, 2.5 * 10f64.powi(t - 5)])
             .collect();
+        let pred = PredictedLambda1 {
+            points: pred,
+            left_range_at: None,
+        };
         let (clipped, end) = clip_prediction(&s, &pred);
-        assert!(clipped.len() < pred.len());
+        assert!(clipped.len() < pred.points.len());
         let end = end.unwrap_or([f64::NAN; 2]);
         assert!(end[1] < 5.0 && end[1] > 3.7, "{end:?}");
         // A prediction inside the range is drawn whole, with no exit mark.
-        let calm: Vec<[f64; 2]> = (5..10).map(|t| [t as f64, 2.4]).collect();
+        let calm = PredictedLambda1 {
+            points: (5..10).map(|t| [t as f64, 2.4]).collect(),
+            left_range_at: None,
+        };
         let (c, e) = clip_prediction(&s, &calm);
         assert_eq!((c.len(), e), (5, None));
+        // A prediction the map's own range cut is drawn up to there, and its end is marked.
+        let cut = PredictedLambda1 {
+            left_range_at: Some(10),
+            ..calm
+        };
+        let (c, e) = clip_prediction(&s, &cut);
+        assert_eq!((c.len(), e), (5, Some([9.0, 2.4])));
     }
 }

@@ -318,7 +318,7 @@ pub fn simulate(checked: &CheckedSelfStab) -> SelfStabRun {
             outcome = Outcome::Diverged {
                 step: t,
                 reason: format!(
-                    "x = {x:e}, y = {y:e} beyond the bound {:e} on |x|, |y|",
+                    "x = {x:.2e}, y = {y:.2e} beyond the bound {:.0e} on |x|, |y|",
                     p.blowup
                 ),
             };

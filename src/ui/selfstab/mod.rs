@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use eframe::egui;
 
-use super::plots::banner;
+use super::plots::{banner, fmt_num};
 use super::shell::{AppCommand, Cx, Workspace, WorkspaceId};
 use super::theme;
 use crate::engine::presets::{Preset, PresetKind};
+use crate::engine::theory::Outcome;
 use crate::engine::theory::measured::TheoryLog;
 use crate::engine::theory::self_stab::{self, MAX_STEPS, SelfStabParams, SelfStabRun};
 
@@ -259,14 +260,21 @@ impl Workspace for SelfStabWorkspace {
                 );
             }
             if let Some(run) = &self.run
-                && run.outcome.is_diverged()
+                && let Outcome::Diverged { step, .. } = &run.outcome
             {
+                // Not an error: the cubic model is local, and with these parameters the map
+                // leaves it. Said plainly, with the numbers that matter, in the info colours.
                 let pal = theme::palette(ui.ctx());
                 banner(
                     ui,
-                    &format!("The map {}; rows before that are shown.", run.outcome),
-                    pal.error_bg,
-                    pal.error_fg,
+                    &format!(
+                        "Damian et al.'s cubic map is local: with these parameters it runs off to \
+                         infinity at t = {step} (|x| or |y| passed {}), so the plots stop there. \
+                         In a real network the oscillation self-stabilizes before that.",
+                        fmt_num(self.params.blowup)
+                    ),
+                    pal.info_bg,
+                    pal.info_fg,
                 );
             }
             self.plots_ui(ui, cx.exports);

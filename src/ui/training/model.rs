@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::engine::config::{RunConfig, check_lr};
 pub use crate::engine::figure::{RunSeries, step_breakpoints, step_line};
 use crate::engine::session::{StepRecord, StopReason};
-use crate::engine::theory::measured::{TheoryLog, predicted_lambda1};
+use crate::engine::theory::measured::{PredictedLambda1, TheoryLog, predicted_lambda1};
 use crate::engine::worker::RunInfo;
 use crate::ui::plots::fmt_num;
 
@@ -142,8 +142,8 @@ pub fn parse_lrs(s: &str) -> Result<Vec<f64>, String> {
 }
 
 /// The self-stabilization map's prediction of λ1 along the main run, (step, 2/η + y_t), from
-/// the measured theory (the sharpness figure cuts it where it leaves the measured range).
-pub fn predicted_sharpness(theory: &TheoryLog) -> Vec<[f64; 2]> {
+/// the measured theory, up to where the map leaves its range.
+pub fn predicted_sharpness(theory: &TheoryLog) -> PredictedLambda1 {
     predicted_lambda1(theory.anchors.first(), &theory.rows)
 }
 
@@ -243,6 +243,6 @@ mod tests {
 
     #[test]
     fn prediction_is_empty_without_a_measurement() {
-        assert!(predicted_sharpness(&TheoryLog::default()).is_empty());
+        assert!(predicted_sharpness(&TheoryLog::default()).points.is_empty());
     }
 }

@@ -4,7 +4,7 @@
 use eframe::egui::{self, RichText};
 
 use super::TrainingWorkspace;
-use crate::engine::theory::measured::Phase;
+use crate::engine::theory::measured::{Phase, predicted_lambda1};
 use crate::ui::plots::fmt_num;
 use crate::ui::shell::{AppCommand, Cx};
 use crate::ui::theme;
@@ -100,6 +100,9 @@ impl TrainingWorkspace {
                 ));
             }
             ui.label(RichText::new(lines.join("\n")).small());
+        }
+        if let Some(note) = predicted_lambda1(Some(a), &log.rows).cut_note() {
+            ui.label(RichText::new(note).small());
         }
         if ui
             .add_enabled(a.alpha > 0.0 && a.beta > 0.0, egui::Button::new("Explore in Self-stabilization →"))

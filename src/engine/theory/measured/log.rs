@@ -46,16 +46,58 @@ fn map_sign(a: &AnchorInfo) -> f64 {
     if a.x_center > 0.0 { -1.0 } else { 1.0 }
 }
 
-/// The map's prediction of λ1 along the run from the first anchor, (step, 2/η + y_t): what
-/// the sharpness figure draws, on screen and from `run --theory --plot` alike.
-pub fn predicted_lambda1(anchor: Option<&AnchorInfo>, rows: &[TheoryRow]) -> Vec<[f64; 2]> {
+/// The cubic model behind the map holds while the oscillation stays near its own scale δ
+/// (Damian et al. 2022): the prediction is drawn while |x̃_t| ≤ this many δ.
+pub const MAP_RANGE_DELTAS: f64 = 10.0;
+
+/// The map's prediction of λ1 along the run from the first anchor, (step, 2/η + y_t), up to
+/// where the map leaves the range of its cubic model: what the sharpness figure draws, on
+/// screen and from `run --theory --plot` alike.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PredictedLambda1 {
+    pub points: Vec<[f64; 2]>,
+    /// The first step where the map left its range (|x̃| > [`MAP_RANGE_DELTAS`]·δ, a predicted
+    /// λ1 ≤ 0, or the map blew up); the points stop before it.
+    pub left_range_at: Option<usize>,
+}
+
+impl PredictedLambda1 {
+    /// One plain sentence for the user when the prediction was cut, e.g. for the Training
+    /// panel.
+    pub fn cut_note(&self) -> Option<String> {
+        let step = self.left_range_at?;
+        Some(format!(
+            "Damian et al.'s cubic model is local: its prediction stops at step {step}, where the \
+             predicted oscillation grew past {MAP_RANGE_DELTAS:.0}δ (it holds for about one cycle)."
+        ))
+    }
+}
+
+/// See [`PredictedLambda1`].
+pub fn predicted_lambda1(anchor: Option<&AnchorInfo>, rows: &[TheoryRow]) -> PredictedLambda1 {
     let Some(a) = anchor else {
-        return Vec::new();
+        return PredictedLambda1::default();
     };
-    rows.iter()
-        .filter(|r| r.anchor == a.index)
-        .filter_map(|r| Some([r.step as f64, a.threshold + r.excess_predicted?]))
-        .collect()
+    let mut out = PredictedLambda1::default();
+    let limit = MAP_RANGE_DELTAS * a.delta;
+    for r in rows.iter().filter(|r| r.anchor == a.index) {
+        let in_range = match (r.excess_predicted, r.x_predicted) {
+            (Some(e), Some(x)) => {
+                let lambda = a.threshold + e;
+                let x_tilde = (x - a.x_center).abs();
+                (!limit.is_finite() || x_tilde <= limit) && lambda > 0.0 && lambda.is_finite()
+            }
+            _ => false,
+        };
+        if !in_range {
+            out.left_range_at = Some(r.step);
+            break;
+        }
+        if let Some(e) = r.excess_predicted {
+            out.points.push([r.step as f64, a.threshold + e]);
+        }
+    }
+    out
 }
 
 impl TheoryLog {

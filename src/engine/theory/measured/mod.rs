@@ -92,7 +92,7 @@ pub use derivatives::Derivatives;
 pub use eigen::{SharpnessGradient, TopEigen, default_fd_step, sharpness_gradient, top_eigen};
 pub use figures::theory_plots;
 pub use files::{SkippedRow, TheoryRun, read_theory_run};
-pub use log::{TheoryLog, TheoryUpdate, predicted_lambda1};
+pub use log::{MAP_RANGE_DELTAS, PredictedLambda1, TheoryLog, TheoryUpdate, predicted_lambda1};
 pub use options::TheoryOptions;
 pub use probe::TheoryProbe;
 pub use report::{AnchorReport, TheoryReport, anchor_reports, describe_anchors};
