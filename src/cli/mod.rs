@@ -1,4 +1,5 @@
-//! The command line: `run` (headless training), `simulate` (theory), `bench`, `presets`;
+//! The command line: `run` (headless training), `plot` (figures from run folders), `simulate`
+//! (theory), `bench`, `presets`;
 //! without a subcommand the desktop app opens.
 
 use clap::{Parser, Subcommand};
@@ -13,6 +14,7 @@ macro_rules! outln {
 }
 
 mod bench;
+mod plot;
 mod run;
 pub mod simulate;
 
@@ -61,6 +63,8 @@ The folder format is described in docs/run-format.md."
     Simulate(simulate::SimulateArgs),
     /// Time a GD step, an HVP and Lanczos at the CIFAR-5k shape (ratios to a plain GEMM).
     Bench(bench::BenchArgs),
+    /// Draw the app's figures from run folders (any program's: see docs/run-format.md).
+    Plot(plot::PlotArgs),
     /// Re-analyse a `run --theory` folder (theory.csv + theory_summary.json) with this
     /// version's agreement figures; prints them and writes theory_agreement.json beside.
     TheoryReport {
@@ -106,6 +110,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Some(Command::Run(a)) => run::run(&a),
+        Some(Command::Plot(a)) => plot::run(&a),
         Some(Command::Simulate(a)) => {
             simulate::run(&a)?;
             Ok(0)
