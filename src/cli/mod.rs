@@ -38,6 +38,9 @@ pub struct Cli {
     /// Open the app on this preset (see `eos-explorer presets`) and start it.
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
+    /// Open the app on these run folders (Runs workspace; a folder of runs opens each run).
+    #[arg(long, value_name = "DIR")]
+    pub open: Vec<std::path::PathBuf>,
     /// The app's CIFAR-10 folder (a cifar-10-batches-bin folder), e.g. for --preset cohen-fig1.
     #[arg(long, value_name = "DIR")]
     pub cifar_dir: Option<std::path::PathBuf>,
@@ -166,11 +169,20 @@ fn run_app(cli: &Cli) -> anyhow::Result<i32> {
     {
         anyhow::bail!("--cifar-dir {}: not a folder", d.display());
     }
+    for d in &cli.open {
+        if !d.exists() {
+            anyhow::bail!(
+                "--open {}: no such folder; give a run folder (one with metrics.csv) or a folder of runs",
+                d.display()
+            );
+        }
+    }
     eos_explorer::ui::run_app(eos_explorer::ui::AppOptions {
         renderer,
         autostart: if cli.no_autostart { Some(false) } else { None },
         preset: cli.preset.clone(),
         cifar_dir: cli.cifar_dir.as_ref().map(|d| d.display().to_string()),
+        open: cli.open.clone(),
     })?;
     Ok(0)
 }

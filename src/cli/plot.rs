@@ -10,7 +10,7 @@ use clap::Args;
 use eos_explorer::engine::figure::Theme;
 use eos_explorer::engine::figure::render::{ExportStyle, write_figure};
 use eos_explorer::engine::figure::runs::{
-    self, FigureChoice, PlottedRun, RUN_COLOURS, RunsView, series_of,
+    self, FigureChoice, OVERLAY_SLOTS, PlottedRun, RUN_COLOURS, RunsView, series_of,
 };
 use eos_explorer::engine::figure::{Figure, Role};
 use eos_explorer::engine::run_folder::read_run;
@@ -92,7 +92,7 @@ pub fn run(a: &PlotArgs) -> anyhow::Result<i32> {
         .enumerate()
         .map(|(i, (_, r))| PlottedRun {
             label: &labels[i],
-            role: Role::Run((i + RUN_COLOURS - 1) % RUN_COLOURS),
+            role: Role::Run(OVERLAY_SLOTS[(i + RUN_COLOURS - 1) % RUN_COLOURS]),
             series: &series[i],
             metrics: &r.metrics,
             upto: None,

@@ -14,6 +14,10 @@ use crate::engine::run_folder::{Column, Known, Metrics, RunData, slug};
 /// Colours for overlaid runs (`Role::Run(0..RUN_COLOURS)`; more slots repeat them).
 pub const RUN_COLOURS: usize = 6;
 
+/// The order overlaid runs take their colour slots: pink, olive, indigo, brown first, since
+/// orange and blue are also the main run's test and training colours.
+pub const OVERLAY_SLOTS: [usize; RUN_COLOURS] = [1, 3, 4, 5, 0, 2];
+
 fn known_column(m: &Metrics, k: Known) -> Option<&Column> {
     m.columns.iter().find(|c| c.known == Some(k))
 }
