@@ -1,4 +1,4 @@
-//! The desktop app: workspaces (Training, Self-stabilization, Linear model) behind the
+//! The desktop app: workspaces (Training, Self-stabilization, Linear model, Runs) behind the
 //! [`Workspace`] trait and the registry in [`shell`]; each drains its engine workers in `logic`
 //! and draws in `ui`; requests between them go through the [`AppCommand`] queue. No training
 //! maths here.
