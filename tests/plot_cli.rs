@@ -186,3 +186,14 @@ fn bad_figure_names_list_the_valid_ones() {
     let o = run(&["plot", s(&d.join("nope")), "--out", s(&d.join("x.svg"))]);
     assert!(text(&o).contains("no metrics.csv"), "{}", text(&o));
 }
+
+#[test]
+fn open_refuses_a_missing_folder_before_any_window() {
+    let o = run(&["--open", "/no/such/run-folder"]);
+    let t = text(&o);
+    assert!(!o.status.success() && !t.contains("panicked"), "{t}");
+    assert!(
+        t.contains("--open /no/such/run-folder: no such folder"),
+        "{t}"
+    );
+}

@@ -182,3 +182,79 @@ fn a_folder_appended_row_by_row_is_followed_in_order() {
     // No config.json: labelled by the folder's name and the first η.
     assert!(rw(h.state()).runs[0].label.ends_with("-follow · η = 0.5"));
 }
+
+/// A folder dropped onto the window, as the windowing layer hands it to egui.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl eframe::egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        Err("a folder has no bytes".into())
+    }
+}
+
+#[test]
+fn a_dropped_folder_of_runs_and_a_typed_path_open_and_faults_are_told() {
+    let d = tmp("drop");
+    for (name, text) in [
+        ("a", "step,train_loss\n0,1.0\n1,0.5\n2,0.2"), // cut short
+        ("b", "step,train_loss\n0,1.0\n1,oops\n"),     // not a number
+    ] {
+        std::fs::create_dir_all(d.join(name)).expect("mkdir");
+        std::fs::write(d.join(name).join("metrics.csv"), text).expect("write");
+    }
+    let mut h = app_harness();
+    h.step();
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(d.clone())));
+    h.step();
+    wait_for(&mut h, "both runs read", |a| {
+        rw(a).runs.len() == 2 && rw(a).runs.iter().all(|e| e.status == RunStatus::Ready)
+    });
+    assert_eq!(h.state().active(), runs::ID);
+    let r = &rw(h.state()).runs;
+    assert_eq!(r[0].run.metrics.len(), 2);
+    assert!(
+        r[0].warnings
+            .iter()
+            .any(|w| w.contains("metrics.csv, line 4") && w.contains("cut short")),
+        "{:?}",
+        r[0].warnings
+    );
+    assert!(
+        r[1].warnings
+            .iter()
+            .any(|w| w.contains("column train_loss") && w.contains("`oops`")),
+        "{:?}",
+        r[1].warnings
+    );
+    h.step();
+    assert!(
+        h.query_all_by_label_contains("thing(s) skipped while reading")
+            .count()
+            == 2
+    );
+
+    // A path typed into the fallback field: a folder that is not a run says what to give.
+    let bad = d.join("no-such-run");
+    let field = || (eframe::egui::accesskit::Role::TextInput, "Path");
+    h.get_by_role_and_label(field().0, field().1).focus();
+    h.step();
+    h.get_by_role_and_label(field().0, field().1)
+        .type_text(&bad.display().to_string());
+    h.step();
+    h.get_by_label("Open").click();
+    h.step();
+    wait_for(&mut h, "the typed path is answered", |a| {
+        !rw(a).notes.is_empty()
+    });
+    assert!(
+        rw(h.state()).notes[0].0.contains("no run folder"),
+        "{:?}",
+        rw(h.state()).notes
+    );
+}

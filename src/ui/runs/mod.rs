@@ -410,6 +410,10 @@ impl RunsWorkspace {
                     return;
                 };
                 let u = *update;
+                if u.metrics.is_some() {
+                    // A folder that did not exist yet when it was opened has rows now.
+                    e.status = RunStatus::Ready;
+                }
                 match u.metrics {
                     Some(Rows::Append(m)) => e.run.metrics.append(m),
                     Some(Rows::Replace { rows, reason }) => {
@@ -617,28 +621,33 @@ impl RunsWorkspace {
                 ui.label(RichText::new(format!("{status}{extra}")).small())
                     .on_hover_text(e.dir.display().to_string());
             });
-            ui.collapsing(format!("rename run {}", e.id), |ui| {
-                let l = ui.label("label");
-                let r = ui
-                    .add(egui::TextEdit::singleline(&mut e.label))
-                    .labelled_by(l.id);
-                if r.changed() {
-                    e.label_edited = true;
-                }
-            });
+            egui::CollapsingHeader::new("rename")
+                .id_salt(("rename-run", e.id))
+                .show(ui, |ui| {
+                    let l = ui.label("label");
+                    let r = ui
+                        .add(egui::TextEdit::singleline(&mut e.label))
+                        .labelled_by(l.id);
+                    if r.changed() {
+                        e.label_edited = true;
+                    }
+                });
             if let RunStatus::Failed(err) = &e.status {
                 ui.label(RichText::new(err).color(theme::palette(ui.ctx()).error_fg));
             }
             if !e.warnings.is_empty() {
                 let n = e.warnings.len();
-                ui.collapsing(format!("{n} thing(s) skipped while reading"), |ui| {
-                    for w in e.warnings.iter().take(50) {
-                        ui.label(RichText::new(w).small());
-                    }
-                    if n > 50 {
-                        ui.label(format!("… and {} more", n - 50));
-                    }
-                });
+                let title = format!("{n} thing(s) skipped while reading");
+                egui::CollapsingHeader::new(title)
+                    .id_salt(("skipped", e.id))
+                    .show(ui, |ui| {
+                        for w in e.warnings.iter().take(50) {
+                            ui.label(RichText::new(w).small());
+                        }
+                        if n > 50 {
+                            ui.label(format!("… and {} more", n - 50));
+                        }
+                    });
             }
         }
         if let Some(id) = new_main {
