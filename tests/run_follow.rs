@@ -198,3 +198,89 @@ fn a_cli_run_being_written_is_followed_to_its_end() {
     assert_eq!(whole.run.metrics, m, "after {polls} polls");
     assert_eq!(m.len(), 151);
 }
+
+/// A tiny deterministic generator (no dependency).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n.max(1)
+    }
+}
+
+#[test]
+fn writes_cut_at_any_byte_give_the_same_rows_as_reading_the_whole_file() {
+    let mut text = String::from("step,train_loss,lambda_1,extra\r\n");
+    for t in 0..300usize {
+        let lam = if t % 3 == 0 {
+            format!("{:?}", 2.0 + t as f64 / 7.0)
+        } else {
+            String::new()
+        };
+        // CRLF and LF lines mixed, empty cells, a bad cell.
+        let end = if t % 5 == 0 { "\r\n" } else { "\n" };
+        let extra = if t == 77 {
+            "x".to_string()
+        } else {
+            format!("{}", t * t)
+        };
+        text += &format!("{t},{:?},{lam},{extra}{end}", 1.0 / (1.0 + t as f64));
+    }
+    let bytes = text.as_bytes();
+    for seed in 1..=5u64 {
+        let d = tmp(&format!("fuzz-{seed}"));
+        let p = d.join("metrics.csv");
+        std::fs::write(&p, "").expect("create");
+        let mut f = RunFollower::new(&d);
+        let mut got = Metrics::default();
+        let mut warnings = Vec::new();
+        let mut rng = Lcg(seed);
+        let mut at = 0;
+        while at < bytes.len() {
+            let n = 1 + rng.next(120);
+            let end = (at + n).min(bytes.len());
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&p)
+                .expect("open");
+            file.write_all(&bytes[at..end]).expect("append");
+            drop(file);
+            at = end;
+            let u = f.poll().expect("poll");
+            warnings.extend(u.warnings);
+            match u.metrics {
+                Some(Rows::Append(m)) => got.append(m),
+                Some(Rows::Replace { rows, reason }) => {
+                    assert!(reason.is_none(), "{reason:?}");
+                    got = rows;
+                }
+                None => {}
+            }
+        }
+        let whole = eos_explorer::engine::run_folder::read_run(&d).expect("read");
+        assert_eq!(whole.run.metrics, got, "seed {seed}");
+        assert_eq!(got.len(), 300);
+        // The same one warning, at the same place, as the whole-file reader.
+        assert_eq!(warnings, whole.warnings, "seed {seed}");
+    }
+}
+
+#[test]
+fn a_step_going_back_across_polls_is_kept_and_reported() {
+    let d = tmp("back");
+    let p = d.join("metrics.csv");
+    append(&p, "step,train_loss,my_col\n");
+    append(&p, &rows(0, 4));
+    let mut f = RunFollower::new(&d);
+    assert!(f.poll().expect("poll").warnings.is_empty());
+    append(&p, &rows(2, 1));
+    let u = f.poll().expect("poll");
+    assert!(matches!(&u.metrics, Some(Rows::Append(m)) if m.step == vec![2]));
+    assert_eq!(u.warnings.len(), 1, "{:?}", u.warnings);
+    assert_eq!(u.warnings[0].line, Some(6));
+    assert!(u.warnings[0].message.contains("does not follow"));
+}

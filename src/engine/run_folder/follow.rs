@@ -313,6 +313,8 @@ pub struct RunFollower {
     tables: BTreeMap<String, TableTail>,
     config_seen: Option<Stamp>,
     finished: bool,
+    /// The step of the last row delivered (to warn about steps going back across polls).
+    last_step: Option<usize>,
 }
 
 /// A chunk as table text: the header line, then the chunk's lines.
@@ -328,6 +330,7 @@ impl RunFollower {
             tables: BTreeMap::new(),
             config_seen: None,
             finished: false,
+            last_step: None,
         }
     }
 
@@ -358,6 +361,22 @@ impl RunFollower {
                     c.first_line.saturating_sub(2),
                     &mut u.warnings,
                 )?;
+                if let (false, Some(prev), Some(&first)) =
+                    (c.from_start, self.last_step, m.step.first())
+                    && first <= prev
+                {
+                    u.warnings.push(ReadWarning {
+                        file: c.path.clone(),
+                        line: Some(c.first_line),
+                        column: Some("step".into()),
+                        message: format!("step {first} does not follow the previous row's; kept"),
+                    });
+                }
+                if let Some(&l) = m.step.last() {
+                    self.last_step = Some(l);
+                } else if c.from_start {
+                    self.last_step = None;
+                }
                 u.metrics = Some(if c.from_start {
                     Rows::Replace {
                         rows: m,
