@@ -197,3 +197,30 @@ fn open_refuses_a_missing_folder_before_any_window() {
         "{t}"
     );
 }
+
+#[test]
+fn the_overlays_of_an_app_export_are_overlaid() {
+    use eos_explorer::engine::run_folder::{Overlay, read_run, write_run};
+    let d = tmp("export");
+    let (a, b) = (d.join("a"), d.join("b"));
+    cli_run(&a, "0.5");
+    cli_run(&b, "0.25");
+    let mut main = read_run(&a).expect("read a").run;
+    main.overlays.push(Overlay {
+        name: "branch @ 4, η = 0.25".into(),
+        run: read_run(&b).expect("read b").run,
+    });
+    main.summary = None;
+    let export = d.join("export");
+    write_run(&export, &main, false).expect("write the export");
+    let out = d.join("sharp.svg");
+    ok(&[
+        "plot",
+        s(&export),
+        "--out",
+        s(&out),
+        "--figure",
+        "sharpness",
+    ]);
+    assert!(svg(&out).contains("λ1 · branch @ 4, η = 0.25"));
+}

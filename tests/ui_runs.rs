@@ -258,3 +258,40 @@ fn a_dropped_folder_of_runs_and_a_typed_path_open_and_faults_are_told() {
         rw(h.state()).notes
     );
 }
+
+#[test]
+fn the_overlays_of_an_app_export_become_runs_of_the_list() {
+    use eos_explorer::engine::run_folder::{Overlay, read_run, write_run};
+    let d = tmp("export");
+    let (a, b) = (d.join("a"), d.join("b"));
+    cli_run(&a);
+    cli_run(&b);
+    let mut main = read_run(&a).expect("read a").run;
+    main.overlays.push(Overlay {
+        name: "branch @ 4, η = 0.25".into(),
+        run: read_run(&b).expect("read b").run,
+    });
+    main.summary = None;
+    let export = d.join("export");
+    write_run(&export, &main, false).expect("write the export");
+    let mut h = app_harness();
+    h.step();
+    h.state_mut().send(AppCommand::OpenRun(export));
+    wait_for(&mut h, "the export and its overlay", |a| {
+        rw(a).runs.len() == 2
+    });
+    let r = &rw(h.state()).runs;
+    assert_eq!(r[1].label, "branch @ 4, η = 0.25");
+    assert_eq!(r[1].run.metrics.len(), 31);
+    let figs = rw_mut(h.state_mut()).figures();
+    let sharp = figs
+        .iter()
+        .find(|f| f.id == "sharpness")
+        .expect("sharpness");
+    assert!(
+        sharp
+            .layers
+            .iter()
+            .any(|l| l.name == "λ1 · branch @ 4, η = 0.25")
+    );
+}

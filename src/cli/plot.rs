@@ -19,7 +19,7 @@ use eos_explorer::engine::run_folder::read_run;
 #[command(
     after_help = "The first folder is the main run (its 2/η line and edge-of-stability \
 bands are drawn); the others are overlaid, labelled from their config.json (dataset, network, η) \
-or by their folder name. Any folder with a metrics.csv that has a `step` column can be plotted \
+or by their folder name; runs an app export keeps under overlays/ are overlaid too. Any folder with a metrics.csv that has a `step` column can be plotted \
 (docs/run-format.md); what the reader skipped is printed with its file and line.\n\n\
 With --figure all, one file per figure is written: FILE_loss.svg, FILE_accuracy.svg (when \
 measured), FILE_sharpness.svg (when measured)."
@@ -81,11 +81,17 @@ pub fn run(a: &PlotArgs) -> anyhow::Result<i32> {
                 dir.display()
             );
         }
-        loaded.push((dir.clone(), l.run));
+        let mut run = l.run;
+        let overlays = std::mem::take(&mut run.overlays);
+        loaded.push((runs::run_label(&run, dir), run));
+        // The runs an app export drew over this one (branches, sweep members, gradient flow).
+        for o in overlays {
+            loaded.push((o.name, o.run));
+        }
     }
     let cols = runs::columns(loaded.iter().map(|(_, r)| &r.metrics));
     let choice = FigureChoice::parse(&a.figure, &cols).map_err(anyhow::Error::msg)?;
-    let labels: Vec<String> = loaded.iter().map(|(d, r)| runs::run_label(r, d)).collect();
+    let labels: Vec<String> = loaded.iter().map(|(l, _)| l.clone()).collect();
     let series: Vec<_> = loaded.iter().map(|(_, r)| series_of(r, None)).collect();
     let plotted: Vec<PlottedRun> = loaded
         .iter()

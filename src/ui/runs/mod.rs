@@ -25,7 +25,7 @@ use crate::engine::figure::runs::{
     self as figruns, OVERLAY_SLOTS, PlottedRun, RUN_COLOURS, RunsView, run_label, series_of,
 };
 use crate::engine::figure::{Figure, Role, RunSeries};
-use crate::engine::run_folder::{ReadWarning, Rows, RunData};
+use crate::engine::run_folder::{OVERLAYS_DIR, ReadWarning, Rows, RunData};
 
 /// This workspace's id (`EOS_START_TAB=runs`).
 pub const ID: WorkspaceId = WorkspaceId("runs");
@@ -226,15 +226,20 @@ impl RunsWorkspace {
             self.send(LoadCmd::Open { id, dir });
             return;
         }
+        let id = self.add_entry(dir.clone());
+        self.send(LoadCmd::Open { id, dir });
+    }
+
+    /// A new entry (loading) with the next free colour; returns its id.
+    fn add_entry(&mut self, dir: PathBuf) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        const ORDER: [usize; RUN_COLOURS] = OVERLAY_SLOTS;
-        let slot = ORDER
+        let slot = OVERLAY_SLOTS
             .into_iter()
             .find(|s| !self.runs.iter().any(|e| e.slot == *s))
-            .unwrap_or(ORDER[self.runs.len() % RUN_COLOURS]);
-        self.runs.push(RunEntry::new(id, dir.clone(), slot));
-        self.send(LoadCmd::Open { id, dir });
+            .unwrap_or(OVERLAY_SLOTS[self.runs.len() % RUN_COLOURS]);
+        self.runs.push(RunEntry::new(id, dir, slot));
+        id
     }
 
     /// List the run folders inside `dir` and open each.
@@ -370,11 +375,29 @@ impl RunsWorkspace {
                     .iter()
                     .map(|w| describe_warning(w, &e.dir))
                     .collect();
-                e.run = loaded.run;
+                let mut run = loaded.run;
+                let overlays = std::mem::take(&mut run.overlays);
+                e.run = run;
                 e.status = RunStatus::Ready;
                 e.changed();
+                let dir = e.dir.clone();
                 cx.commands
-                    .send(AppCommand::RememberRun(e.dir.display().to_string()));
+                    .send(AppCommand::RememberRun(dir.display().to_string()));
+                // The runs an app export drew over this one become runs of the list.
+                for o in overlays {
+                    let o_dir = dir.join(OVERLAYS_DIR).join(&o.name);
+                    if self.runs.iter().any(|e| e.dir == o_dir) {
+                        continue;
+                    }
+                    let id = self.add_entry(o_dir);
+                    if let Some(e) = self.runs.iter_mut().find(|e| e.id == id) {
+                        e.run = o.run;
+                        e.status = RunStatus::Ready;
+                        e.changed();
+                        e.label = o.name;
+                        e.label_edited = true;
+                    }
+                }
             }
             LoadEvent::Writing { id } => {
                 let Some(e) = self.runs.iter_mut().find(|e| e.id == id) else {
