@@ -663,6 +663,7 @@ impl RunsWorkspace {
                 let title = format!("{n} thing(s) skipped while reading");
                 egui::CollapsingHeader::new(title)
                     .id_salt(("skipped", e.id))
+                    .default_open(n <= 3)
                     .show(ui, |ui| {
                         for w in e.warnings.iter().take(50) {
                             ui.label(RichText::new(w).small());
