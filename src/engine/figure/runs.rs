@@ -199,8 +199,9 @@ fn training_view<'a>(v: &RunsView<'a>) -> (TrainingView<'a>, String) {
                 series: o.series,
             })
             .collect(),
-        prediction: Vec::new(),
         log_y: v.log_y,
+        // No theory is measured on a run read from disk (and new fields stay empty).
+        ..TrainingView::default()
     };
     (tv, suffix)
 }
