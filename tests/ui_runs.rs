@@ -148,8 +148,8 @@ fn a_folder_appended_row_by_row_is_followed_in_order() {
             .first()
             .is_some_and(|e| e.status == RunStatus::Ready)
     });
-    let id = rw(h.state()).runs[0].id;
-    rw_mut(h.state_mut()).set_follow(id, true);
+    // Written seconds ago and without summary.json: followed at once.
+    assert!(rw(h.state()).runs[0].follow, "a fresh folder is followed");
     for t in 1..=20 {
         let mut f = std::fs::OpenOptions::new()
             .append(true)
@@ -204,7 +204,15 @@ fn a_dropped_folder_of_runs_and_a_typed_path_open_and_faults_are_told() {
         ("b", "step,train_loss\n0,1.0\n1,oops\n"),     // not a number
     ] {
         std::fs::create_dir_all(d.join(name)).expect("mkdir");
-        std::fs::write(d.join(name).join("metrics.csv"), text).expect("write");
+        let p = d.join(name).join("metrics.csv");
+        std::fs::write(&p, text).expect("write");
+        // Written an hour ago: a finished run, not one to follow.
+        let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .and_then(|f| f.set_modified(old))
+            .expect("set the time");
     }
     let mut h = app_harness();
     h.step();
@@ -217,6 +225,8 @@ fn a_dropped_folder_of_runs_and_a_typed_path_open_and_faults_are_told() {
     });
     assert_eq!(h.state().active(), runs::ID);
     let r = &rw(h.state()).runs;
+    assert!(!r[0].follow && !r[1].follow, "old folders are not followed");
+    assert_eq!(r[1].warnings.len(), 1, "{:?}", r[1].warnings);
     assert_eq!(r[0].run.metrics.len(), 2);
     assert!(
         r[0].warnings

@@ -11,11 +11,27 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 
 use crate::engine::run_folder::{
-    FollowUpdate, Loaded, METRICS_FILE, RunFolderError, RunFollower, read_run,
+    FollowUpdate, Loaded, METRICS_FILE, RunFolderError, RunFollower, SUMMARY_FILE, read_run,
 };
 
 /// How often followed folders are polled (one `stat` per file when nothing changed).
 pub const POLL_EVERY: Duration = Duration::from_millis(250);
+
+/// A folder whose metrics.csv changed this recently (and has no summary.json) is followed
+/// as soon as it is opened.
+pub const LIVE_WITHIN: Duration = Duration::from_secs(30);
+
+/// Whether a folder looks like a run still being written (see [`LIVE_WITHIN`]).
+fn looks_live(dir: &Path) -> bool {
+    if dir.join(SUMMARY_FILE).exists() {
+        return false;
+    }
+    std::fs::metadata(dir.join(METRICS_FILE))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < LIVE_WITHIN)
+}
 
 /// Requests to the worker. `id` is the workspace's name for a run.
 #[derive(Debug)]
@@ -45,6 +61,9 @@ pub enum LoadEvent {
     Opened {
         id: u64,
         loaded: Box<Loaded>,
+        /// metrics.csv changed within [`LIVE_WITHIN`] and there is no summary.json: the run
+        /// is probably still being written, and it is followed from now on.
+        live: bool,
     },
     /// Only `metrics.csv.partial`: a run still being written; it is followed from now on.
     Writing {
@@ -82,10 +101,17 @@ fn has_metrics(dir: &Path) -> bool {
 
 fn open(id: u64, dir: &Path, followers: &mut BTreeMap<u64, RunFollower>) -> LoadEvent {
     match read_run(dir) {
-        Ok(loaded) => LoadEvent::Opened {
-            id,
-            loaded: Box::new(loaded),
-        },
+        Ok(loaded) => {
+            let live = looks_live(dir);
+            if live {
+                followers.insert(id, RunFollower::new(dir));
+            }
+            LoadEvent::Opened {
+                id,
+                loaded: Box::new(loaded),
+                live,
+            }
+        }
         Err(RunFolderError::NoMetrics { .. })
             if dir.join(format!("{METRICS_FILE}.partial")).is_file() =>
         {

@@ -25,7 +25,7 @@ use crate::engine::figure::runs::{
     self as figruns, OVERLAY_SLOTS, PlottedRun, RUN_COLOURS, RunsView, run_label, series_of,
 };
 use crate::engine::figure::{Figure, Role, RunSeries};
-use crate::engine::run_folder::{OVERLAYS_DIR, ReadWarning, Rows, RunData};
+use crate::engine::run_folder::{METRICS_FILE, OVERLAYS_DIR, ReadWarning, Rows, RunData};
 
 /// This workspace's id (`EOS_START_TAB=runs`).
 pub const ID: WorkspaceId = WorkspaceId("runs");
@@ -366,7 +366,7 @@ impl RunsWorkspace {
 
     fn handle(&mut self, ev: LoadEvent, cx: &mut Cx<'_>) {
         match ev {
-            LoadEvent::Opened { id, loaded } => {
+            LoadEvent::Opened { id, loaded, live } => {
                 let Some(e) = self.runs.iter_mut().find(|e| e.id == id) else {
                     return;
                 };
@@ -378,6 +378,7 @@ impl RunsWorkspace {
                 let mut run = loaded.run;
                 let overlays = std::mem::take(&mut run.overlays);
                 e.run = run;
+                e.follow |= live;
                 e.status = RunStatus::Ready;
                 e.changed();
                 let dir = e.dir.clone();
@@ -441,6 +442,8 @@ impl RunsWorkspace {
                     Some(Rows::Append(m)) => e.run.metrics.append(m),
                     Some(Rows::Replace { rows, reason }) => {
                         e.run.metrics = rows;
+                        // Read again from the start: its notes about metrics.csv come anew.
+                        e.warnings.retain(|w| !w.starts_with(METRICS_FILE));
                         if let Some(r) = reason {
                             e.warnings.push(r);
                         }
