@@ -25,10 +25,10 @@ release_binary() {
     fi
 }
 
-# start_xvfb DISPLAY_NUM — a 1280x800 screen; APP_PID (if set) and Xvfb die on exit, and
-# EXTRA_CLEANUP (a command string) runs too.
+# start_xvfb DISPLAY_NUM [WxH] — a 1280x800 screen (or WxH); APP_PID (if set) and Xvfb die on
+# exit, and EXTRA_CLEANUP (a command string) runs too.
 start_xvfb() {
-    Xvfb ":$1" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+    Xvfb ":$1" -screen 0 "${2:-1280x800}x24" -nolisten tcp >/dev/null 2>&1 &
     XVFB_PID=$!
     APP_PID=
     trap 'xvfb_cleanup' EXIT

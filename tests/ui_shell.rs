@@ -14,7 +14,7 @@ use eos_explorer::engine::config::RunConfig;
 use eos_explorer::engine::data::DatasetSpec;
 use eos_explorer::ui::selfstab::{self, SelfStabWorkspace};
 use eos_explorer::ui::training::{self, TrainingWorkspace};
-use eos_explorer::ui::{AppCommand, EosApp, Settings, linear};
+use eos_explorer::ui::{AppCommand, EosApp, Settings, linear, runs};
 
 fn app_harness() -> Harness<'static, EosApp> {
     Harness::builder()
@@ -156,11 +156,12 @@ fn commands_switch_workspaces_apply_presets_and_remember_folders() {
 fn registry_lists_each_workspace_once_and_names_them() {
     let h = app_harness();
     let ids: Vec<_> = h.state().workspaces.iter().map(|w| w.id()).collect();
-    assert_eq!(ids, vec![training::ID, selfstab::ID, linear::ID]);
+    assert_eq!(ids, vec![training::ID, selfstab::ID, linear::ID, runs::ID]);
     for (s, id) in [
         ("train", training::ID),
         ("self-stab", selfstab::ID),
         ("Linear", linear::ID),
+        ("runs", runs::ID),
     ] {
         assert_eq!(h.state().workspaces.find_id(s), Some(id), "{s}");
     }

@@ -1,4 +1,5 @@
-//! The command line: `run` (headless training), `simulate` (theory), `bench`, `presets`;
+//! The command line: `run` (headless training), `plot` (figures from run folders), `simulate`
+//! (theory), `bench`, `presets`;
 //! without a subcommand the desktop app opens.
 
 use clap::{Parser, Subcommand};
@@ -13,6 +14,7 @@ macro_rules! outln {
 }
 
 mod bench;
+mod plot;
 mod run;
 pub mod simulate;
 
@@ -36,6 +38,9 @@ pub struct Cli {
     /// Open the app on this preset (see `eos-explorer presets`) and start it.
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
+    /// Open the app on these run folders (Runs workspace; a folder of runs opens each run).
+    #[arg(long, value_name = "DIR")]
+    pub open: Vec<std::path::PathBuf>,
     /// The app's CIFAR-10 folder (a cifar-10-batches-bin folder), e.g. for --preset cohen-fig1.
     #[arg(long, value_name = "DIR")]
     pub cifar_dir: Option<std::path::PathBuf>,
@@ -61,6 +66,8 @@ The folder format is described in docs/run-format.md."
     Simulate(simulate::SimulateArgs),
     /// Time a GD step, an HVP and Lanczos at the CIFAR-5k shape (ratios to a plain GEMM).
     Bench(bench::BenchArgs),
+    /// Draw the app's figures from run folders (any program's: see docs/run-format.md).
+    Plot(plot::PlotArgs),
     /// Re-analyse a `run --theory` folder (theory.csv + theory_summary.json) with this
     /// version's agreement figures; prints them and writes theory_agreement.json beside.
     TheoryReport {
@@ -106,6 +113,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Some(Command::Run(a)) => run::run(&a),
+        Some(Command::Plot(a)) => plot::run(&a),
         Some(Command::Simulate(a)) => {
             simulate::run(&a)?;
             Ok(0)
@@ -161,11 +169,20 @@ fn run_app(cli: &Cli) -> anyhow::Result<i32> {
     {
         anyhow::bail!("--cifar-dir {}: not a folder", d.display());
     }
+    for d in &cli.open {
+        if !d.exists() {
+            anyhow::bail!(
+                "--open {}: no such folder; give a run folder (one with metrics.csv) or a folder of runs",
+                d.display()
+            );
+        }
+    }
     eos_explorer::ui::run_app(eos_explorer::ui::AppOptions {
         renderer,
         autostart: if cli.no_autostart { Some(false) } else { None },
         preset: cli.preset.clone(),
         cifar_dir: cli.cifar_dir.as_ref().map(|d| d.display().to_string()),
+        open: cli.open.clone(),
     })?;
     Ok(0)
 }

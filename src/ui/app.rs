@@ -8,7 +8,7 @@ use eframe::egui::{self, RichText};
 use super::export::Notice;
 use super::plots;
 use super::shell::{self, AppCommand, Host, Workspace, WorkspaceId, Workspaces};
-use super::{SETTINGS_KEY, Settings, theme, training};
+use super::{SETTINGS_KEY, Settings, runs, theme, training};
 use crate::engine::presets::{self, Preset};
 
 /// Rounds of command processing per phase (a command may send further commands).
@@ -183,6 +183,13 @@ impl EosApp {
                         text: text.clone(),
                         is_error: *error,
                     }),
+                    AppCommand::OpenRun(_) | AppCommand::ChooseRun => self.show(runs::ID),
+                    AppCommand::RememberRun(dir) => {
+                        let recent = &mut self.host.settings.recent_runs;
+                        recent.retain(|r| r != dir);
+                        recent.insert(0, dir.clone());
+                        recent.truncate(runs::MAX_RECENT);
+                    }
                     AppCommand::OpenInSelfStab | AppCommand::SaveNpz(_) => {}
                 }
                 let mut cx = self.host.cx();
@@ -345,6 +352,18 @@ impl EosApp {
         let ctx = ui.ctx().clone();
         self.fps_tick();
         self.apply_style(&ctx);
+        // A folder dropped onto the window opens in the Runs workspace.
+        let dropped: Vec<std::path::PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        for p in dropped {
+            self.host.commands.send(AppCommand::OpenRun(p));
+        }
         let active = self.active;
         egui::Panel::top("top-bar").show(ui, |ui| {
             self.top_bar(ui);

@@ -1,10 +1,10 @@
-//! The desktop app: workspaces (Training, Self-stabilization, Linear model) behind the
+//! The desktop app: workspaces (Training, Self-stabilization, Linear model, Runs) behind the
 //! [`Workspace`] trait and the registry in [`shell`]; each drains its engine workers in `logic`
 //! and draws in `ui`; requests between them go through the [`AppCommand`] queue. No training
 //! maths here.
 //!
 //! Environment variables (for scripts and screenshots):
-//! * `EOS_START_TAB=training|selfstab|linear` — workspace shown first;
+//! * `EOS_START_TAB=training|selfstab|linear|runs` — workspace shown first;
 //! * `EOS_FPS_LOG=1` — print frames per second to stderr every 3 s;
 //! * `EOS_EXPORT_DIR=…` — default export folder (else `./eos-exports`);
 //! * `EOS_NO_DIALOG=1` — never open file dialogs (exports go to the default folder);
@@ -18,6 +18,7 @@ pub mod figure_view;
 pub mod linear;
 pub mod plots;
 pub mod repaint;
+pub mod runs;
 pub mod selfstab;
 pub mod shell;
 pub mod theme;
@@ -61,6 +62,8 @@ pub struct AppOptions {
     pub preset: Option<String>,
     /// CIFAR-10 folder for this launch (remembered like one chosen in the app).
     pub cifar_dir: Option<String>,
+    /// Run folders to open in the Runs workspace (`--open DIR`).
+    pub open: Vec<std::path::PathBuf>,
 }
 
 /// Persisted settings.
@@ -73,6 +76,8 @@ pub struct Settings {
     pub last_preset: Option<String>,
     pub cifar_dir: Option<String>,
     pub autostart: bool,
+    /// Run folders opened lately (newest first), offered in the Runs workspace.
+    pub recent_runs: Vec<String>,
 }
 
 impl Default for Settings {
@@ -84,6 +89,7 @@ impl Default for Settings {
             last_preset: None,
             cifar_dir: None,
             autostart: true,
+            recent_runs: Vec::new(),
         }
     }
 }
@@ -108,6 +114,7 @@ pub fn run_app(opts: AppOptions) -> anyhow::Result<()> {
     let autostart = opts.autostart;
     let preset = opts.preset;
     let cifar_dir = opts.cifar_dir;
+    let open = opts.open;
     eframe::run_native(
         "eos-explorer",
         native,
@@ -116,10 +123,14 @@ pub fn run_app(opts: AppOptions) -> anyhow::Result<()> {
                 .storage
                 .and_then(|s| eframe::get_value(s, SETTINGS_KEY))
                 .unwrap_or_default();
-            let start = autostart.unwrap_or(settings.autostart);
+            // Opening runs does not start the digits demo.
+            let start = autostart.unwrap_or(settings.autostart && open.is_empty());
             let Some(name) = preset else {
                 let mut app = EosApp::new(&cc.egui_ctx, settings, start);
                 app.launched = Some(launched);
+                for d in open {
+                    app.send(AppCommand::OpenRun(d));
+                }
                 return Ok(Box::new(app));
             };
             let mut app = EosApp::new(&cc.egui_ctx, settings, false);
@@ -129,6 +140,9 @@ pub fn run_app(opts: AppOptions) -> anyhow::Result<()> {
                     text: e,
                     error: true,
                 });
+            }
+            for d in open {
+                app.send(AppCommand::OpenRun(d));
             }
             Ok(Box::new(app))
         }),

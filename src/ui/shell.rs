@@ -16,6 +16,7 @@ use super::Settings;
 use super::export::ExportManager;
 use super::linear::LinearWorkspace;
 use super::repaint::RepaintPolicy;
+use super::runs::RunsWorkspace;
 use super::selfstab::SelfStabWorkspace;
 use super::training::TrainingWorkspace;
 use crate::engine::presets::Preset;
@@ -27,6 +28,7 @@ pub fn registry(ctx: &egui::Context, repaint: &RepaintPolicy) -> Vec<Box<dyn Wor
         Box::new(TrainingWorkspace::new(ctx, repaint)),
         Box::new(SelfStabWorkspace::default()),
         Box::new(LinearWorkspace::new(ctx, repaint)),
+        Box::new(RunsWorkspace::new(ctx)),
     ]
 }
 
@@ -91,6 +93,12 @@ pub enum AppCommand {
     RememberCifarDir(String),
     /// Write the training run's params.npz and data.npz into this export folder.
     SaveNpz(PathBuf),
+    /// Show the Runs workspace and open this folder there (a run, or a folder of runs).
+    OpenRun(PathBuf),
+    /// Show the Runs workspace and its "Open run…" dialog.
+    ChooseRun,
+    /// Put this run folder first in the recent runs (settings).
+    RememberRun(String),
     /// A message in the app's notice area.
     Notify { text: String, error: bool },
 }

@@ -10,6 +10,7 @@
 
 pub mod linear;
 pub mod render;
+pub mod runs;
 pub mod selfstab;
 pub mod series;
 pub mod style;

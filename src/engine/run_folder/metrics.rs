@@ -192,6 +192,27 @@ impl Metrics {
         self.step.is_empty()
     }
 
+    /// Append the rows of `more` (a follower's new rows): cells go to the column of the same
+    /// name; a column `more` lacks gets empty cells, a column only `more` has is added.
+    pub fn append(&mut self, more: Metrics) {
+        let before = self.len();
+        self.step.extend(more.step);
+        for c in more.columns {
+            match self.columns.iter_mut().find(|m| m.name == c.name) {
+                Some(mine) => mine.values.extend(c.values),
+                None => {
+                    let mut values = vec![None; before];
+                    values.extend(c.values);
+                    self.columns.push(Column { values, ..c });
+                }
+            }
+        }
+        let n = self.len();
+        for c in &mut self.columns {
+            c.values.resize(n, None);
+        }
+    }
+
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }

@@ -19,6 +19,7 @@
 
 pub mod atomic;
 pub mod config_file;
+pub mod follow;
 pub mod lock;
 pub mod metrics;
 mod read;
@@ -36,6 +37,7 @@ use crate::engine::export::ExportError;
 
 pub use atomic::with_write_budget;
 pub use config_file::{FORMAT_VERSION, RunInfo};
+pub use follow::{FollowUpdate, Rows, RunFollower, TableTail, Tail};
 pub use lock::{RunLock, create_unique};
 pub use metrics::{Column, Known, Metrics};
 pub use read::{Loaded, read_run};

@@ -40,14 +40,33 @@ fn read_metrics(dir: &Path, warnings: &mut Vec<ReadWarning>) -> Result<Metrics, 
         });
     }
     let text = text_of(&read_regular_file(&path, MAX_TABLE_BYTES)?);
+    parse_metrics(&path, &text, 0, warnings)
+}
+
+/// `metrics.csv` from its text: the header and rows, with the `step` rules. `line_offset` is
+/// added to every line number (for a text that starts further down a file).
+pub(super) fn parse_metrics(
+    path: &Path,
+    text: &str,
+    line_offset: usize,
+    warnings: &mut Vec<ReadWarning>,
+) -> Result<Metrics, RunFolderError> {
+    let path = path.to_path_buf();
+    let first = warnings.len();
     let bad = |message: String| RunFolderError::BadMetrics {
         path: path.clone(),
         message,
     };
-    let (table, lines) = parse_table_lines(&path, &text, warnings).map_err(|f| match f {
+    let (table, lines) = parse_table_lines(&path, text, warnings).map_err(|f| match f {
         TableFault::Empty => bad("the file is empty; it needs a header line with `step`".into()),
         TableFault::BadHeader(m) => bad(m),
     })?;
+    let lines: Vec<usize> = lines.into_iter().map(|l| l + line_offset).collect();
+    for w in &mut warnings[first..] {
+        if let Some(l) = &mut w.line {
+            *l += line_offset;
+        }
+    }
     let Some(si) = table.index("step") else {
         return Err(bad(format!(
             "no `step` column (the header is `{}`); the first line must name the columns, one of them `step`",

@@ -96,6 +96,13 @@ impl TrainingWorkspace {
                 cx.exports.export_run(ui.ctx(), export, self.export_npz);
             }
             ui.checkbox(&mut self.export_npz, "+ NPZ");
+            if ui
+                .button("Open run…")
+                .on_hover_text("Open a saved run folder (or one being written) in the Runs workspace to compare, replay or follow it")
+                .clicked()
+            {
+                cx.commands.send(crate::ui::shell::AppCommand::ChooseRun);
+            }
         });
         self.status_ui(ui);
     }
