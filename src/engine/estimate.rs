@@ -102,16 +102,36 @@ impl Estimate {
     /// One line for people: `1.2 M parameters, ≈ 340 MB (params 19 MB, data 25 MB, …)`.
     pub fn describe(&self) -> String {
         format!(
-            "{} parameters, ≈ {} (parameters and state {}, data {}, activations {}, Lanczos {}), ≈ {:.2} GFLOP per step",
+            "{} parameters, ≈ {} (parameters and state {}, data {}, activations {}, Lanczos {}), ≈ {} per step",
             count(self.parameters),
             bytes(self.total_bytes),
             bytes(self.param_bytes),
             bytes(self.data_bytes),
             bytes(self.activation_bytes),
             bytes(self.lanczos_bytes),
-            self.flops_per_step / 1e9
+            flops(self.flops_per_step)
         )
     }
+}
+
+/// `3.2 GFLOP` style (two significant digits, powers of 1000).
+pub fn flops(f: f64) -> String {
+    for (unit, scale) in [
+        ("PFLOP", 1e15),
+        ("TFLOP", 1e12),
+        ("GFLOP", 1e9),
+        ("MFLOP", 1e6),
+    ] {
+        if f >= scale {
+            let v = f / scale;
+            return if v >= 10.0 {
+                format!("{v:.0} {unit}")
+            } else {
+                format!("{v:.1} {unit}")
+            };
+        }
+    }
+    format!("{:.0} kFLOP", f / 1e3)
 }
 
 /// `1.5 GB` style (powers of 1000, rounded for people).
@@ -321,6 +341,14 @@ mod tests {
     use super::*;
     use crate::engine::config::RunConfig;
     use crate::engine::model::MlpSpec;
+
+    #[test]
+    fn flops_are_rounded_for_people() {
+        assert_eq!(flops(4.058744096e16), "41 PFLOP");
+        assert_eq!(flops(3.21e9), "3.2 GFLOP");
+        assert_eq!(flops(14.8e9), "15 GFLOP");
+        assert_eq!(flops(2.0e5), "200 kFLOP");
+    }
 
     #[test]
     fn parameters_match_the_network_and_overflow_is_an_error() {
