@@ -62,7 +62,7 @@ fn wait(h: &mut Harness<'static, EosApp>, what: &str, pred: impl Fn(&EosApp) -> 
     let t0 = Instant::now();
     while !pred(h.state()) {
         assert!(
-            t0.elapsed() < Duration::from_secs(30),
+            t0.elapsed() < Duration::from_secs(120),
             "timed out waiting for {what}"
         );
         h.step();
@@ -557,6 +557,24 @@ fn measured_theory_flows_into_the_selfstab_workspace() {
     );
     let at = format!("measured at step {}", a.step);
     assert!(h.query_all_by_label_contains(&at).count() >= 1);
+    assert!(
+        ss(h.state()).overlay_on(),
+        "the network's map carries its trajectory"
+    );
+
+    // A textbook preset is not the network's map: no measured dots over it, and the overlay
+    // box says why it is off; copying the network's map back brings them back.
+    let Some(textbook) = eos_explorer::engine::presets::find("seed-fig2") else {
+        panic!("preset seed-fig2 is missing")
+    };
+    h.state_mut().apply_preset(&textbook);
+    h.step();
+    assert!(!ss(h.state()).overlay_on(), "overlay over a textbook map");
+    let overlay = h.get_by_label_contains("overlay the measured trajectory");
+    assert!(overlay.accesskit_node().is_disabled());
+    h.get_by_label("Copy to sliders").click();
+    h.step();
+    assert!(ss(h.state()).overlay_on());
 
     // “Follow” copies the measurement by itself (once per measurement).
     ss_mut(h.state_mut())

@@ -65,6 +65,7 @@ impl SelfStabWorkspace {
         ));
         if ui.button("Reset to the four-stage example").clicked() {
             *p = SelfStabParams::seed_fig2();
+            self.params_from_network = false;
         }
         ui.separator();
         ui.heading("Display");
@@ -145,12 +146,16 @@ impl SelfStabWorkspace {
         if let Some(e) = &self.network_error {
             ui.label(RichText::new(format!("! {e}")).color(pal.warn_fg));
         }
-        ui.checkbox(
-            &mut self.show_measured,
-            format!("overlay the measured trajectory ({} steps)", log.rows.len()),
-        );
         ui.add_enabled(
-            self.show_measured,
+            self.params_from_network,
+            egui::Checkbox::new(
+                &mut self.show_measured,
+                format!("overlay the measured trajectory ({} steps)", log.rows.len()),
+            ),
+        )
+        .on_disabled_hover_text("The sliders hold a textbook map: Copy to sliders first, then the network's trajectory is drawn over its map");
+        ui.add_enabled(
+            self.show_measured && self.params_from_network,
             egui::Checkbox::new(&mut self.fit_measured, "fit axes to the measured trajectory"),
         )
         .on_hover_text("Hold the plots on the network's steps; the map's curve is clipped where it leaves them (off: the axes fit everything, and can be zoomed)");

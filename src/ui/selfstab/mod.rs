@@ -69,6 +69,10 @@ pub struct SelfStabWorkspace {
     pub params: SelfStabParams,
     /// Overlay the trajectory measured on the network (when the Training run measured one).
     pub show_measured: bool,
+    /// The sliders hold a map copied from the network (and maybe moved since, to explore
+    /// "what if" around it); false after a preset or the four-stage example. The measured
+    /// trajectory is overlaid only then: over a textbook map it would mean nothing.
+    pub params_from_network: bool,
     pub measured: MeasuredSeries,
     /// Why the last copy from the network failed.
     pub network_error: Option<String>,
@@ -110,6 +114,7 @@ impl Default for SelfStabWorkspace {
             recomputes: 0,
             computed_for: None,
             show_measured: true,
+            params_from_network: false,
             measured: MeasuredSeries::default(),
             network_error: None,
             range_hint: None,
@@ -136,12 +141,18 @@ impl SelfStabWorkspace {
             Ok(p) => {
                 self.network_error = None;
                 self.show_measured = true;
+                self.params_from_network = true;
                 self.cursor = 0.0;
                 self.range_hint = Some(p.clone());
                 self.set_params(p);
             }
             Err(e) => self.network_error = Some(format!("cannot use the measured map: {e}")),
         }
+    }
+
+    /// Whether the measured trajectory is drawn now.
+    pub fn overlay_on(&self) -> bool {
+        self.show_measured && self.params_from_network && !self.measured.x.is_empty()
     }
 
     /// Rebuild the measured overlay when new rows arrived or the display changed.
@@ -286,6 +297,7 @@ impl Workspace for SelfStabWorkspace {
             return false;
         };
         self.set_params(s.clone());
+        self.params_from_network = false;
         true
     }
 

@@ -30,8 +30,7 @@ impl SelfStabWorkspace {
             XDisplay::Abs => "|x_t|",
             XDisplay::Square => "x_t²",
         };
-        let measured =
-            (self.show_measured && !self.measured.x.is_empty()).then_some(&self.measured);
+        let measured = self.overlay_on().then_some(&self.measured);
         let fit = measured.filter(|_| self.fit_measured).map(|m| {
             let d = match self.display {
                 XDisplay::Signed => [-s.delta, s.delta],
@@ -80,16 +79,19 @@ impl SelfStabWorkspace {
             let (left, right) = cols.split_at_mut(1);
             let ui = &mut left[0];
             plot_header(ui, &format!("{x_name} over t"), exports, &fx);
-            figure_view::show(ui, linked_plot("selfstab-x", h, link, "t", false), &fx);
+            // A plot's id carries whether the axes are held on the measured trajectory: when
+            // that is switched off, a fresh plot memory fits the axes to the map again.
+            let id = |name: &str| format!("{name}{}", if fit.is_some() { "-fit" } else { "" });
+            figure_view::show(ui, linked_plot(&id("selfstab-x"), h, link, "t", false), &fx);
             plot_header(ui, "Sharpness 2/η + y_t", exports, &fs);
             figure_view::show(
                 ui,
-                linked_plot("selfstab-sharpness", h, link, "t", false),
+                linked_plot(&id("selfstab-sharpness"), h, link, "t", false),
                 &fs,
             );
             let ui = &mut right[0];
             plot_header(ui, "Phase portrait (x_t, y_t)", exports, &fp);
-            let plot = Plot::new("selfstab-phase")
+            let plot = Plot::new(id("selfstab-phase"))
                 .y_axis_min_width(52.0)
                 .height(2.0 * h + 24.0)
                 .label_formatter(hover_label("x", false));
