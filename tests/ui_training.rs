@@ -241,6 +241,29 @@ fn invalid_settings_disable_start() {
     );
 }
 
+/// η from the text box is taken only when valid: 0, −1 or NaN keep the old η and say why
+/// beside the slider (no silent clamp to 0.0001); a valid value clears the reason.
+#[test]
+fn an_invalid_lr_is_refused_with_a_reason_not_clamped() {
+    let mut h = app_harness();
+    let before = tr(h.state()).config.lr;
+    for bad in [0.0, -1.0, f64::NAN] {
+        tr_mut(h.state_mut()).apply_lr(bad);
+        h.step();
+        assert_eq!(tr(h.state()).config.lr, before, "η = {bad} was taken");
+        let why = tr(h.state()).lr_problem.clone().unwrap_or_default();
+        assert!(why.contains("positive"), "{why}");
+        assert!(h.query_all_by_label_contains("η stays as it was").count() >= 1);
+    }
+    tr_mut(h.state_mut()).apply_lr(0.5);
+    h.step();
+    assert_eq!(tr(h.state()).config.lr, 0.5);
+    assert!(tr(h.state()).lr_problem.is_none());
+    // A value above the slider's range is taken as typed, not clamped to 20.
+    tr_mut(h.state_mut()).apply_lr(50.0);
+    assert_eq!(tr(h.state()).config.lr, 50.0);
+}
+
 #[test]
 fn crossing_marker_and_edge_band() {
     let mut h = app_harness();

@@ -329,6 +329,18 @@ impl TrainingWorkspace {
     }
 
     /// Change η (live during a run).
+    /// η from the slider or its text box: taken if valid (also by a running run), else the
+    /// reason is kept for the panel and η stays as it was.
+    pub fn apply_lr(&mut self, lr: f64) {
+        match check_lr(lr) {
+            Ok(lr) => {
+                self.lr_problem = None;
+                self.set_lr(lr);
+            }
+            Err(e) => self.lr_problem = Some(format!("not taken: {e}; η stays as it was")),
+        }
+    }
+
     pub fn set_lr(&mut self, lr: f64) {
         self.config.lr = lr;
         if self

@@ -9,7 +9,7 @@ use eframe::egui::{self, RichText};
 
 use super::model::parse_widths;
 use super::{DatasetKind, TrainingWorkspace};
-use crate::engine::config::{ConfigError, ConfigField, check_lr};
+use crate::engine::config::{ConfigError, ConfigField};
 use crate::engine::data::DatasetSpec;
 use crate::engine::model::{Activation, Init};
 use crate::engine::network::LossKind;
@@ -248,14 +248,39 @@ impl TrainingWorkspace {
 
         ui.separator();
         ui.heading("Gradient descent");
-        let mut lr = self.config.lr;
+        // Typed values apply on Enter or focus loss (not per keystroke: typing `0` then `.5`
+        // must not train at η = 0.0001 in between); a drag applies on release and shows the
+        // pending value meanwhile; values outside the slider's range are not clamped but
+        // checked, with the reason beside the slider.
+        let mut lr = self.lr_pending.unwrap_or(self.config.lr);
         let r = ui.add(
             egui::Slider::new(&mut lr, 1e-4..=20.0)
                 .logarithmic(true)
+                .clamping(egui::SliderClamping::Never)
+                .update_while_editing(false)
                 .text("η (learning rate)"),
         );
-        if r.changed() && check_lr(lr).is_ok() {
-            self.set_lr(lr);
+        let dragging = r.dragged() || r.is_pointer_button_down_on();
+        if r.changed() {
+            if dragging {
+                self.lr_pending = Some(lr);
+            } else {
+                self.lr_pending = None;
+                self.apply_lr(lr);
+            }
+        }
+        if !dragging && let Some(p) = self.lr_pending.take() {
+            self.apply_lr(p);
+        }
+        if let Some(p) = self.lr_pending {
+            ui.label(
+                RichText::new(format!("η = {} applies on release", fmt_num(p)))
+                    .small()
+                    .color(pal.muted),
+            );
+        }
+        if let Some(e) = &self.lr_problem {
+            ui.label(RichText::new(format!("! {e}")).small().color(pal.warn_fg));
         }
         let thr = self.config.optimizer.stability_threshold(self.config.lr);
         ui.label(

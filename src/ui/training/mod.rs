@@ -104,6 +104,11 @@ pub struct TrainingWorkspace {
     pub theory_on: bool,
     /// Steps tracked after the first crossing.
     pub theory_window: usize,
+    /// η while its slider is being dragged: applied to the run on release, not at every
+    /// intermediate value.
+    pub lr_pending: Option<f64>,
+    /// Why the last η typed in was not taken (shown beside the slider).
+    pub lr_problem: Option<String>,
     /// What the tracker reported for the main run.
     pub theory: TheoryLog,
     /// `theory` changed since it was last published to the other workspaces.
@@ -136,6 +141,8 @@ impl TrainingWorkspace {
             next_slot: 0,
             theory_on: true,
             theory_window: 300,
+            lr_pending: None,
+            lr_problem: None,
             theory: TheoryLog::default(),
             theory_changed: false,
         };
