@@ -127,18 +127,17 @@ def main():
             # Row t is measured at theta_t, before the update of step t.
             value, grad = value_and_grad(theta)
             row = {"train_loss": float(value), "grad_norm": float(jnp.linalg.norm(grad))}
-            if t % a.every == 0 or t == a.steps:
+            diverged = not np.isfinite(row["train_loss"])
+            if not diverged and (t % a.every == 0 or t == a.steps):
                 lams, hvps, res = top_eigs(theta, a.neigs, v0)
                 row.update(zip(lam_cols, lams), hvps=hvps, lanczos_residual=res)
-            if not np.isfinite(row["train_loss"]):
-                compute += time.perf_counter() - t0
-                run.log(t, wall_s=compute, lr=a.lr, threshold=2 / a.lr, **row)
-                break  # diverged: close() says so
-            if t < a.steps:
+            if t < a.steps and not diverged:
                 theta = theta - a.lr * grad
                 theta.block_until_ready()
             compute += time.perf_counter() - t0
             run.log(t, wall_s=compute, lr=a.lr, threshold=2 / a.lr, **row)
+            if diverged:
+                break  # close() records the divergence
     print(f"wrote {a.out}: open it with `eos-explorer --open {a.out}`")
 
 
