@@ -279,6 +279,26 @@ with RunWriter("run", config={"dataset": "toy-plot"}) as run:
     }
 }
 
+/// One poll of the follower folded into `seen`: (rows were appended, summary.json appeared).
+fn absorb(f: &mut RunFollower, seen: &mut Metrics) -> (bool, bool) {
+    let u = f.poll().expect("poll");
+    assert!(u.warnings.is_empty(), "{:?}", u.warnings);
+    let mut appended = false;
+    match u.metrics {
+        Some(Rows::Append(m)) => {
+            appended = !m.is_empty();
+            seen.append(m);
+        }
+        Some(Rows::Replace { rows, reason }) => {
+            assert!(reason.is_none(), "read again from the start: {reason:?}");
+            assert!(seen.is_empty(), "replaced after rows arrived");
+            *seen = rows;
+        }
+        None => {}
+    }
+    (appended, u.finished)
+}
+
 #[test]
 fn the_follower_sees_every_row_in_order_while_python_appends() {
     let d = tmp("follow");
@@ -306,28 +326,11 @@ with RunWriter("live", columns=["train_loss", "lambda_1", "lr"]) as run:
         .expect("python3 starts");
     let mut seen = Metrics::default();
     let (mut appends, mut finished) = (0, false);
-    let mut absorb = |f: &mut RunFollower, seen: &mut Metrics| {
-        let u = f.poll().expect("poll");
-        assert!(u.warnings.is_empty(), "{:?}", u.warnings);
-        finished |= u.finished;
-        match u.metrics {
-            Some(Rows::Append(m)) => {
-                if !m.is_empty() {
-                    appends += 1;
-                }
-                seen.append(m);
-            }
-            Some(Rows::Replace { rows, reason }) => {
-                assert!(reason.is_none(), "read again from the start: {reason:?}");
-                assert!(seen.is_empty(), "replaced after rows arrived");
-                *seen = rows;
-            }
-            None => {}
-        }
-    };
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
-        absorb(&mut follower, &mut seen);
+        let (a, f) = absorb(&mut follower, &mut seen);
+        appends += usize::from(a);
+        finished |= f;
         if let Some(s) = child.try_wait().expect("wait") {
             break s;
         }
@@ -340,8 +343,10 @@ with RunWriter("live", columns=["train_loss", "lambda_1", "lr"]) as run:
         "the writer failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    absorb(&mut follower, &mut seen);
-    drop(absorb);
+    let (a, f) = absorb(&mut follower, &mut seen);
+    appends += usize::from(a);
+    finished |= f;
+    println!("rows arrived in {appends} batches while Python wrote them");
     assert!(finished, "summary.json was seen");
     assert!(
         appends >= 2,
