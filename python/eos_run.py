@@ -77,6 +77,7 @@ SUMMARY_FIELDS = {
 }
 _RESERVED_JSON = (CONFIG_FILE, SUMMARY_FILE, "overlay.json")
 _EXACT_INT = 2 ** 53
+_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no line-end translation
 
 
 def _lambda_index(name):
@@ -115,11 +116,13 @@ def _number(value, column):
         return int(value)
     if isinstance(value, (int, float)):
         return value
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"column {column}: {value!r} is not a number (a string)")
     item = getattr(value, "item", None)
     if callable(item):
         try:
             v = item()  # NumPy scalar or 0-d array, torch tensor (one element), JAX array
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, RuntimeError) as e:  # e.g. a tensor of 2 elements
             raise TypeError(f"column {column}: {value!r} is not one number ({e})") from None
         if isinstance(v, (bool, int, float)):
             return int(v) if isinstance(v, bool) else v
@@ -253,7 +256,7 @@ class RunWriter:
         lock = os.path.join(self.path, LOCK_FILE)
         for _ in range(3):
             try:
-                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o644)
             except FileExistsError:
                 try:
                     with open(lock, encoding="utf-8") as f:
@@ -315,7 +318,7 @@ class RunWriter:
         final = os.path.join(self.path, name)
         partial = final + PARTIAL_SUFFIX
         try:
-            with open(partial, "w", encoding="utf-8") as f:
+            with open(partial, "w", encoding="utf-8", newline="\n") as f:
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
@@ -355,7 +358,8 @@ class RunWriter:
         first_seen = {n: i for i, n in enumerate(names)}
         header = sorted(names, key=lambda n: _order_key(n, first_seen[n]))
         path = os.path.join(self.path, METRICS_FILE)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | _BINARY,
+                     0o644)
         self._fd = fd
         self._header = header
         self._integer = [n in INTEGER_COLUMNS for n in header]
@@ -437,6 +441,7 @@ class RunWriter:
                     f"{key!r} is not a field of summary.json ({', '.join(SUMMARY_FIELDS)})")
         last = self._last_step if self._last_step is not None else 0
         loss = self._last.get("train_loss")
+        wall = _finite_or_none(self._last.get("wall_s"))
         if outcome is None:
             if loss is not None and not math.isfinite(loss):
                 outcome = {"kind": "diverged", "step": last, "reason": "train loss is not finite"}
@@ -458,14 +463,22 @@ class RunWriter:
             "outcome": outcome,
             "message": message,
             "steps": last,
-            "compute_seconds": time.monotonic() - self._start,
+            # The script's own clock (the last wall_s) if it kept one, else time since opening.
+            "compute_seconds": wall if wall is not None else time.monotonic() - self._start,
             "hvps": self._hvps,
             "final_train_loss": _finite_or_none(loss),
             "final_train_acc": _finite_or_none(self._last.get("train_acc")),
             "last_lambda_1": _finite_or_none(self._last.get("lambda_1")),
         }
         for key, value in summary.items():
-            out[key] = value if value is None else SUMMARY_FIELDS[key](_number(value, key))
+            v = _number(value, key)
+            if v is not None and SUMMARY_FIELDS[key] is float:
+                v = _finite_or_none(float(v))  # JSON has no nan/inf: left out
+            elif v is not None:
+                if not math.isfinite(v) or v < 0:
+                    raise ValueError(f"summary field {key} is a count >= 0, not {value!r}")
+                v = int(v)
+            out[key] = v
         out = {k: v for k, v in out.items() if v is not None}
         if self._header is None:  # no row at all: still a folder that opens (no rows)
             self._set_header(["step"])

@@ -41,7 +41,9 @@ fn python(dir: &Path) -> Option<Command> {
         }
     }
     let mut c = Command::new("python3");
-    c.current_dir(dir).env("PYTHONPATH", PYTHON_DIR);
+    c.current_dir(dir)
+        .env("PYTHONPATH", PYTHON_DIR)
+        .env("PYTHONDONTWRITEBYTECODE", "1"); // no __pycache__ in the source tree
     Some(c)
 }
 
@@ -95,6 +97,7 @@ with RunWriter("known", config={"dataset": "toy", "network": "mlp 3-2", "paramet
     refused(ValueError, lambda: run.log(math.inf), "finite whole number")
     refused(ValueError, lambda: run.log(10.5), "finite whole number")
     refused(TypeError, lambda: run.log(10, train_loss="low"), "not a number")
+    refused(TypeError, lambda: run.log(10, train_loss="1.5"), "a string")
     refused(ValueError, lambda: run.write_json("summary.json", {}), "plain file name")
     refused(RuntimeError, lambda: RunWriter("known"), "in use by another run")
     run.write_json("settings.json", {"width": 2, "note": "kept by name"})
