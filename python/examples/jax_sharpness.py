@@ -106,7 +106,7 @@ def main():
         vals, vecs = vals[order], vecs[:, order]
         res = max(float(np.linalg.norm(matvec(vecs[:, i]) - vals[i] * vecs[:, i]))
                   for i in range(k))
-        return [float(v) for v in vals], count[0], res
+        return [float(v) for v in vals], count[0], res, vecs[:, 0]
 
     v0 = np.random.default_rng(a.seed).standard_normal(theta.size)
     info = {
@@ -129,7 +129,7 @@ def main():
             row = {"train_loss": float(value), "grad_norm": float(jnp.linalg.norm(grad))}
             diverged = not np.isfinite(row["train_loss"])
             if not diverged and (t % a.every == 0 or t == a.steps):
-                lams, hvps, res = top_eigs(theta, a.neigs, v0)
+                lams, hvps, res, v0 = top_eigs(theta, a.neigs, v0)  # warm start
                 row.update(zip(lam_cols, lams), hvps=hvps, lanczos_residual=res)
             if t < a.steps and not diverged:
                 theta = theta - a.lr * grad

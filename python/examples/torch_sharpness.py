@@ -8,6 +8,12 @@ backward (``torch.autograd.grad`` with ``create_graph=True``, then the gradient 
 ``grad . v``): no Hessian is ever formed. Runs on the GPU when there is one. The rows go to a
 run folder through ``python/eos_run.py`` (standard library only).
 
+The defaults are those of eos-explorer's ``--preset cohen-fig1`` (CIFAR-10 5k, 3072-200-200-10
+tanh, MSE, eta = 0.02 so 2/eta = 100, two eigenvalues every 20 steps, Lanczos tolerance 1e-3,
+warm-started from the last top eigenvector), after Cohen et al. (2021), so the two runs can be
+drawn together: ``eos-explorer plot runs/torch-mlp runs/fig1 --figure sharpness --out both.svg``
+(the inputs are standardised over the 5k subset here, so the numbers differ a little).
+
 Run (needs PyTorch, NumPy and SciPy; torchvision for CIFAR-10):
 
     python3 python/examples/torch_sharpness.py --out runs/torch-mlp --steps 2000
@@ -111,12 +117,12 @@ def main():
             return torch.cat([h.reshape(-1) for h in hv]).double().cpu().numpy()
 
         op = LinearOperator((n_params, n_params), matvec=hvp, dtype=np.float64)
-        vals, vecs = eigsh(op, k=k, which="LA", v0=v0, tol=1e-5)
+        vals, vecs = eigsh(op, k=k, which="LA", v0=v0, tol=1e-3)  # as --preset cohen-fig1
         order = np.argsort(vals)[::-1]
         vals, vecs = vals[order], vecs[:, order]
         res = max(float(np.linalg.norm(hvp(vecs[:, i]) - vals[i] * vecs[:, i]))
                   for i in range(k))
-        return [float(v) for v in vals], count[0], res
+        return [float(v) for v in vals], count[0], res, vecs[:, 0]
 
     v0 = np.random.default_rng(a.seed).standard_normal(n_params)
     info = {
@@ -144,7 +150,7 @@ def main():
             row = {"train_loss": loss.item(), "train_acc": accuracy(), "grad_norm": grad_norm}
             diverged = not np.isfinite(row["train_loss"])
             if not diverged and (t % a.every == 0 or t == a.steps):
-                lams, hvps, res = top_eigs(a.neigs, v0)  # leaves p.grad alone
+                lams, hvps, res, v0 = top_eigs(a.neigs, v0)  # leaves p.grad alone; warm start
                 row.update(zip(lam_cols, lams), hvps=hvps, lanczos_residual=res)
             if t < a.steps and not diverged:
                 with torch.no_grad():
