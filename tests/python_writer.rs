@@ -1,7 +1,8 @@
 //! `python/eos_run.py` (the run-folder writer for Python training scripts) against the app's
 //! reader: its folders read back with no warning and bit-exact numbers, `eos-explorer plot`
 //! draws them, the follower sees every row in order while a Python process is still appending,
-//! and the JAX example (`python/examples/jax_sharpness.py`) writes a folder with its sharpness.
+//! and the JAX example (`python/examples/jax_sharpness.py`) writes a folder with its sharpness
+//! (the PyTorch example, which CI cannot run, is parsed as Python 3.9 with the others).
 //! Skipped, with the reason printed, only when `python3` cannot be started (and the JAX test
 //! when `import jax` fails); in CI both are there, so these tests run.
 
@@ -427,4 +428,23 @@ fn the_jax_example_writes_a_folder_with_its_sharpness() {
         loaded.run.info.as_ref().map(|i| i.program.as_str()),
         Some("jax_sharpness.py")
     );
+}
+
+#[test]
+fn the_writer_and_both_examples_parse_as_python_3_9() {
+    // The PyTorch example cannot run here (no torch in CI); its syntax is checked, with the
+    // writer's and the JAX example's, against the oldest Python the writer supports.
+    let d = tmp("syntax");
+    let code = format!(
+        r#"
+import ast
+for f in ["{p}/eos_run.py", "{p}/examples/torch_sharpness.py", "{p}/examples/jax_sharpness.py"]:
+    ast.parse(open(f, encoding="utf-8").read(), f, feature_version=(3, 9))
+print("ok")
+"#,
+        p = PYTHON_DIR
+    );
+    if let Some(out) = run_py(&d, &code) {
+        assert_eq!(out.trim(), "ok");
+    }
 }
