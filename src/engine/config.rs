@@ -271,6 +271,9 @@ impl RunConfig {
         if let Err(why) = check_lr(self.lr) {
             p.push(err(ConfigField::Lr, why));
         }
+        if self.max_steps == 0 {
+            p.push(err(ConfigField::Steps, "at least 1 step"));
+        }
         if self.max_steps > 100_000_000 {
             p.push(err(ConfigField::Steps, "at most 100,000,000 steps"));
         }

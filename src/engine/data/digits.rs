@@ -19,6 +19,8 @@ static DIGITS_CSV_GZ: &[u8] = include_bytes!("../../../assets/digits.csv.gz");
 pub const EMBEDDED_NAME: &str = "assets/digits.csv.gz (embedded)";
 pub const PIXELS: usize = 64;
 pub const NUM_CLASSES: usize = 10;
+/// Images in the embedded set (Alpaydin & Kaynak's 8×8 digits as shipped with scikit-learn).
+pub const N_IMAGES: usize = 1797;
 /// Largest pixel value (4×4 blocks of a 32×32 bitmap counted).
 pub const MAX_PIXEL: u8 = 16;
 

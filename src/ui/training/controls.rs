@@ -94,21 +94,21 @@ impl TrainingWorkspace {
         let mut cifar_changed = false;
         match &mut self.config.dataset {
             DatasetSpec::Digits { n_train, n_test } => {
-                ui.add(egui::Slider::new(n_train, 1..=1797).text("training examples"));
+                ui.add(slider(n_train, 1..=1797).text("training examples"));
                 let max_test = 1797usize.saturating_sub(*n_train);
                 *n_test = (*n_test).min(max_test);
-                ui.add(egui::Slider::new(n_test, 0..=max_test).text("test examples"));
+                ui.add(slider(n_test, 0..=max_test).text("test examples"));
             }
             DatasetSpec::Cifar10 {
                 n_train, n_test, ..
             } => {
                 ui.add(
-                    egui::Slider::new(n_train, 1..=50_000)
+                    slider(n_train, 1..=50_000)
                         .logarithmic(true)
                         .text("training subset"),
                 );
                 ui.add(
-                    egui::Slider::new(n_test, 0..=10_000)
+                    slider(n_test, 0..=10_000)
                         .logarithmic(true)
                         .text("test subset"),
                 );
@@ -132,8 +132,8 @@ impl TrainingWorkspace {
                 });
             }
             DatasetSpec::Chebyshev { n, degree } => {
-                ui.add(egui::Slider::new(n, 2..=1000).text("points"));
-                ui.add(egui::Slider::new(degree, 0..=20).text("degree"));
+                ui.add(slider(n, 2..=1000).text("points"));
+                ui.add(slider(degree, 0..=20).text("degree"));
             }
             DatasetSpec::Teacher {
                 n_train,
@@ -143,21 +143,17 @@ impl TrainingWorkspace {
                 seed,
             } => {
                 ui.add(
-                    egui::Slider::new(n_train, 1..=20_000)
+                    slider(n_train, 1..=20_000)
                         .logarithmic(true)
                         .text("training examples"),
                 );
                 ui.add(
-                    egui::Slider::new(n_test, 0..=20_000)
+                    slider(n_test, 0..=20_000)
                         .logarithmic(true)
                         .text("test examples"),
                 );
-                ui.add(
-                    egui::Slider::new(dim, 1..=1000)
-                        .logarithmic(true)
-                        .text("input dim"),
-                );
-                ui.add(egui::Slider::new(num_classes, 2..=100).text("classes"));
+                ui.add(slider(dim, 1..=1000).logarithmic(true).text("input dim"));
+                ui.add(slider(num_classes, 2..=100).text("classes"));
                 ui.add(egui::DragValue::new(seed))
                     .on_hover_text("data seed");
             }
@@ -228,14 +224,10 @@ impl TrainingWorkspace {
             };
         }
         if let Init::Normal { sigma } = &mut self.config.init {
-            ui.add(
-                egui::Slider::new(sigma, 0.01..=10.0)
-                    .logarithmic(true)
-                    .text("σ"),
-            );
+            ui.add(slider(sigma, 0.01..=10.0).logarithmic(true).text("σ"));
         }
         ui.add(
-            egui::Slider::new(&mut self.config.init_scale, 0.01..=10.0)
+            slider(&mut self.config.init_scale, 0.01..=10.0)
                 .logarithmic(true)
                 .text("init scale"),
         );
@@ -254,10 +246,8 @@ impl TrainingWorkspace {
         // checked, with the reason beside the slider.
         let mut lr = self.lr_pending.unwrap_or(self.config.lr);
         let r = ui.add(
-            egui::Slider::new(&mut lr, 1e-4..=20.0)
+            slider(&mut lr, 1e-4..=20.0)
                 .logarithmic(true)
-                .clamping(egui::SliderClamping::Never)
-                .update_while_editing(false)
                 .text("η (learning rate)"),
         );
         let dragging = r.dragged() || r.is_pointer_button_down_on();
@@ -298,7 +288,7 @@ impl TrainingWorkspace {
         show(ui, &[F::Lr, F::Momentum, F::Flow]);
         ui.horizontal(|ui| {
             let l = ui.label("max steps");
-            ui.add(egui::DragValue::new(&mut self.config.max_steps).range(1..=100_000_000))
+            ui.add(egui::DragValue::new(&mut self.config.max_steps).update_while_editing(false))
                 .labelled_by(l.id);
         });
         show(ui, &[F::Steps]);
@@ -312,18 +302,15 @@ impl TrainingWorkspace {
 
         ui.separator();
         ui.heading("Sharpness");
-        ui.add(egui::Slider::new(&mut self.config.neigs, 1..=10).text("eigenvalues k"));
-        ui.add(
-            egui::Slider::new(&mut self.config.eig_every, 0..=200)
-                .text("every n steps (0 = never)"),
-        );
+        ui.add(slider(&mut self.config.neigs, 1..=10).text("eigenvalues k"));
+        ui.add(slider(&mut self.config.eig_every, 0..=200).text("every n steps (0 = never)"));
         show(
             ui,
             &[F::Neigs, F::EigEvery, F::LanczosTol, F::LanczosMaxIter],
         );
         ui.horizontal(|ui| {
             let l = ui.label("test every");
-            ui.add(egui::DragValue::new(&mut self.config.test_every).range(0..=100_000))
+            ui.add(egui::DragValue::new(&mut self.config.test_every).update_while_editing(false))
                 .labelled_by(l.id);
         });
 
@@ -341,7 +328,7 @@ impl TrainingWorkspace {
         });
         if self.use_acc_goal && has_classes {
             let mut g = self.config.acc_goal.unwrap_or(0.99);
-            ui.add(egui::Slider::new(&mut g, 0.5..=1.0).text("accuracy goal"));
+            ui.add(slider(&mut g, 0.5..=1.0).text("accuracy goal"));
             self.config.acc_goal = Some(g);
         } else {
             self.config.acc_goal = None;
@@ -350,7 +337,7 @@ impl TrainingWorkspace {
         if self.use_loss_goal {
             let mut g = self.config.loss_goal.unwrap_or(1e-3);
             ui.add(
-                egui::Slider::new(&mut g, 1e-8..=1.0)
+                slider(&mut g, 1e-8..=1.0)
                     .logarithmic(true)
                     .text("loss goal"),
             );
@@ -359,7 +346,7 @@ impl TrainingWorkspace {
             self.config.loss_goal = None;
         }
         ui.add(
-            egui::Slider::new(&mut self.config.divergence_factor, 2.0..=1e6)
+            slider(&mut self.config.divergence_factor, 2.0..=1e6)
                 .logarithmic(true)
                 .text("divergence factor"),
         );
@@ -449,4 +436,16 @@ fn beside_a_control(f: ConfigField) -> bool {
         | F::LanczosMaxIter => true,
         F::ChunkRows | F::Threads => false,
     }
+}
+
+/// The side panel's sliders: a typed value applies on Enter or focus loss (not per keystroke)
+/// and is never clamped to the slider's range: the configuration's own checks say, beside the
+/// control, what is out of bounds (the range only sets the slider's travel).
+fn slider<'a, Num: egui::emath::Numeric>(
+    value: &'a mut Num,
+    range: std::ops::RangeInclusive<Num>,
+) -> egui::Slider<'a> {
+    egui::Slider::new(value, range)
+        .clamping(egui::SliderClamping::Never)
+        .update_while_editing(false)
 }

@@ -218,6 +218,17 @@ impl TrainingWorkspace {
                     message: "use at least one training example".into(),
                 });
             }
+            DatasetSpec::Digits { n_train, n_test }
+                if n_train.saturating_add(*n_test) > crate::engine::data::digits::N_IMAGES =>
+            {
+                p.push(ConfigError {
+                    field: ConfigField::Subset,
+                    message: format!(
+                        "the digits have {} images: training + test examples must not exceed it",
+                        crate::engine::data::digits::N_IMAGES
+                    ),
+                });
+            }
             _ => {}
         }
         p
