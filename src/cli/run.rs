@@ -670,8 +670,9 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     if let Some(p) = &a.plot {
         let mut prediction = Vec::new();
         for r in &probe_results {
-            let ProbeReport::MeasuredTheory(t) = &r.report;
-            prediction = predicted_lambda1(t.anchors.first().map(|a| &a.anchor), &t.rows);
+            if let ProbeReport::MeasuredTheory(t) = &r.report {
+                prediction = predicted_lambda1(t.anchors.first().map(|a| &a.anchor), &t.rows);
+            }
         }
         for f in write_plots(p, &recs, &title, prediction)? {
             outln!("wrote {}", f.display());

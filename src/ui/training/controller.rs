@@ -437,6 +437,7 @@ impl TrainingWorkspace {
                     self.theory.apply(u);
                     self.theory_changed = true;
                 }
+                ProbeUpdate::CentralFlow(_) => {}
             },
             Event::Error { message, .. } => {
                 run.loading = false;
