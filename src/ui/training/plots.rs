@@ -46,6 +46,7 @@ impl TrainingWorkspace {
                 .collect(),
             prediction: predicted_sharpness(&self.theory),
             log_y: self.log_y,
+            central_flow: None,
         };
         let mut figs = training::all(&view);
         // Before the first record the accuracy plot holds its place.
