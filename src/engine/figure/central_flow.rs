@@ -14,7 +14,7 @@ pub const PREDICTED_LOSS_NAME: &str = "predicted time-averaged loss (central flo
 pub const DIST_CF_NAME: &str = "‖w_GD − w_CF‖ (central flow)";
 pub const DIST_GF_NAME: &str = "‖w_GD − w_GF‖ (gradient flow)";
 pub const SIGMA2_NAME: &str = "σ²₁ predicted (central flow)";
-pub const DISP2_NAME: &str = "GD's ((w_GD − w_CF)·v₁)², measured";
+pub const DISP2_NAME: &str = "((w_GD − w_CF)·v₁)² measured";
 
 /// The central flow's series, (step, value) each, as the figures draw them.
 #[derive(Clone, Debug, Default, PartialEq)]
