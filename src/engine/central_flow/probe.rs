@@ -208,7 +208,7 @@ impl LinkAt {
     pub fn sentence(&self) -> String {
         let l = &self.link;
         format!(
-            "At step {} (λ1 = {:.4}) the central flow's σ² = −2⟨∇S, ∇L⟩/‖∇S‖² = {:.3e}; Damian et al. 2022's δ² = 2α/β = {:.3e} (α = {:.3e}, β = {:.3e}) is the same formula with ∇S replaced by its part ∇S⊥ orthogonal to u, and uᵀ∇S/‖∇S‖ = {:.3} here.",
+            "At step {} (λ1 = {:.4}) the central flow's σ² = −2⟨∇S, ∇L⟩/‖∇S‖² = {:.3e}; Damian et al. 2022's δ² = 2α/β = {:.3e} (α = {:.3e}, β = {:.3e}) is the same formula with ∇S replaced by its part orthogonal to the top eigenvector u (u·∇S/‖∇S‖ = {:.3} here).",
             self.step, self.lambda1, l.sigma2, l.delta2, l.alpha, l.beta, l.along_u
         )
     }

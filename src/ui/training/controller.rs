@@ -7,12 +7,22 @@ use std::time::{Duration, Instant};
 
 use super::model::{Overlay, OverlayKind, RunView, parse_lrs};
 use super::{DRAIN_BUDGET, DRAIN_MAX, TrainingWorkspace};
+use crate::engine::central_flow::{CentralFlowLog, CentralFlowProbeOptions, CentralFlowUpdate};
 use crate::engine::config::{Optimizer, RunConfig, check_lr};
 use crate::engine::estimate::{DataShape, MemoryVerdict, available_memory, estimate, judge};
+use crate::engine::figure::central_flow::CentralFlowSeries;
 use crate::engine::probe::{ProbeConfig, ProbeUpdate};
 use crate::engine::session::StopReason;
 use crate::engine::theory::measured::{TheoryLog, TheoryOptions};
 use crate::engine::worker::{Command, Event, TrainWorker};
+
+/// Most substeps the app offers.
+pub const MAX_CF_SUBSTEPS: usize = 16;
+
+/// The app's central-flow options apart from the substeps.
+pub fn app_central_flow_defaults() -> CentralFlowProbeOptions {
+    CentralFlowProbeOptions::default()
+}
 
 impl TrainingWorkspace {
     fn worker(&mut self) -> Option<&TrainWorker> {
@@ -56,7 +66,7 @@ impl TrainingWorkspace {
                 &checked,
                 &DataShape::of_spec(&cfg.dataset),
                 cfg.effective_threads(),
-                self.theory_on,
+                self.theory_on || self.cf_on,
             ) {
                 Err(e) => {
                     self.banners.push((format!("cannot start: {e}"), true));
@@ -100,15 +110,36 @@ impl TrainingWorkspace {
         })
     }
 
-    /// Tell the worker whether (and how) to track the theory; a fresh tracker starts at the
-    /// next step.
+    /// The central flow's options (None when it is off). The app trades a little accuracy
+    /// for speed (see the README's measurements): a looser Lanczos tolerance than the CLI's.
+    pub fn central_flow_options(&self) -> Option<CentralFlowProbeOptions> {
+        self.cf_on.then(|| CentralFlowProbeOptions {
+            substeps: self.cf_substeps.clamp(1, MAX_CF_SUBSTEPS),
+            ..app_central_flow_defaults()
+        })
+    }
+
+    /// Tell the worker which probes to run (the measured theory, the central flow); fresh
+    /// probes start at the next step (at θ₀ when sent before Start or Reset).
     fn send_theory(&mut self) {
-        let probes = self
+        let mut probes: Vec<ProbeConfig> = self
             .theory_options()
             .map(|o| ProbeConfig::MeasuredTheory(*o))
             .into_iter()
             .collect();
+        probes.extend(self.central_flow_options().map(ProbeConfig::CentralFlow));
         self.send(Command::SetProbes(probes));
+    }
+
+    /// Switch the central flow on or off (during a run it restarts from the current step).
+    pub fn set_central_flow(&mut self, on: bool) {
+        self.cf_on = on;
+        if self.worker.is_some() {
+            self.send_theory();
+        }
+        if !on {
+            self.clear_central_flow();
+        }
     }
 
     /// Switch the theory tracker on or off (also during a run).
@@ -437,7 +468,17 @@ impl TrainingWorkspace {
                     self.theory.apply(u);
                     self.theory_changed = true;
                 }
-                ProbeUpdate::CentralFlow(_) => {}
+                ProbeUpdate::CentralFlow(u) => {
+                    match &u {
+                        CentralFlowUpdate::Started { .. } => {
+                            let w = self.central_flow_options().map_or(10, |o| o.window);
+                            self.cf_series = CentralFlowSeries::new(w);
+                        }
+                        CentralFlowUpdate::Row(r) => self.cf_series.push(r),
+                        CentralFlowUpdate::Link(_) | CentralFlowUpdate::Failed(_) => {}
+                    }
+                    self.central_flow.apply(u);
+                }
             },
             Event::Error { message, .. } => {
                 run.loading = false;
@@ -453,5 +494,12 @@ impl TrainingWorkspace {
     fn clear_theory(&mut self) {
         self.theory = TheoryLog::default();
         self.theory_changed = true;
+        self.clear_central_flow();
+    }
+
+    /// Forget the central flow (its probe restarts with every probe change, Start and Reset).
+    fn clear_central_flow(&mut self) {
+        self.central_flow = CentralFlowLog::default();
+        self.cf_series = CentralFlowSeries::default();
     }
 }

@@ -309,6 +309,12 @@ impl TrainingWorkspace {
         );
 
         ui.separator();
+        ui.scope_builder(
+            egui::UiBuilder::new().scope_id(egui::Id::unique("training-central-flow")),
+            |ui| self.central_flow_ui(ui),
+        );
+
+        ui.separator();
         ui.heading("Stop rules");
         let has_classes = !matches!(self.config.dataset, DatasetSpec::Chebyshev { .. });
         ui.add_enabled_ui(has_classes, |ui| {
