@@ -192,6 +192,7 @@ fn missing_cifar_folder_shows_a_banner() {
         n_train: 10,
         n_test: 10,
         stats_file: None,
+        classes: None,
     };
     tr_mut(h.state_mut()).cifar_dir = "/nonexistent/cifar-10-batches-bin".into();
     tr_mut(h.state_mut()).set_config(c);

@@ -56,6 +56,10 @@ pub struct RunArgs {
     /// Training samples (first n records).
     #[arg(long)]
     pub n: Option<usize>,
+    /// CIFAR-10 only: keep these classes (e.g. 0,1,2,3), relabelled 0 … k−1; --n and
+    /// --n-test then count records of these classes (first in file order); `all` keeps ten.
+    #[arg(long)]
+    pub cifar_classes: Option<String>,
     /// Test samples.
     #[arg(long)]
     pub n_test: Option<usize>,
@@ -238,6 +242,7 @@ pub fn build_config(a: &RunArgs) -> anyhow::Result<(RunConfig, String)> {
                 n_train: 5000,
                 n_test: 1000,
                 stats_file: None,
+                classes: None,
             },
             "chebyshev" => DatasetSpec::Chebyshev { n: 20, degree: 4 },
             "teacher" => DatasetSpec::Teacher {
@@ -263,6 +268,23 @@ pub fn build_config(a: &RunArgs) -> anyhow::Result<(RunConfig, String)> {
         }
     } else if a.cifar_dir.is_some() {
         bail!("--cifar-dir is only used with the cifar10 dataset (or a CIFAR preset)");
+    }
+    if let Some(text) = &a.cifar_classes {
+        let DatasetSpec::Cifar10 { classes, .. } = &mut cfg.dataset else {
+            bail!("--cifar-classes is only used with the cifar10 dataset (or a CIFAR preset)");
+        };
+        *classes = if text.trim() == "all" {
+            None
+        } else {
+            let list = text
+                .split(',')
+                .map(|c| c.trim().parse::<u8>())
+                .collect::<Result<Vec<u8>, _>>()
+                .with_context(|| {
+                    format!("--cifar-classes {text:?}: give class numbers 0 … 9, e.g. 0,1,2,3")
+                })?;
+            Some(list)
+        };
     }
     if let Some(n) = a.n {
         match &mut cfg.dataset {

@@ -1162,6 +1162,7 @@ mod tests {
             n_train: 10,
             n_test: 10,
             stats_file: None,
+            classes: None,
         };
         let _ = w.start(c);
         let evs = wait_for(&w, |e| matches!(e, Event::Error { .. }));

@@ -72,6 +72,7 @@ impl TrainingWorkspace {
                     n_train: 5000,
                     n_test: 1000,
                     stats_file: None,
+                    classes: None,
                 },
                 DatasetKind::Chebyshev => DatasetSpec::Chebyshev { n: 20, degree: 4 },
                 DatasetKind::Teacher => DatasetSpec::Teacher {
