@@ -161,6 +161,9 @@ pub struct RunArgs {
     /// With --central-flow: relative tolerance of the flow's Lanczos eigenvalues (default 1e-8).
     #[arg(long)]
     pub cf_lanczos_tol: Option<f64>,
+    /// With --central-flow: most Hessian eigenpairs the flow tracks per substep (default 6).
+    #[arg(long)]
+    pub cf_max_tracked: Option<usize>,
 }
 
 fn parse_optimizer(s: &str) -> anyhow::Result<Optimizer> {
@@ -562,6 +565,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
             central_flow: a.central_flow,
             cf_substeps: a.cf_substeps,
             cf_lanczos_tol: a.cf_lanczos_tol,
+            cf_max_tracked: a.cf_max_tracked,
         },
         &cfg,
     )?;

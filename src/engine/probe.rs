@@ -259,7 +259,8 @@ impl ProbeReport {
 }
 
 /// The CLI's probe flags (`run --theory [--theory-steps N] [--theory-reanchor K]
-/// [--theory-eps E]`, `run --central-flow [--cf-substeps N] [--cf-lanczos-tol T]`).
+/// [--theory-eps E]`, `run --central-flow [--cf-substeps N] [--cf-lanczos-tol T]
+/// [--cf-max-tracked K]`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProbeFlags {
     pub theory: bool,
@@ -269,6 +270,7 @@ pub struct ProbeFlags {
     pub central_flow: bool,
     pub cf_substeps: Option<usize>,
     pub cf_lanczos_tol: Option<f64>,
+    pub cf_max_tracked: Option<usize>,
 }
 
 /// The probes the flags ask for, checked against the run's configuration (the one place the
@@ -309,9 +311,13 @@ pub fn probes_from_flags(
         })?;
         probes.push(ProbeConfig::MeasuredTheory(opts));
     }
-    if !flags.central_flow && (flags.cf_substeps.is_some() || flags.cf_lanczos_tol.is_some()) {
+    if !flags.central_flow
+        && (flags.cf_substeps.is_some()
+            || flags.cf_lanczos_tol.is_some()
+            || flags.cf_max_tracked.is_some())
+    {
         return Err(ProbeError::OptionWithoutProbe {
-            options: "--cf-substeps and --cf-lanczos-tol",
+            options: "--cf-substeps, --cf-lanczos-tol and --cf-max-tracked",
             probe: "--central-flow",
         });
     }
@@ -326,6 +332,7 @@ pub fn probes_from_flags(
         let opts = CentralFlowProbeOptions {
             substeps: flags.cf_substeps.unwrap_or(defaults.substeps),
             lanczos_tol: flags.cf_lanczos_tol.unwrap_or(defaults.lanczos_tol),
+            max_tracked: flags.cf_max_tracked.unwrap_or(defaults.max_tracked),
             ..defaults
         };
         opts.flow_options(config.lr, config.seed)
@@ -622,7 +629,7 @@ mod tests {
         };
         assert_eq!(
             msg(&orphan, &cfg).as_deref(),
-            Some("--cf-substeps and --cf-lanczos-tol need --central-flow")
+            Some("--cf-substeps, --cf-lanczos-tol and --cf-max-tracked need --central-flow")
         );
         assert!(msg(&cf, &polyak).is_some_and(|m| m.contains("plain gradient descent")));
     }
