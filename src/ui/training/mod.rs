@@ -26,7 +26,7 @@ use super::plots::banner;
 use super::repaint::RepaintPolicy;
 use super::shell::{AppCommand, Cx, Workspace, WorkspaceId};
 use super::theme;
-use crate::engine::central_flow::{CentralFlowLog, CentralFlowProbeOptions};
+use crate::engine::central_flow::CentralFlowLog;
 use crate::engine::config::{ConfigError, ConfigField, RunConfig};
 use crate::engine::data::DatasetSpec;
 use crate::engine::figure::central_flow::CentralFlowSeries;
@@ -151,7 +151,7 @@ impl TrainingWorkspace {
             theory: TheoryLog::default(),
             theory_changed: false,
             cf_on: false,
-            cf_substeps: CentralFlowProbeOptions::default().substeps,
+            cf_substeps: controller::app_central_flow_defaults().substeps,
             central_flow: CentralFlowLog::default(),
             cf_series: CentralFlowSeries::default(),
         };
