@@ -129,12 +129,7 @@ pub fn distance(s: &CentralFlowSeries) -> Figure {
 /// The predicted oscillation variance σ²₁ against GD's measured squared displacement from the
 /// flow along Σ's top eigenvector (each step, and its trailing mean).
 pub fn sigma2(s: &CentralFlowSeries) -> Figure {
-    let mut f = Figure::new(
-        "sigma2",
-        "Oscillation variance along Σ's top eigenvector",
-        "step",
-        "variance",
-    );
+    let mut f = Figure::new("sigma2", "Oscillation variance σ²₁", "step", "variance");
     f.include_y = vec![0.0];
     f.push(Layer::points(DISP2_NAME, Role::Measured, s.disp2.clone()).with_width(1.5));
     f.push(
