@@ -763,3 +763,108 @@ fn digits_demo_gd_beside_central_flow() {
     );
     assert!(ratio.is_finite());
 }
+
+// ---------------------------------------------------------------- the app's worker, timed
+
+fn env_f64(name: &str) -> Option<f64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// The app's training worker on the digits demo with the central-flow probe beside it, as the
+/// app drives it (SetProbes, Start, events over the channel; no drawing): GD steps per second
+/// before and after the flow's crossing, and how long Stop waits. `CF_SUBSTEPS`,
+/// `CF_LANCZOS_TOL`, `CF_MAX_TRACKED`, `CF_RICHARDSON` (0/1), `CF_STEPS` (300) pick the options.
+#[test]
+#[ignore = "timing on real data; run in release with --ignored --nocapture"]
+fn app_worker_steps_per_second_with_the_central_flow() {
+    use eos_explorer::engine::central_flow::{CentralFlowProbeOptions, CentralFlowUpdate};
+    use eos_explorer::engine::presets::{PresetKind, find};
+    use eos_explorer::engine::probe::{ProbeConfig, ProbeUpdate};
+    use eos_explorer::engine::worker::{Command, Event, TrainWorker};
+    use std::time::{Duration, Instant};
+    let Some(PresetKind::Training(cfg)) = find("digits-demo").map(|p| p.kind) else {
+        panic!("the digits-demo preset is missing");
+    };
+    let mut cfg = *cfg;
+    let steps = env_usize("CF_STEPS", 300);
+    cfg.max_steps = 100_000;
+    let d = CentralFlowProbeOptions::default();
+    let opts = CentralFlowProbeOptions {
+        substeps: env_usize("CF_SUBSTEPS", d.substeps),
+        lanczos_tol: env_f64("CF_LANCZOS_TOL").unwrap_or(d.lanczos_tol),
+        max_tracked: env_usize("CF_MAX_TRACKED", d.max_tracked),
+        richardson: env_usize("CF_RICHARDSON", d.richardson as usize) == 1,
+        ..d
+    };
+    println!("{opts:?}");
+    let w = TrainWorker::spawn("timing", Box::new(|| {})).unwrap();
+    w.send(Command::SetProbes(vec![ProbeConfig::CentralFlow(opts)]))
+        .unwrap();
+    w.start(cfg).unwrap();
+    let mut rec_at: Vec<Instant> = Vec::new();
+    let mut rows = Vec::new();
+    let t0 = Instant::now();
+    while rows.len() < steps && t0.elapsed() < Duration::from_secs(1800) {
+        while let Some(e) = w.try_recv() {
+            match e {
+                Event::Record { .. } => rec_at.push(Instant::now()),
+                Event::Probe { update, .. } => match *update {
+                    ProbeUpdate::CentralFlow(CentralFlowUpdate::Row(r)) => rows.push(*r),
+                    ProbeUpdate::CentralFlow(CentralFlowUpdate::Failed(m)) => panic!("{m}"),
+                    _ => {}
+                },
+                Event::Error { message, .. } => panic!("{message}"),
+                _ => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let asked = Instant::now();
+    w.send(Command::Stop).unwrap();
+    loop {
+        match w.try_recv() {
+            Some(Event::Finished { .. }) => break,
+            Some(_) => {}
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(60),
+            "Stop never answered"
+        );
+    }
+    let stop_wait = asked.elapsed().as_secs_f64();
+    let thr = 2.0 / 0.4;
+    let cross = rows
+        .iter()
+        .position(|r| {
+            r.cf_eigenvalues
+                .first()
+                .is_some_and(|&l| l >= thr * (1.0 - 1e-3))
+        })
+        .unwrap_or(rows.len());
+    let rate = |a: usize, b: usize| {
+        if b <= a + 1 || b > rec_at.len() {
+            return f64::NAN;
+        }
+        (b - a - 1) as f64 / (rec_at[b - 1] - rec_at[a]).as_secs_f64()
+    };
+    let hvps = |rs: &[eos_explorer::engine::central_flow::CentralFlowRow]| {
+        rs.iter().map(|r| r.hvps).sum::<usize>() as f64 / rs.len().max(1) as f64
+    };
+    let secs = |rs: &[eos_explorer::engine::central_flow::CentralFlowRow]| {
+        rs.iter().map(|r| r.seconds).sum::<f64>() / rs.len().max(1) as f64
+    };
+    println!(
+        "{} steps: GD steps/s {:.1} overall, {:.1} before the flow's crossing (step {cross}), {:.1} after; probe {:.1} HVPs / {:.1} ms per step before, {:.1} / {:.1} after; Stop answered in {:.3} s",
+        rows.len(),
+        rate(0, rows.len()),
+        rate(0, cross),
+        rate(cross, rows.len()),
+        hvps(&rows[..cross]),
+        1e3 * secs(&rows[..cross]),
+        hvps(&rows[cross..]),
+        1e3 * secs(&rows[cross..]),
+        stop_wait
+    );
+    assert!(rows.len() >= steps.min(10));
+}

@@ -461,3 +461,105 @@ fn a_closed_pipe_ends_quietly() {
     assert!(o.status.success(), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `run --central-flow --plot`: central_flow.csv (read back by the run-folder reader) and its
+/// summary, the flow on the loss and sharpness figures, the distance and σ² figures; its
+/// options are checked before anything runs.
+#[test]
+fn central_flow_run_writes_its_table_summary_and_figures() {
+    use eos_explorer::engine::run_folder::read_run;
+    let dir = tmp("central-flow");
+    let plot = dir.join("fig.svg");
+    let run_dir = dir.join("run");
+    let o = run(&[
+        "run",
+        "--dataset",
+        "digits",
+        "--n",
+        "100",
+        "--n-test",
+        "0",
+        "--arch",
+        "fc-tanh:16,16",
+        "--lr",
+        "0.8",
+        "--steps",
+        "30",
+        "--eig-every",
+        "1",
+        "--central-flow",
+        "--cf-substeps",
+        "2",
+        "--cf-lanczos-tol",
+        "1e-6",
+        "--quiet",
+        "--out",
+        run_dir.to_str().expect("utf8"),
+        "--plot",
+        plot.to_str().expect("utf8"),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("central flow (Cohen et al. 2025)"), "{t}");
+    let loaded = read_run(&run_dir).unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let table = loaded
+        .run
+        .tables
+        .get("central_flow.csv")
+        .unwrap_or_else(|| panic!("central_flow.csv not read back"));
+    assert_eq!(table.rows.len(), 31);
+    let col = |name: &str| {
+        let i = table
+            .header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}"));
+        table.rows.iter().map(|r| r[i]).collect::<Vec<_>>()
+    };
+    assert_eq!(col("step")[30], Some(30.0));
+    // Both flows start at θ₀; the flow reaches 2/η = 2.5 and holds it (k ≥ 1 with σ²).
+    assert_eq!(col("dist_gd_cf")[0], Some(0.0));
+    assert!(
+        col("k").iter().any(|k| k.is_some_and(|k| k >= 1.0)),
+        "never critical"
+    );
+    assert!(col("sigma2_1").iter().any(|s| s.is_some_and(|s| s > 0.0)));
+    let summary = &loaded.run.json["central_flow_summary.json"];
+    assert_eq!(summary["options"]["substeps"].as_u64(), Some(2));
+    assert!(summary["cf_crossing_step"].as_u64().is_some(), "{summary}");
+    assert!(summary["end"]["ratio"].as_f64().is_some());
+    let svg = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    assert!(svg("fig_loss.svg").contains("predicted time-averaged loss (central flow)"));
+    assert!(svg("fig.svg").contains("λ1 central flow"));
+    assert!(svg("fig_distance.svg").contains("‖w_GD − w_GF‖ (gradient flow)"));
+    assert!(svg("fig_sigma2.svg").contains("σ²₁ predicted (central flow)"));
+    // Options are refused without the probe, or out of range.
+    assert_clean_failure(
+        &["run", "--preset", "digits-demo", "--cf-substeps", "2"],
+        "need --central-flow",
+    );
+    assert_clean_failure(
+        &[
+            "run",
+            "--preset",
+            "digits-demo",
+            "--central-flow",
+            "--cf-substeps",
+            "0",
+        ],
+        "substeps",
+    );
+    assert_clean_failure(
+        &[
+            "run",
+            "--preset",
+            "digits-demo",
+            "--central-flow",
+            "--optimizer",
+            "polyak:0.9",
+        ],
+        "plain gradient descent",
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

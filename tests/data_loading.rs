@@ -55,6 +55,7 @@ fn cifar_spec(dir: &Path, n_train: usize, n_test: usize, stats: Option<PathBuf>)
         n_train,
         n_test,
         stats_file: stats,
+        classes: None,
     }
 }
 

@@ -4,11 +4,16 @@
 //! from a real (small) digits run, appears on screen with its role's colour and in the SVG
 //! with the same name and colour.
 
+use eos_explorer::engine::central_flow::{
+    CentralFlowProbe, CentralFlowProbeOptions, CentralFlowUpdate,
+};
 use eos_explorer::engine::config::RunConfig;
 use eos_explorer::engine::data::DatasetSpec;
+use eos_explorer::engine::figure::central_flow::CentralFlowSeries;
 use eos_explorer::engine::figure::render::{ExportStyle, write_figure};
 use eos_explorer::engine::figure::training::{self, OverlayRun, TrainingView};
 use eos_explorer::engine::figure::{Figure, Role, RunSeries, Theme};
+use eos_explorer::engine::probe::{Probe, ProbeUpdate};
 use eos_explorer::engine::session::Session;
 use eos_explorer::engine::theory::measured::PredictedLambda1;
 use eos_explorer::ui::figure_view::{color_of, screen_items};
@@ -97,6 +102,7 @@ fn screen_and_file_carry_the_same_layers_and_colours() {
         }],
         prediction,
         log_y: true,
+        central_flow: None,
     };
     let figs = training::all(&view);
     assert_eq!(figs.len(), 3, "loss, accuracy and sharpness");
@@ -113,6 +119,68 @@ fn screen_and_file_carry_the_same_layers_and_colours() {
             "sharpness lacks {role:?}"
         );
     }
+    for f in &figs {
+        check(f, &dir);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The central flow's layers (loss and sharpness) and its two figures, from a real probe beside
+/// a small digits run that reaches 2/η: the same names and colours on screen and in the file.
+#[test]
+fn central_flow_figures_carry_the_same_layers_and_colours() {
+    let config = RunConfig {
+        dataset: DatasetSpec::Digits {
+            n_train: 100,
+            n_test: 0,
+        },
+        hidden: vec![16, 16],
+        lr: 0.8,
+        max_steps: 30,
+        eig_every: 1,
+        threads: 1,
+        ..RunConfig::default()
+    };
+    let (mut s, _data) = Session::from_config(&config).unwrap_or_else(|e| panic!("{e}"));
+    let opts = CentralFlowProbeOptions {
+        substeps: 2,
+        lanczos_tol: 1e-6,
+        ..CentralFlowProbeOptions::default()
+    };
+    let mut probe = CentralFlowProbe::new(&s, opts).unwrap_or_else(|e| panic!("{e}"));
+    let mut main = RunSeries::new();
+    let mut cf = CentralFlowSeries::new(10);
+    while let Some((r, _)) = s.step() {
+        main.push(&r);
+        let mut out = Vec::new();
+        probe
+            .observe(&s, &r, &mut out)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for u in out {
+            if let ProbeUpdate::CentralFlow(CentralFlowUpdate::Row(row)) = u {
+                cf.push(&row);
+            }
+        }
+    }
+    assert!(!cf.sigma2.is_empty(), "the flow never became critical");
+    let view = TrainingView {
+        main: Some(&main),
+        log_y: true,
+        central_flow: Some(&cf),
+        ..Default::default()
+    };
+    let figs = training::all(&view);
+    let ids: Vec<&str> = figs.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["loss", "accuracy", "sharpness", "distance", "sigma2"]);
+    for id in ["loss", "sharpness", "distance", "sigma2"] {
+        let f = figs.iter().find(|f| f.id == id);
+        assert!(
+            f.is_some_and(|f| f.layers.iter().any(|l| l.role == Role::CentralFlow)),
+            "{id} lacks the central flow"
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("eos-parity-cf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     for f in &figs {
         check(f, &dir);
     }

@@ -277,7 +277,9 @@ fn observer_writes_csv_and_summary() {
     let results = results.lock().expect("lock").clone();
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].failed, None);
-    let ProbeReport::MeasuredTheory(rep) = &results[0].report;
+    let ProbeReport::MeasuredTheory(rep) = &results[0].report else {
+        panic!("not the theory's report")
+    };
     assert_eq!(rep.anchors.len(), 1);
     assert!(rep.describe().contains("anchor 0"));
     let _ = std::fs::remove_dir_all(&dir);

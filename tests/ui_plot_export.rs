@@ -222,6 +222,8 @@ fn run_export_has_overlays_and_theory() {
             window: 10,
             ..TheoryOptions::default()
         },
+        central_flow: Default::default(),
+        central_flow_options: Default::default(),
     };
     let d = temp_dir("run-export");
     if let Err(e) = write_run_export(&d, &export) {

@@ -59,10 +59,19 @@ fn app_harness() -> Harness<'static, EosApp> {
 }
 
 fn wait(h: &mut Harness<'static, EosApp>, what: &str, pred: impl Fn(&EosApp) -> bool) {
+    wait_up_to(h, what, 120, pred);
+}
+
+fn wait_up_to(
+    h: &mut Harness<'static, EosApp>,
+    what: &str,
+    secs: u64,
+    pred: impl Fn(&EosApp) -> bool,
+) {
     let t0 = Instant::now();
     while !pred(h.state()) {
         assert!(
-            t0.elapsed() < Duration::from_secs(120),
+            t0.elapsed() < Duration::from_secs(secs),
             "timed out waiting for {what}"
         );
         h.step();
@@ -183,6 +192,7 @@ fn missing_cifar_folder_shows_a_banner() {
         n_train: 10,
         n_test: 10,
         stats_file: None,
+        classes: None,
     };
     tr_mut(h.state_mut()).cifar_dir = "/nonexistent/cifar-10-batches-bin".into();
     tr_mut(h.state_mut()).set_config(c);
@@ -502,7 +512,8 @@ fn measured_theory_flows_into_the_selfstab_workspace() {
     assert!(tr(h.state()).theory_on, "on by default for small runs");
     h.step();
     h.get_by_label("Start").click();
-    wait(&mut h, "40 tracked steps", |a| {
+    // f64 probes on every step: slow when other tests (the central flow's) share the cores.
+    wait_up_to(&mut h, "40 tracked steps", 120, |a| {
         tr(a).theory.rows.len() >= 40
     });
     h.step();
@@ -612,4 +623,94 @@ fn measured_theory_flows_into_the_selfstab_workspace() {
     ss_mut(h.state_mut()).params.beta = 7.0;
     h.step();
     assert_eq!(ss(h.state()).params.beta, 7.0, "followed twice");
+}
+
+/// Issue 11 in the app: the "Central flow" checkbox runs Cohen et al. 2025's flow beside a short
+/// digits run that reaches 2/η; its rows arrive, the loss and sharpness figures carry it, its
+/// distance and σ² plots appear (only while it is on), the panel shows the k = 1 link to
+/// Damian et al. 2022, and the run export holds central_flow.csv and its summary.
+#[test]
+fn central_flow_runs_beside_training_and_is_exported() {
+    use eos_explorer::engine::figure::central_flow::{DIST_CF_NAME, PREDICTED_LOSS_NAME};
+    use eos_explorer::engine::run_folder::read_run;
+    use eos_explorer::ui::export::write_run_export;
+    let mut h = app_harness();
+    let c = RunConfig {
+        dataset: DatasetSpec::Digits {
+            n_train: 100,
+            n_test: 0,
+        },
+        hidden: vec![16, 16],
+        lr: 0.8,
+        max_steps: 30,
+        eig_every: 1,
+        test_every: 0,
+        ..RunConfig::default()
+    };
+    {
+        let w = tr_mut(h.state_mut());
+        w.set_config(c);
+        w.theory_on = false;
+        w.cf_substeps = 2;
+    }
+    h.step();
+    assert!(!tr(h.state()).figures().iter().any(|f| f.id == "distance"));
+    h.get_by_label("Central flow (Cohen et al. 2025)")
+        .click_accesskit();
+    wait(&mut h, "the flow switched on", |a| tr(a).cf_on);
+    h.get_by_label("Start").click();
+    // Debug builds step the flow at about one GD step per second beside other jobs.
+    wait_up_to(&mut h, "31 central-flow rows", 180, |a| {
+        tr(a).central_flow.rows.len() == 31
+    });
+    settle(&mut h);
+    let w = tr(h.state());
+    assert_eq!(w.central_flow.error, None);
+    assert_eq!(
+        w.central_flow.rows[0].dist_gd_cf, 0.0,
+        "the flow starts at θ0"
+    );
+    assert!(
+        w.central_flow.rows.iter().any(|r| r.k >= 1),
+        "the flow never became critical"
+    );
+    let figs = w.figures();
+    let ids: Vec<&str> = figs.iter().map(|f| f.id.as_str()).collect();
+    assert!(
+        ids.contains(&"distance") && ids.contains(&"sigma2"),
+        "{ids:?}"
+    );
+    let has = |id: &str, name: &str| {
+        figs.iter().find(|f| f.id == id).is_some_and(|f| {
+            f.layers
+                .iter()
+                .any(|l| l.name == name && !l.data().is_empty())
+        })
+    };
+    assert!(has("loss", PREDICTED_LOSS_NAME));
+    assert!(has("sharpness", "λ1 central flow"));
+    assert!(has("distance", DIST_CF_NAME));
+    assert!(w.central_flow.link.is_some(), "no k = 1 link measured");
+    // On screen: the new plots' headers and the link's sentence.
+    h.get_by_label("Distance of GD from the flows");
+    h.get_by_label("Link to Damian et al. 2022 (k = 1)");
+
+    let Some(export) = tr(h.state()).run_export() else {
+        panic!("nothing to export")
+    };
+    let dir = std::env::temp_dir().join(format!("eos-ui-cf-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    write_run_export(&dir, &export).unwrap_or_else(|e| panic!("{e}"));
+    let back = read_run(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let table = back.run.tables.get("central_flow.csv");
+    assert_eq!(table.map(|t| t.rows.len()), Some(31));
+    let summary = back.run.json.get("central_flow_summary.json");
+    assert!(summary.is_some_and(|s| s["options"]["substeps"].as_u64() == Some(2)));
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Off: the flow's plots go away.
+    h.get_by_label("Central flow (Cohen et al. 2025)")
+        .click_accesskit();
+    wait(&mut h, "the flow switched off", |a| !tr(a).cf_on);
+    assert!(!tr(h.state()).figures().iter().any(|f| f.id == "distance"));
 }

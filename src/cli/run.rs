@@ -13,6 +13,7 @@ use eos_explorer::engine::error::EngineError;
 use eos_explorer::engine::estimate::{DataShape, MemoryVerdict, available_memory, estimate, judge};
 use eos_explorer::engine::export::SaveSteps;
 use eos_explorer::engine::figure::RunSeries;
+use eos_explorer::engine::figure::central_flow::CentralFlowSeries;
 use eos_explorer::engine::figure::render::{ExportStyle, write_figure};
 use eos_explorer::engine::figure::training::{self, TrainingView};
 use eos_explorer::engine::model::{Init, parse_arch};
@@ -55,6 +56,10 @@ pub struct RunArgs {
     /// Training samples (first n records).
     #[arg(long)]
     pub n: Option<usize>,
+    /// CIFAR-10 only: keep these classes (e.g. 0,1,2,3), relabelled 0 … k−1; --n and
+    /// --n-test then count records of these classes (first in file order); `all` keeps ten.
+    #[arg(long)]
+    pub cifar_classes: Option<String>,
     /// Test samples.
     #[arg(long)]
     pub n_test: Option<usize>,
@@ -124,7 +129,8 @@ pub struct RunArgs {
     pub save_data: bool,
     /// After the run, draw sharpness λ1…λk against 2/η to this file (.svg or .png), and the
     /// train/test loss to FILE_loss.svg|png beside it; with --theory also FILE_theory (λ1 − 2/η
-    /// measured vs predicted) and FILE_theory_x (x_t measured vs predicted).
+    /// measured vs predicted) and FILE_theory_x (x_t measured vs predicted); with
+    /// --central-flow also FILE_distance and FILE_sigma2.
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// No progress bar.
@@ -144,6 +150,20 @@ pub struct RunArgs {
     /// With --theory: finite-difference step ε for ∇S (default 1e-3·max(1, ‖θ‖/√p)).
     #[arg(long)]
     pub theory_eps: Option<f64>,
+    /// Step Cohen et al. 2025's central flow and a gradient flow beside GD from the same θ₀
+    /// (f64): writes central_flow.csv and central_flow_summary.json (GD only); with --plot
+    /// also FILE_distance and FILE_sigma2, and the flow on the loss and sharpness figures.
+    #[arg(long)]
+    pub central_flow: bool,
+    /// With --central-flow: Euler substeps per GD step (default 4).
+    #[arg(long)]
+    pub cf_substeps: Option<usize>,
+    /// With --central-flow: relative tolerance of the flow's Lanczos eigenvalues (default 1e-8).
+    #[arg(long)]
+    pub cf_lanczos_tol: Option<f64>,
+    /// With --central-flow: most Hessian eigenpairs the flow tracks per substep (default 6).
+    #[arg(long)]
+    pub cf_max_tracked: Option<usize>,
 }
 
 fn parse_optimizer(s: &str) -> anyhow::Result<Optimizer> {
@@ -225,6 +245,7 @@ pub fn build_config(a: &RunArgs) -> anyhow::Result<(RunConfig, String)> {
                 n_train: 5000,
                 n_test: 1000,
                 stats_file: None,
+                classes: None,
             },
             "chebyshev" => DatasetSpec::Chebyshev { n: 20, degree: 4 },
             "teacher" => DatasetSpec::Teacher {
@@ -250,6 +271,23 @@ pub fn build_config(a: &RunArgs) -> anyhow::Result<(RunConfig, String)> {
         }
     } else if a.cifar_dir.is_some() {
         bail!("--cifar-dir is only used with the cifar10 dataset (or a CIFAR preset)");
+    }
+    if let Some(text) = &a.cifar_classes {
+        let DatasetSpec::Cifar10 { classes, .. } = &mut cfg.dataset else {
+            bail!("--cifar-classes is only used with the cifar10 dataset (or a CIFAR preset)");
+        };
+        *classes = if text.trim() == "all" {
+            None
+        } else {
+            let list = text
+                .split(',')
+                .map(|c| c.trim().parse::<u8>())
+                .collect::<Result<Vec<u8>, _>>()
+                .with_context(|| {
+                    format!("--cifar-classes {text:?}: give class numbers 0 … 9, e.g. 0,1,2,3")
+                })?;
+            Some(list)
+        };
     }
     if let Some(n) = a.n {
         match &mut cfg.dataset {
@@ -431,6 +469,7 @@ fn write_plots(
     recs: &[StepRecord],
     title: &str,
     prediction: PredictedLambda1,
+    central_flow: Option<&CentralFlowSeries>,
 ) -> anyhow::Result<Vec<PathBuf>> {
     // The app's training figures, built from the same series by the same functions.
     let series = RunSeries::from_records(recs);
@@ -438,6 +477,7 @@ fn write_plots(
         main: Some(&series),
         prediction,
         log_y: true,
+        central_flow,
         ..Default::default()
     };
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("svg");
@@ -522,6 +562,10 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
             theory_steps: a.theory_steps,
             theory_reanchor: a.theory_reanchor,
             theory_eps: a.theory_eps,
+            central_flow: a.central_flow,
+            cf_substeps: a.cf_substeps,
+            cf_lanczos_tol: a.cf_lanczos_tol,
+            cf_max_tracked: a.cf_max_tracked,
         },
         &cfg,
     )?;
@@ -535,7 +579,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         &checked,
         &DataShape::of_spec(&cfg.dataset),
         threads,
-        a.theory,
+        a.theory || a.central_flow,
     )?;
     match judge(&est, available_memory()) {
         MemoryVerdict::Refuse(m) => bail!("{m}"),
@@ -669,11 +713,18 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     }
     if let Some(p) = &a.plot {
         let mut prediction = PredictedLambda1::default();
+        let mut central_flow = None;
         for r in &probe_results {
-            let ProbeReport::MeasuredTheory(t) = &r.report;
-            prediction = predicted_lambda1(t.anchors.first().map(|a| &a.anchor), &t.rows);
+            match &r.report {
+                ProbeReport::MeasuredTheory(t) => {
+                    prediction = predicted_lambda1(t.anchors.first().map(|a| &a.anchor), &t.rows);
+                }
+                ProbeReport::CentralFlow(c) => {
+                    central_flow = Some(CentralFlowSeries::from_rows(&c.rows, c.options.window));
+                }
+            }
         }
-        for f in write_plots(p, &recs, &title, prediction)? {
+        for f in write_plots(p, &recs, &title, prediction, central_flow.as_ref())? {
             outln!("wrote {}", f.display());
         }
         let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("svg");

@@ -174,6 +174,7 @@ pub fn run(
                 n_train: opts.n,
                 n_test: 0,
                 stats_file: stats.exists().then_some(stats),
+                classes: None,
             }
             .load()?
         }

@@ -359,6 +359,13 @@ impl RunConfig {
         if self.threads > 256 {
             p.push(err(ConfigField::Threads, "at most 256"));
         }
+        if let DatasetSpec::Cifar10 {
+            classes: Some(c), ..
+        } = &self.dataset
+            && let Err(m) = super::data::cifar::check_classes(c)
+        {
+            p.push(err(ConfigField::Subset, m));
+        }
         let classes = !matches!(self.dataset, DatasetSpec::Chebyshev { .. });
         if !classes && self.loss == LossKind::CrossEntropy {
             p.push(err(

@@ -27,12 +27,15 @@ impl DataShape {
                 outputs: 10,
             },
             DatasetSpec::Cifar10 {
-                n_train, n_test, ..
+                n_train,
+                n_test,
+                classes,
+                ..
             } => DataShape {
                 n_train: *n_train,
                 n_test: *n_test,
                 input_dim: 3072,
-                outputs: 10,
+                outputs: classes.as_ref().map_or(10, |c| c.len()),
             },
             DatasetSpec::Chebyshev { n, .. } => DataShape {
                 n_train: *n,

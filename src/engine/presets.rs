@@ -40,6 +40,7 @@ fn cohen_fig1(lr: f64) -> RunConfig {
             n_train: 5000,
             n_test: 1000,
             stats_file: None,
+            classes: None,
         },
         hidden: vec![200, 200],
         activation: Activation::Tanh,
@@ -65,6 +66,45 @@ fn cohen_fig1(lr: f64) -> RunConfig {
         chunk_rows: 2500,
     }
 }
+
+/// Cohen et al. 2025's quick-start setting on CPU: the first 1,000 CIFAR-10 training images of
+/// classes 0–3 (airplane, automobile, bird, cat), a small tanh MLP, MSE, f64.
+fn cifar4_central_flow() -> RunConfig {
+    RunConfig {
+        dataset: DatasetSpec::Cifar10 {
+            dir: PathBuf::from("cifar-10-batches-bin"),
+            n_train: 1000,
+            n_test: 0,
+            stats_file: None,
+            classes: Some(vec![0, 1, 2, 3]),
+        },
+        hidden: vec![32, 32],
+        activation: Activation::Tanh,
+        bias: true,
+        loss: LossKind::Mse,
+        init: Init::Pytorch,
+        init_scale: 1.0,
+        seed: 0,
+        precision: super::Precision::F64,
+        optimizer: Optimizer::Gd,
+        lr: CIFAR4_LR,
+        max_steps: 400,
+        acc_goal: None,
+        loss_goal: None,
+        divergence_factor: 1e3,
+        eig_every: 1,
+        neigs: 2,
+        lanczos_tol: 1e-4,
+        lanczos_max_iter: 60,
+        warm_start: true,
+        test_every: 0,
+        threads: 0,
+        chunk_rows: 1000,
+    }
+}
+
+/// η of the `cf-cifar4` preset.
+pub const CIFAR4_LR: f64 = 0.02;
 
 fn digits_demo() -> RunConfig {
     RunConfig {
@@ -151,6 +191,14 @@ pub fn all() -> Vec<Preset> {
             source: "Cohen et al. 2021, Figure 1 (one of its learning rates).",
             needs_cifar: true,
             kind: PresetKind::Training(Box::new(cohen_fig1(2.0 / 30.0))),
+        },
+        Preset {
+            name: "cf-cifar4",
+            title: "Central flow on CIFAR-10, 4 classes, 1k images",
+            description: "The first 1,000 CIFAR-10 training images of classes 0–3 (airplane, automobile, bird, cat), a 3072-32-32-4 tanh MLP, MSE on one-hot targets, full-batch GD in f64 at η = 0.02. The sharpness rises from 78 to 2/η = 100 near step 90, keeps rising (f64 GD needs round-off to seed the instability) until GD's oscillation takes over near step 195, and then hovers at 2/η; run it with the central flow on (`run --central-flow`, or the Training workspace's checkbox) to see the flow hold λ1 at 2/η and predict GD's time-averaged loss. Needs a cifar-10-batches-bin folder.",
+            source: "After the quick start of Cohen, Damian, Talwalkar, Kolter & Lee 2025 (central flows), on a CPU-sized network.",
+            needs_cifar: true,
+            kind: PresetKind::Training(Box::new(cifar4_central_flow())),
         },
         Preset {
             name: "chebyshev",

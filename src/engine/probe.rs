@@ -22,6 +22,10 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use super::central_flow::{
+    CentralFlowError, CentralFlowLog, CentralFlowProbe, CentralFlowProbeOptions, CentralFlowReport,
+    CentralFlowUpdate,
+};
 use super::config::{Optimizer, RunConfig};
 use super::error::EngineError;
 use super::export::{CsvWriter, write_json};
@@ -37,6 +41,23 @@ use super::theory::measured::{
 pub enum ProbeError {
     #[error(transparent)]
     Theory(#[from] TheoryError),
+    #[error(transparent)]
+    CentralFlow(#[from] CentralFlowError),
+    /// Central-flow options that break a rule.
+    #[error("{probe} options: {error}")]
+    FlowOptions {
+        probe: &'static str,
+        error: CentralFlowError,
+    },
+    /// The run's η changed; the probe models one η.
+    #[error(
+        "the learning rate changed from {from} to {to}; the {probe} models one η (switch it off and on to restart it)"
+    )]
+    LrChanged {
+        probe: &'static str,
+        from: f64,
+        to: f64,
+    },
     /// Options of a probe that break a rule (the rule is part of the message, not a cause of
     /// its own, so it is printed once).
     #[error("{probe} options: {error}")]
@@ -65,6 +86,9 @@ pub enum ProbeConfig {
     /// 2/η, with their self-stabilization map stepped alongside
     /// ([`crate::engine::theory::measured`]).
     MeasuredTheory(TheoryOptions),
+    /// Cohen et al. 2025's central flow and a gradient flow from the run's θ₀, stepped once
+    /// per GD step ([`crate::engine::central_flow::probe`]).
+    CentralFlow(CentralFlowProbeOptions),
 }
 
 /// One message from a probe (the app's worker sends these as events).
@@ -72,6 +96,8 @@ pub enum ProbeConfig {
 pub enum ProbeUpdate {
     /// From [`ProbeConfig::MeasuredTheory`]; `TheoryLog::apply` collects them.
     MeasuredTheory(TheoryUpdate),
+    /// From [`ProbeConfig::CentralFlow`]; `CentralFlowLog::apply` collects them.
+    CentralFlow(CentralFlowUpdate),
 }
 
 /// What a probe found (at the end of a run, or so far).
@@ -80,6 +106,8 @@ pub enum ProbeUpdate {
 pub enum ProbeReport {
     /// `theory_summary.json`.
     MeasuredTheory(TheoryReport),
+    /// `central_flow_summary.json`.
+    CentralFlow(Box<CentralFlowReport>),
 }
 
 /// A CSV file a probe streams into the run folder, one row per [`ProbeUpdate::csv_row`].
@@ -132,6 +160,15 @@ impl ProbeConfig {
     pub fn build(&self, session: &Session) -> Result<Box<dyn Probe>, ProbeError> {
         Ok(match self {
             ProbeConfig::MeasuredTheory(o) => Box::new(TheoryProbe::new(session, o.clone())?),
+            ProbeConfig::CentralFlow(o) => {
+                if session.config().optimizer != Optimizer::Gd {
+                    return Err(ProbeError::NeedsGradientDescent {
+                        probe: "the central flow",
+                        optimizer: session.config().optimizer.name().to_string(),
+                    });
+                }
+                Box::new(CentralFlowProbe::new(session, o.clone())?)
+            }
         })
     }
 
@@ -142,6 +179,9 @@ impl ProbeConfig {
             ProbeConfig::MeasuredTheory(_) => {
                 ProbeUpdate::MeasuredTheory(TheoryUpdate::Started { step })
             }
+            ProbeConfig::CentralFlow(_) => {
+                ProbeUpdate::CentralFlow(CentralFlowUpdate::Started { step })
+            }
         }
     }
 
@@ -151,6 +191,9 @@ impl ProbeConfig {
             ProbeConfig::MeasuredTheory(_) => {
                 ProbeUpdate::MeasuredTheory(TheoryUpdate::Failed(message))
             }
+            ProbeConfig::CentralFlow(_) => {
+                ProbeUpdate::CentralFlow(CentralFlowUpdate::Failed(message))
+            }
         }
     }
 
@@ -158,6 +201,7 @@ impl ProbeConfig {
     pub fn name(&self) -> &'static str {
         match self {
             ProbeConfig::MeasuredTheory(_) => "theory tracker",
+            ProbeConfig::CentralFlow(_) => "central flow",
         }
     }
 }
@@ -168,6 +212,8 @@ impl ProbeUpdate {
         match self {
             ProbeUpdate::MeasuredTheory(TheoryUpdate::Row(r)) => Some(r.cells()),
             ProbeUpdate::MeasuredTheory(_) => None,
+            ProbeUpdate::CentralFlow(CentralFlowUpdate::Row(r)) => Some(r.cells()),
+            ProbeUpdate::CentralFlow(_) => None,
         }
     }
 }
@@ -177,11 +223,15 @@ impl ProbeReport {
     pub fn describe(&self) -> String {
         match self {
             ProbeReport::MeasuredTheory(r) => r.describe(),
+            ProbeReport::CentralFlow(r) => r.describe(),
         }
     }
 
     /// The figures of `run --plot`, each with the suffix of its file name
-    /// (`FILE_<suffix>.svg`); none when there is nothing to draw.
+    /// (`FILE_<suffix>.svg`); none when there is nothing to draw. The central flow's figures
+    /// are the Training workspace's (its layers on the loss and sharpness figures, the distance
+    /// and σ² figures): `run --plot` draws them from [`ProbeReport::central_flow_log`] through
+    /// `figure::training`, as the screen does, so none are listed here.
     pub fn figures(&self, title: &str) -> Vec<(&'static str, PlotSpec)> {
         match self {
             ProbeReport::MeasuredTheory(r) if r.rows.is_empty() => Vec::new(),
@@ -189,18 +239,38 @@ impl ProbeReport {
                 .into_iter()
                 .zip(theory_plots(r, title))
                 .collect(),
+            ProbeReport::CentralFlow(_) => Vec::new(),
+        }
+    }
+
+    /// The central flow's rows and link as the app holds them (for the training figures).
+    pub fn central_flow_log(&self) -> Option<CentralFlowLog> {
+        match self {
+            ProbeReport::CentralFlow(r) => Some(CentralFlowLog {
+                started: true,
+                started_at: r.rows.first().map_or(0, |x| x.step),
+                rows: r.rows.clone(),
+                link: r.damian_link.clone(),
+                error: r.error.clone(),
+            }),
+            ProbeReport::MeasuredTheory(_) => None,
         }
     }
 }
 
 /// The CLI's probe flags (`run --theory [--theory-steps N] [--theory-reanchor K]
-/// [--theory-eps E]`).
+/// [--theory-eps E]`, `run --central-flow [--cf-substeps N] [--cf-lanczos-tol T]
+/// [--cf-max-tracked K]`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProbeFlags {
     pub theory: bool,
     pub theory_steps: Option<usize>,
     pub theory_reanchor: Option<usize>,
     pub theory_eps: Option<f64>,
+    pub central_flow: bool,
+    pub cf_substeps: Option<usize>,
+    pub cf_lanczos_tol: Option<f64>,
+    pub cf_max_tracked: Option<usize>,
 }
 
 /// The probes the flags ask for, checked against the run's configuration (the one place the
@@ -240,6 +310,37 @@ pub fn probes_from_flags(
             error,
         })?;
         probes.push(ProbeConfig::MeasuredTheory(opts));
+    }
+    if !flags.central_flow
+        && (flags.cf_substeps.is_some()
+            || flags.cf_lanczos_tol.is_some()
+            || flags.cf_max_tracked.is_some())
+    {
+        return Err(ProbeError::OptionWithoutProbe {
+            options: "--cf-substeps, --cf-lanczos-tol and --cf-max-tracked",
+            probe: "--central-flow",
+        });
+    }
+    if flags.central_flow {
+        if config.optimizer != Optimizer::Gd {
+            return Err(ProbeError::NeedsGradientDescent {
+                probe: "--central-flow",
+                optimizer: config.optimizer.name().to_string(),
+            });
+        }
+        let defaults = CentralFlowProbeOptions::default();
+        let opts = CentralFlowProbeOptions {
+            substeps: flags.cf_substeps.unwrap_or(defaults.substeps),
+            lanczos_tol: flags.cf_lanczos_tol.unwrap_or(defaults.lanczos_tol),
+            max_tracked: flags.cf_max_tracked.unwrap_or(defaults.max_tracked),
+            ..defaults
+        };
+        opts.flow_options(config.lr, config.seed)
+            .map_err(|error| ProbeError::FlowOptions {
+                probe: "--central-flow",
+                error,
+            })?;
+        probes.push(ProbeConfig::CentralFlow(opts));
     }
     Ok(probes)
 }
@@ -459,6 +560,7 @@ mod tests {
             theory_steps: Some(15),
             theory_reanchor: Some(4),
             theory_eps: Some(1e-4),
+            ..ProbeFlags::default()
         };
         let Ok(p) = probes_from_flags(&flags, &cfg) else {
             panic!("valid flags refused")
@@ -496,6 +598,40 @@ mod tests {
             ..cfg.clone()
         };
         assert!(msg(&flags, &polyak).is_some_and(|m| m.contains("plain gradient descent")));
+
+        // The central flow: 4 substeps by default, validated, refused without its flag.
+        let cf = ProbeFlags {
+            central_flow: true,
+            ..ProbeFlags::default()
+        };
+        let Ok(p) = probes_from_flags(&cf, &cfg) else {
+            panic!("--central-flow refused")
+        };
+        assert!(matches!(&p[..], [ProbeConfig::CentralFlow(o)] if o.substeps == 4));
+        let eight = ProbeFlags {
+            cf_substeps: Some(8),
+            ..cf.clone()
+        };
+        let Ok(p) = probes_from_flags(&eight, &cfg) else {
+            panic!("--cf-substeps 8 refused")
+        };
+        assert!(matches!(&p[..], [ProbeConfig::CentralFlow(o)] if o.substeps == 8));
+        let zero = ProbeFlags {
+            cf_substeps: Some(0),
+            ..cf.clone()
+        };
+        assert!(msg(&zero, &cfg).is_some_and(
+            |m| m.starts_with("--central-flow options: ") && m.contains("`substeps` = 0")
+        ));
+        let orphan = ProbeFlags {
+            cf_substeps: Some(2),
+            ..ProbeFlags::default()
+        };
+        assert_eq!(
+            msg(&orphan, &cfg).as_deref(),
+            Some("--cf-substeps, --cf-lanczos-tol and --cf-max-tracked need --central-flow")
+        );
+        assert!(msg(&cf, &polyak).is_some_and(|m| m.contains("plain gradient descent")));
     }
 
     /// Records what the adapter delivers.

@@ -1060,7 +1060,9 @@ mod tests {
         for e in evs {
             if let Event::Probe { run_id, update } = e {
                 assert_eq!(run_id, id);
-                let ProbeUpdate::MeasuredTheory(u) = *update;
+                let ProbeUpdate::MeasuredTheory(u) = *update else {
+                    panic!("an update of another probe")
+                };
                 log.apply(u);
             }
         }
@@ -1085,7 +1087,9 @@ mod tests {
         for e in evs {
             if let Event::Probe { run_id, update } = e {
                 assert_eq!(run_id, id2);
-                let ProbeUpdate::MeasuredTheory(u) = *update;
+                let ProbeUpdate::MeasuredTheory(u) = *update else {
+                    panic!("an update of another probe")
+                };
                 log2.apply(u);
             }
         }
@@ -1158,6 +1162,7 @@ mod tests {
             n_train: 10,
             n_test: 10,
             stats_file: None,
+            classes: None,
         };
         let _ = w.start(c);
         let evs = wait_for(&w, |e| matches!(e, Event::Error { .. }));

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use eframe::egui;
 
+use crate::engine::central_flow::probe::{CSV_FILE, SUMMARY_FILE, csv_columns};
+use crate::engine::central_flow::{CentralFlowLog, CentralFlowProbeOptions};
 use crate::engine::config::RunConfig;
 use crate::engine::figure::Figure;
 use crate::engine::figure::render::{ExportStyle, write_figure};
@@ -37,6 +39,10 @@ pub struct RunExport {
     pub theory: TheoryLog,
     /// The options the tracker ran with (for `theory_summary.json`).
     pub theory_options: TheoryOptions,
+    /// Cohen et al. 2025's central flow beside the run (empty when it was off).
+    pub central_flow: CentralFlowLog,
+    /// The options it ran with (for `central_flow_summary.json`).
+    pub central_flow_options: CentralFlowProbeOptions,
 }
 
 /// A message for the user about an export.
@@ -254,6 +260,12 @@ impl ExportManager {
                     if !run.theory.rows.is_empty() {
                         extra += &format!(", theory.csv with {} rows", run.theory.rows.len());
                     }
+                    if !run.central_flow.rows.is_empty() {
+                        extra += &format!(
+                            ", {CSV_FILE} with {} rows",
+                            run.central_flow.rows.len()
+                        );
+                    }
                     let n = Notice {
                         text: format!(
                             "{note}run written to {} (metrics.csv with {} rows, config.json{extra}{})",
@@ -324,8 +336,10 @@ fn save_png(path: &Path, img: &egui::ColorImage) -> Result<(), String> {
 
 /// A run folder in the layout the CLI writes (the engine's one writer, `run_folder`):
 /// metrics.csv and config.json; `overlays/<k>-<name>/` with the same files per overlaid run
-/// (+ `overlay.json` naming it); and, when the theory was tracked, theory.csv and
-/// theory_summary.json exactly as `run --theory` writes them. The folder must be new or empty.
+/// (+ `overlay.json` naming it); when the theory was tracked, theory.csv and
+/// theory_summary.json exactly as `run --theory` writes them; when the central flow ran,
+/// central_flow.csv and central_flow_summary.json as `run --central-flow` writes them. The
+/// folder must be new or empty.
 pub fn write_run_export(dir: &Path, run: &RunExport) -> Result<(), String> {
     let mut data = RunData::from_records(Some(run.config.clone()), &run.records, run.neigs);
     data.overlays = run
@@ -344,6 +358,20 @@ pub fn write_run_export(dir: &Path, run: &RunExport) -> Result<(), String> {
         let report = run.theory.report(&run.theory_options);
         let value = serde_json::to_value(&report).map_err(|e| e.to_string())?;
         data.json.insert("theory_summary.json".into(), value);
+    }
+    let cf = &run.central_flow;
+    if !cf.rows.is_empty() || cf.error.is_some() {
+        let rows = cf.rows.iter().map(|r| r.cells()).collect();
+        data.tables.insert(
+            CSV_FILE.into(),
+            Table {
+                header: csv_columns(),
+                rows,
+            },
+        );
+        let report = cf.report(&run.central_flow_options, run.config.lr);
+        let value = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+        data.json.insert(SUMMARY_FILE.into(), value);
     }
     write_run(dir, &data, false).map_err(|e| e.to_string())
 }

@@ -34,6 +34,12 @@
 //! (= L + tr(X)/η when the critical eigenvalues sit at 2/η), the tracked eigenvalues, the
 //! eigenvalues σ² of X, k, and the HVPs spent.
 //!
+//! # On the probe seam ([`probe`])
+//!
+//! [`CentralFlowProbe`] runs the flow and a gradient flow beside a GD run (`run --central-flow`,
+//! the app's "Central flow" checkbox) and writes `central_flow.csv` and
+//! `central_flow_summary.json`; its module docs define the summary's windows.
+//!
 //! # Link to Damian et al. 2022 ([`damian_link`])
 //!
 //! For k = 1 at S = 2/η, σ² = −2⟨∇S, ∇L⟩/‖∇S‖². Damian et al.'s self-stabilization predicts
@@ -43,10 +49,15 @@
 //! sharpness on average).
 
 mod flow;
+pub mod probe;
 mod sdcp;
 mod third;
 
 pub use flow::{CentralFlow, CentralFlowError, CentralFlowOptions, FlowRecord};
+pub use probe::{
+    CentralFlowLog, CentralFlowProbe, CentralFlowProbeOptions, CentralFlowReport, CentralFlowRow,
+    CentralFlowUpdate, LinkAt,
+};
 pub use sdcp::{Sdcp, SdcpError, SdcpOptions, SdcpSolution, project_psd, sym_eigenvalues};
 pub use third::{ThirdDerivatives, third_derivatives};
 
@@ -72,7 +83,7 @@ pub fn distance_ratio(w_gd: &[f64], w_cf: &[f64], w_gf: &[f64]) -> f64 {
 }
 
 /// The central flow's σ² (k = 1) beside Damian et al.'s δ² at one point.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct DamianLink {
     /// max(0, −2⟨∇S, ∇L⟩/‖∇S‖²): the central flow's σ² at S = 2/η (dt → 0).
     pub sigma2: f64,

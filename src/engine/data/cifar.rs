@@ -31,12 +31,20 @@ pub const TEST_FILE: &str = "test_batch.bin";
 pub const STATS_BYTES: usize = 2 * PIXELS * 8;
 
 /// Name of the dataset made of the first `n_train` training records: "cifar10-5k" for 5,000,
-/// "cifar10-n1234" when not a whole number of thousands.
-pub fn dataset_name(n_train: usize) -> String {
-    if n_train > 0 && n_train.is_multiple_of(1000) {
+/// "cifar10-n1234" when not a whole number of thousands; with a class filter the classes
+/// follow ("cifar10-1k-c0123").
+pub fn dataset_name(n_train: usize, classes: Option<&[u8]>) -> String {
+    let base = if n_train > 0 && n_train.is_multiple_of(1000) {
         format!("cifar10-{}k", n_train / 1000)
     } else {
         format!("cifar10-n{n_train}")
+    };
+    match classes {
+        Some(c) => {
+            let c: String = c.iter().map(|c| c.to_string()).collect();
+            format!("{base}-c{c}")
+        }
+        None => base,
     }
 }
 
@@ -256,32 +264,22 @@ fn describe_parts(parts: &[Part]) -> String {
         .join(", ")
 }
 
-/// Load CIFAR-10 from a `cifar-10-batches-bin` folder (see [`super::DatasetSpec::Cifar10`]).
-pub fn load(
+/// The first `n_train` training records and the first `n_test` test records, planned from
+/// the files' sizes (only the files needed are opened).
+#[allow(clippy::type_complexity)]
+fn read_plain(
     dir: &Path,
     n_train: usize,
     n_test: usize,
-    stats_file: Option<&Path>,
-) -> Result<Dataset, DataError> {
-    if n_train == 0 {
-        return Err(DataError::InvalidSpec(
-            "CIFAR-10 needs at least 1 training record (n_train = 0)".to_string(),
-        ));
-    }
-    if !dir.exists() {
-        return Err(DataError::FolderMissing {
-            path: dir.to_path_buf(),
-        });
-    }
-    if !dir.is_dir() {
-        return Err(DataError::NotAFolder {
-            path: dir.to_path_buf(),
-        });
-    }
-
-    // Statistics first: small, and a bad file should fail before reading 30 MB batches.
-    let stats = stats_file.map(read_stats).transpose()?;
-
+) -> Result<
+    (
+        Vec<f64>,
+        Vec<u8>,
+        String,
+        Option<(Vec<f64>, Vec<u8>, String)>,
+    ),
+    DataError,
+> {
     // Plan the training files from their sizes; open only the ones needed.
     let mut train_parts = Vec::new();
     let mut remaining = n_train;
@@ -350,23 +348,179 @@ pub fn load(
     }
 
     let (train_x, train_labels) = read_parts(&train_parts, n_train, "training")?;
-    let mut train_x = to_array(n_train, PIXELS, train_x)?;
     let test = if n_test > 0 {
         let (x, labels) = read_parts(&test_parts, n_test, "test")?;
-        Some((to_array(n_test, PIXELS, x)?, labels))
+        Some((
+            x,
+            labels,
+            format!("{} ({n_test} records)", describe_parts(&test_parts)),
+        ))
     } else {
         None
     };
+    Ok((
+        train_x,
+        train_labels,
+        format!(
+            "{} ({n_train} records, file order)",
+            describe_parts(&train_parts)
+        ),
+        test,
+    ))
+}
+
+/// Check a class filter: distinct labels 0..=9, at least two (the message is one line).
+pub fn check_classes(classes: &[u8]) -> Result<(), String> {
+    if classes.len() < 2 {
+        return Err(format!(
+            "keep at least 2 CIFAR-10 classes (got {}), e.g. 0,1,2,3",
+            classes.len()
+        ));
+    }
+    if let Some(c) = classes.iter().find(|&&c| c as usize >= NUM_CLASSES) {
+        return Err(format!("CIFAR-10 classes are 0 … 9 (got {c})"));
+    }
+    for (i, c) in classes.iter().enumerate() {
+        if classes[..i].contains(c) {
+            return Err(format!("CIFAR-10 class {c} is listed twice"));
+        }
+    }
+    Ok(())
+}
+
+/// The first `n` records (file order over `files`) whose label is in `classes`, relabelled
+/// by position in `classes`: pixels/255, labels, and a description of what was taken.
+fn scan_classes(
+    dir: &Path,
+    files: &[&str],
+    n: usize,
+    classes: &[u8],
+    split: &'static str,
+) -> Result<(Vec<f64>, Vec<u8>, String), DataError> {
+    let mut x = try_zeros(n, PIXELS, split)?;
+    let mut labels = Vec::with_capacity(n);
+    let mut seen = 0usize;
+    let mut used = Vec::new();
+    let mut missing = None;
+    for (i, name) in files.iter().enumerate() {
+        if labels.len() == n {
+            break;
+        }
+        let path = dir.join(name);
+        let bytes = match read_file(&path, "CIFAR-10 file") {
+            Ok(b) => b,
+            Err(DataError::FileMissing { .. }) if i > 0 => {
+                missing = Some(*name);
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        check_records(&bytes, &path)?;
+        let mut scanned = 0usize;
+        for rec in bytes.chunks_exact(RECORD_BYTES) {
+            if labels.len() == n {
+                break;
+            }
+            scanned += 1;
+            let Some(k) = classes.iter().position(|&c| c == rec[0]) else {
+                continue;
+            };
+            let row = labels.len();
+            labels.push(k as u8);
+            for (o, &p) in x[row * PIXELS..(row + 1) * PIXELS]
+                .iter_mut()
+                .zip(&rec[1..])
+            {
+                *o = p as f64 / 255.0;
+            }
+        }
+        seen += scanned;
+        used.push(format!("{scanned} records of {name}"));
+    }
+    if labels.len() < n {
+        return Err(DataError::NotEnoughRecords {
+            path: dir.to_path_buf(),
+            split,
+            asked: n,
+            held: labels.len(),
+            detail: match missing {
+                Some(m) => format!(
+                    "{m} is missing; the files before it hold {} records of classes {classes:?}",
+                    labels.len()
+                ),
+                None => format!(
+                    "{} hold only {} records of classes {classes:?}",
+                    files.join(", "),
+                    labels.len()
+                ),
+            },
+        });
+    }
+    let desc = format!(
+        "the first {n} records of classes {classes:?} (relabelled 0 … {}) among the first {seen} records: {}",
+        classes.len() - 1,
+        used.join(", ")
+    );
+    Ok((x, labels, desc))
+}
+
+/// Load CIFAR-10 from a `cifar-10-batches-bin` folder (see [`super::DatasetSpec::Cifar10`]);
+/// with `classes`, only records of those classes, relabelled 0 … k − 1 in the given order.
+pub fn load(
+    dir: &Path,
+    n_train: usize,
+    n_test: usize,
+    stats_file: Option<&Path>,
+    classes: Option<&[u8]>,
+) -> Result<Dataset, DataError> {
+    if let Some(c) = classes {
+        check_classes(c).map_err(DataError::InvalidSpec)?;
+    }
+    if n_train == 0 {
+        return Err(DataError::InvalidSpec(
+            "CIFAR-10 needs at least 1 training record (n_train = 0)".to_string(),
+        ));
+    }
+    if !dir.exists() {
+        return Err(DataError::FolderMissing {
+            path: dir.to_path_buf(),
+        });
+    }
+    if !dir.is_dir() {
+        return Err(DataError::NotAFolder {
+            path: dir.to_path_buf(),
+        });
+    }
+
+    // Statistics first: small, and a bad file should fail before reading 30 MB batches.
+    let stats = stats_file.map(read_stats).transpose()?;
+
+    let (train_x, train_labels, train_desc, test) = match classes {
+        None => read_plain(dir, n_train, n_test)?,
+        Some(c) => {
+            let (x, l, d) = scan_classes(dir, &TRAIN_FILES, n_train, c, "training")?;
+            let test = if n_test > 0 {
+                Some(scan_classes(dir, &[TEST_FILE], n_test, c, "test")?)
+            } else {
+                None
+            };
+            (x, l, d, test)
+        }
+    };
+    let num_classes = classes.map_or(NUM_CLASSES, |c| c.len());
+    let mut train_x = to_array(n_train, PIXELS, train_x)?;
+    let test = match test {
+        Some((x, l, d)) => Some((to_array(n_test, PIXELS, x)?, l, d)),
+        None => None,
+    };
 
     let mut notes = vec![format!(
-        "data: CIFAR-10 binary batches in {}; training = {} ({n_train} records, file order)",
+        "data: CIFAR-10 binary batches in {}; training = {train_desc}",
         show(dir),
-        describe_parts(&train_parts)
     )];
-    notes.push(if n_test > 0 {
-        format!("test: {} ({n_test} records)", describe_parts(&test_parts))
-    } else {
-        "test: none (n_test = 0)".to_string()
+    notes.push(match &test {
+        Some((_, _, d)) => format!("test: {d}"),
+        None => "test: none (n_test = 0)".to_string(),
     });
     notes.push(
         "preprocessing: pixel/255, then (x - mean)/std per feature (3072 features in record order: R, G, B planes, each 32x32 row-major)"
@@ -394,24 +548,24 @@ pub fn load(
             "normalization: {centred_only} constant features (std < 1e-8) were only centred"
         ));
     }
-    let test = test.map(|(mut x, labels)| {
+    let test = test.map(|(mut x, labels, _)| {
         standardize(&mut x, &mean, &std);
         Split {
             x,
             targets: Targets::Classes {
                 labels,
-                num_classes: NUM_CLASSES,
+                num_classes,
             },
         }
     });
 
     Ok(Dataset {
-        name: dataset_name(n_train),
+        name: dataset_name(n_train, classes),
         train: Split {
             x: train_x,
             targets: Targets::Classes {
                 labels: train_labels,
-                num_classes: NUM_CLASSES,
+                num_classes,
             },
         },
         test,
@@ -521,9 +675,46 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(dataset_name(5000), "cifar10-5k");
-        assert_eq!(dataset_name(50000), "cifar10-50k");
-        assert_eq!(dataset_name(1234), "cifar10-n1234");
+        assert_eq!(dataset_name(5000, None), "cifar10-5k");
+        assert_eq!(dataset_name(50000, None), "cifar10-50k");
+        assert_eq!(dataset_name(1234, None), "cifar10-n1234");
+        assert_eq!(dataset_name(1000, Some(&[0, 1, 2, 3])), "cifar10-1k-c0123");
+    }
+
+    /// A class filter keeps the first records of those classes in file order, across files,
+    /// relabelled by position; it is checked, and too few records is a clear error.
+    #[test]
+    fn class_filter_keeps_the_first_records_of_its_classes() {
+        let d = temp_dir("classes");
+        let mut b1 = record(5, |_| 1);
+        b1.extend(record(3, |_| 2));
+        b1.extend(record(0, |_| 3));
+        fs::write(d.join("data_batch_1.bin"), &b1).unwrap();
+        let mut b2 = record(3, |_| 4);
+        b2.extend(record(9, |_| 5));
+        b2.extend(record(5, |_| 6));
+        fs::write(d.join("data_batch_2.bin"), &b2).unwrap();
+        fs::write(d.join("test_batch.bin"), record(5, |_| 7)).unwrap();
+        let ds = load(&d, 3, 1, None, Some(&[5, 3])).unwrap();
+        assert_eq!(ds.name, "cifar10-n3-c53");
+        // 5 → 0, 3 → 1; record 0 (class 0) skipped; the third comes from batch 2.
+        assert_eq!(ds.train.targets.labels(), Some(&[0u8, 1, 1][..]));
+        assert!(matches!(
+            ds.train.targets,
+            Targets::Classes { num_classes: 2, .. }
+        ));
+        assert!(ds.notes.iter().any(|n| n.contains("classes [5, 3]")));
+        let t = ds.test.as_ref().unwrap();
+        assert_eq!(t.targets.labels(), Some(&[0u8][..]));
+        let e = load(&d, 5, 0, None, Some(&[5, 3])).unwrap_err();
+        assert!(
+            matches!(e, DataError::NotEnoughRecords { held: 4, .. }),
+            "{e}"
+        );
+        for bad in [&[1u8][..], &[1, 1], &[0, 10]] {
+            assert!(check_classes(bad).is_err(), "{bad:?}");
+            assert!(load(&d, 1, 0, None, Some(bad)).is_err());
+        }
     }
 
     #[test]
@@ -536,7 +727,7 @@ mod tests {
         fs::write(d.join("data_batch_1.bin"), &b1).unwrap();
         fs::write(d.join("test_batch.bin"), record(4, |_| 51)).unwrap();
 
-        let ds = load(&d, 2, 1, None).unwrap();
+        let ds = load(&d, 2, 1, None, None).unwrap();
         assert_eq!(ds.name, "cifar10-n2");
         assert_eq!(ds.train.targets.labels(), Some(&[1u8, 7][..]));
         assert_eq!(ds.train.dim(), PIXELS);
@@ -565,7 +756,7 @@ mod tests {
         }
         let sp = d.join("stats.f64le");
         fs::write(&sp, &stats).unwrap();
-        let ds = load(&d, 3, 0, Some(&sp)).unwrap();
+        let ds = load(&d, 3, 0, Some(&sp), None).unwrap();
         assert!(ds.test.is_none());
         assert!((ds.train.x[[0, 5]] + 2.0).abs() < 1e-12); // (0 - 0.2)/0.1
         assert!((ds.train.x[[2, 5]] - (200.0 / 255.0 - 0.2) / 0.1).abs() < 1e-12);
@@ -576,7 +767,7 @@ mod tests {
         );
 
         // asking for more than the files hold
-        let e = load(&d, 4, 0, None).unwrap_err();
+        let e = load(&d, 4, 0, None, None).unwrap_err();
         let msg = e.to_string();
         assert!(
             msg.contains("asked for 4 training records")
@@ -584,13 +775,13 @@ mod tests {
                 && msg.contains("data_batch_2.bin missing"),
             "{msg}"
         );
-        let e = load(&d, 1, 2, None).unwrap_err();
+        let e = load(&d, 1, 2, None, None).unwrap_err();
         assert!(
             e.to_string().contains("test_batch.bin has 1 records"),
             "{e}"
         );
         assert!(matches!(
-            load(&d, 0, 0, None),
+            load(&d, 0, 0, None, None),
             Err(DataError::InvalidSpec(_))
         ));
         let _ = fs::remove_dir_all(&d);
@@ -600,7 +791,7 @@ mod tests {
     fn missing_first_batch_gives_hint() {
         let d = temp_dir("hint");
         fs::create_dir_all(d.join("cifar-10-batches-bin")).unwrap();
-        let e = load(&d, 5, 0, None).unwrap_err();
+        let e = load(&d, 5, 0, None, None).unwrap_err();
         let msg = e.to_string();
         assert!(
             msg.contains("data_batch_1.bin") && msg.contains("choose"),

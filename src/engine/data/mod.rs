@@ -141,6 +141,11 @@ pub enum DatasetSpec {
         n_test: usize,
         #[serde(default)]
         stats_file: Option<PathBuf>,
+        /// Keep only these classes (distinct labels 0 … 9, at least two), relabelled 0 … k − 1
+        /// in this order (the network then has k outputs): the first n_train (n_test) records
+        /// of these classes in file order. `None`: all ten classes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        classes: Option<Vec<u8>>,
     },
     /// Cohen et al.'s Chebyshev regression: n points evenly spaced on [-1,1] (np.linspace),
     /// target T_degree(x); 1 input, 1 output, no test split
@@ -167,7 +172,14 @@ impl DatasetSpec {
                 n_train,
                 n_test,
                 stats_file,
-            } => cifar::load(dir, *n_train, *n_test, stats_file.as_deref()),
+                classes,
+            } => cifar::load(
+                dir,
+                *n_train,
+                *n_test,
+                stats_file.as_deref(),
+                classes.as_deref(),
+            ),
             DatasetSpec::Chebyshev { n, degree } => synthetic::chebyshev(*n, *degree),
             DatasetSpec::Teacher {
                 n_train,
@@ -183,7 +195,9 @@ impl DatasetSpec {
     pub fn short_name(&self) -> String {
         match self {
             DatasetSpec::Digits { .. } => "digits".to_string(),
-            DatasetSpec::Cifar10 { n_train, .. } => cifar::dataset_name(*n_train),
+            DatasetSpec::Cifar10 {
+                n_train, classes, ..
+            } => cifar::dataset_name(*n_train, classes.as_deref()),
             DatasetSpec::Chebyshev { degree, .. } => format!("chebyshev-T{degree}"),
             DatasetSpec::Teacher { .. } => "teacher".to_string(),
         }
@@ -454,6 +468,7 @@ mod tests {
                 n_train: 5000,
                 n_test: 1000,
                 stats_file: None,
+                classes: None,
             },
             DatasetSpec::Chebyshev { n: 20, degree: 5 },
             DatasetSpec::Teacher {

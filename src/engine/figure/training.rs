@@ -1,6 +1,8 @@
-//! The Training workspace's figures (loss, accuracy, sharpness against 2/η), built once from
-//! plain series and drawn by the screen, the file exporter and `run --plot` alike.
+//! The Training workspace's figures (loss, accuracy, sharpness against 2/η; with the central
+//! flow also its distance and σ² figures), built once from plain series and drawn by the
+//! screen, the file exporter and `run --plot` alike.
 
+use super::central_flow::{self, CentralFlowSeries};
 use super::series::{RunSeries, steps_to_line};
 use super::{Dash, Figure, Layer, Marker, Role, step_breakpoints};
 use crate::engine::plot::{clip_line, padded_extent};
@@ -29,6 +31,9 @@ pub struct TrainingView<'a> {
     /// the map left its range.
     pub prediction: PredictedLambda1,
     pub log_y: bool,
+    /// Cohen et al. 2025's central flow beside the main run: its predicted loss on the loss
+    /// figure, its eigenvalues on the sharpness figure, and the distance and σ² figures.
+    pub central_flow: Option<&'a CentralFlowSeries>,
 }
 
 /// Legend name of the map's prediction.
@@ -60,6 +65,9 @@ pub fn loss(v: &TrainingView) -> Figure {
             o.role,
             o.series.train_loss.clone(),
         ));
+    }
+    if let Some(cf) = v.central_flow.filter(|c| !c.is_empty()) {
+        f.push(central_flow::loss_layer(cf));
     }
     f
 }
@@ -176,6 +184,11 @@ pub fn sharpness(v: &TrainingView) -> Figure {
             f.push(Layer::line(format!("λ1 · {}", o.label), o.role, e.clone()));
         }
     }
+    if let Some(cf) = v.central_flow {
+        for l in central_flow::sharpness_layers(cf) {
+            f.push(l);
+        }
+    }
     let (pred, end) = clip_prediction(main, &v.prediction);
     if !pred.is_empty() {
         f.push(
@@ -202,13 +215,18 @@ pub fn sharpness(v: &TrainingView) -> Figure {
     f
 }
 
-/// The three training figures in screen order: loss, accuracy (when measured), sharpness.
+/// The training figures in screen order: loss, accuracy (when measured), sharpness, and with
+/// the central flow its distance and σ² figures.
 pub fn all(v: &TrainingView) -> Vec<Figure> {
     let mut out = vec![loss(v)];
     if v.main.is_some_and(|m| !m.train_acc.is_empty()) {
         out.push(accuracy(v));
     }
     out.push(sharpness(v));
+    if let Some(cf) = v.central_flow.filter(|c| !c.is_empty()) {
+        out.push(central_flow::distance(cf));
+        out.push(central_flow::sigma2(cf));
+    }
     out
 }
 

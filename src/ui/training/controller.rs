@@ -7,12 +7,31 @@ use std::time::{Duration, Instant};
 
 use super::model::{Overlay, OverlayKind, RunView, parse_lrs};
 use super::{DRAIN_BUDGET, DRAIN_MAX, TrainingWorkspace};
+use crate::engine::central_flow::{CentralFlowLog, CentralFlowProbeOptions, CentralFlowUpdate};
 use crate::engine::config::{Optimizer, RunConfig, check_lr};
 use crate::engine::estimate::{DataShape, MemoryVerdict, available_memory, estimate, judge};
+use crate::engine::figure::central_flow::CentralFlowSeries;
 use crate::engine::probe::{ProbeConfig, ProbeUpdate};
 use crate::engine::session::StopReason;
 use crate::engine::theory::measured::{TheoryLog, TheoryOptions};
 use crate::engine::worker::{Command, Event, TrainWorker};
+
+/// Most substeps the app offers.
+pub const MAX_CF_SUBSTEPS: usize = 16;
+
+/// The app's central-flow options apart from the substeps: two tracked eigenpairs and a
+/// Lanczos tolerance of 1e-4 (warm-started solves then converge in a few HVPs), about a fifth
+/// of the CLI's cost per step on the digits demo (65 against 294 HVPs at the edge of
+/// stability, README) for a predicted-loss error of 0.089 against 0.092; λ1 is held at 2/η to
+/// 4e-3 instead of 6e-7.
+pub fn app_central_flow_defaults() -> CentralFlowProbeOptions {
+    CentralFlowProbeOptions {
+        substeps: 2,
+        lanczos_tol: 1e-4,
+        max_tracked: 2,
+        ..CentralFlowProbeOptions::default()
+    }
+}
 
 impl TrainingWorkspace {
     fn worker(&mut self) -> Option<&TrainWorker> {
@@ -56,7 +75,7 @@ impl TrainingWorkspace {
                 &checked,
                 &DataShape::of_spec(&cfg.dataset),
                 cfg.effective_threads(),
-                self.theory_on,
+                self.theory_on || self.cf_on,
             ) {
                 Err(e) => {
                     self.banners.push((format!("cannot start: {e}"), true));
@@ -100,15 +119,36 @@ impl TrainingWorkspace {
         })
     }
 
-    /// Tell the worker whether (and how) to track the theory; a fresh tracker starts at the
-    /// next step.
+    /// The central flow's options (None when it is off). The app trades a little accuracy
+    /// for speed (see the README's measurements): a looser Lanczos tolerance than the CLI's.
+    pub fn central_flow_options(&self) -> Option<CentralFlowProbeOptions> {
+        self.cf_on.then(|| CentralFlowProbeOptions {
+            substeps: self.cf_substeps.clamp(1, MAX_CF_SUBSTEPS),
+            ..app_central_flow_defaults()
+        })
+    }
+
+    /// Tell the worker which probes to run (the measured theory, the central flow); fresh
+    /// probes start at the next step (at θ₀ when sent before Start or Reset).
     fn send_theory(&mut self) {
-        let probes = self
+        let mut probes: Vec<ProbeConfig> = self
             .theory_options()
             .map(|o| ProbeConfig::MeasuredTheory(*o))
             .into_iter()
             .collect();
+        probes.extend(self.central_flow_options().map(ProbeConfig::CentralFlow));
         self.send(Command::SetProbes(probes));
+    }
+
+    /// Switch the central flow on or off (during a run it restarts from the current step).
+    pub fn set_central_flow(&mut self, on: bool) {
+        self.cf_on = on;
+        if self.worker.is_some() {
+            self.send_theory();
+        }
+        if !on {
+            self.clear_central_flow();
+        }
     }
 
     /// Switch the theory tracker on or off (also during a run).
@@ -449,6 +489,17 @@ impl TrainingWorkspace {
                     self.theory.apply(u);
                     self.theory_changed = true;
                 }
+                ProbeUpdate::CentralFlow(u) => {
+                    match &u {
+                        CentralFlowUpdate::Started { .. } => {
+                            let w = self.central_flow_options().map_or(10, |o| o.window);
+                            self.cf_series = CentralFlowSeries::new(w);
+                        }
+                        CentralFlowUpdate::Row(r) => self.cf_series.push(r),
+                        CentralFlowUpdate::Link(_) | CentralFlowUpdate::Failed(_) => {}
+                    }
+                    self.central_flow.apply(u);
+                }
             },
             Event::Error { message, .. } => {
                 run.loading = false;
@@ -464,5 +515,12 @@ impl TrainingWorkspace {
     fn clear_theory(&mut self) {
         self.theory = TheoryLog::default();
         self.theory_changed = true;
+        self.clear_central_flow();
+    }
+
+    /// Forget the central flow (its probe restarts with every probe change, Start and Reset).
+    fn clear_central_flow(&mut self) {
+        self.central_flow = CentralFlowLog::default();
+        self.cf_series = CentralFlowSeries::default();
     }
 }

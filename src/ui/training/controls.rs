@@ -72,6 +72,7 @@ impl TrainingWorkspace {
                     n_train: 5000,
                     n_test: 1000,
                     stats_file: None,
+                    classes: None,
                 },
                 DatasetKind::Chebyshev => DatasetSpec::Chebyshev { n: 20, degree: 4 },
                 DatasetKind::Teacher => DatasetSpec::Teacher {
@@ -318,6 +319,12 @@ impl TrainingWorkspace {
         ui.scope_builder(
             egui::UiBuilder::new().scope_id(egui::Id::unique("training-theory")),
             |ui| self.theory_ui(ui, cx),
+        );
+
+        ui.separator();
+        ui.scope_builder(
+            egui::UiBuilder::new().scope_id(egui::Id::unique("training-central-flow")),
+            |ui| self.central_flow_ui(ui),
         );
 
         ui.separator();

@@ -3,8 +3,10 @@
 //!
 //! * [`model`]: runs, overlays and derived series (no egui);
 //! * `controller`: the worker protocol (start, reset, branch, sweep, events);
-//! * `controls`, `compare`, `theory_panel`, `plots`, `run_bar`: the panels.
+//! * `controls`, `compare`, `theory_panel`, `central_flow_panel`, `plots`, `run_bar`: the
+//!   panels.
 
+mod central_flow_panel;
 mod compare;
 mod controller;
 mod controls;
@@ -24,8 +26,10 @@ use super::plots::banner;
 use super::repaint::RepaintPolicy;
 use super::shell::{AppCommand, Cx, Workspace, WorkspaceId};
 use super::theme;
+use crate::engine::central_flow::CentralFlowLog;
 use crate::engine::config::{ConfigError, ConfigField, RunConfig};
 use crate::engine::data::DatasetSpec;
+use crate::engine::figure::central_flow::CentralFlowSeries;
 use crate::engine::presets::{self, Preset, PresetKind};
 use crate::engine::theory::measured::TheoryLog;
 use crate::engine::worker::TrainWorker;
@@ -113,6 +117,14 @@ pub struct TrainingWorkspace {
     pub theory: TheoryLog,
     /// `theory` changed since it was last published to the other workspaces.
     theory_changed: bool,
+    /// Step Cohen et al. 2025's central flow (and a gradient flow) beside the main run.
+    pub cf_on: bool,
+    /// Its Euler substeps per GD step.
+    pub cf_substeps: usize,
+    /// What the central-flow probe reported for the main run.
+    pub central_flow: CentralFlowLog,
+    /// The same rows as the figures draw them.
+    pub cf_series: CentralFlowSeries,
 }
 
 impl TrainingWorkspace {
@@ -145,6 +157,10 @@ impl TrainingWorkspace {
             lr_problem: None,
             theory: TheoryLog::default(),
             theory_changed: false,
+            cf_on: false,
+            cf_substeps: controller::app_central_flow_defaults().substeps,
+            central_flow: CentralFlowLog::default(),
+            cf_series: CentralFlowSeries::default(),
         };
         if let Some(p) = presets::find("digits-demo") {
             w.load_preset(&p, None);

@@ -46,6 +46,7 @@ impl TrainingWorkspace {
                 .collect(),
             prediction: predicted_sharpness(&self.theory),
             log_y: self.log_y,
+            central_flow: (self.cf_on && !self.cf_series.is_empty()).then_some(&self.cf_series),
         };
         let mut figs = training::all(&view);
         // Before the first record the accuracy plot holds its place.
@@ -59,8 +60,16 @@ impl TrainingWorkspace {
         let figs = self.figures();
         let link = egui::Id::unique("training-x-link");
         let avail = ui.available_height();
-        let h_small = ((avail - 90.0) * 0.28).max(90.0);
-        let h_big = ((avail - 90.0) * 0.44).max(120.0);
+        let (mut h_small, mut h_big) = (
+            ((avail - 90.0) * 0.28).max(90.0),
+            ((avail - 90.0) * 0.44).max(120.0),
+        );
+        if figs.len() > 3 {
+            // The central flow's distance and σ² figures share the height.
+            let usable = avail - 30.0 * figs.len() as f32;
+            h_big = (usable * 0.3).max(120.0);
+            h_small = (usable * 0.7 / (figs.len() - 1) as f32).max(80.0);
+        }
         for fig in &figs {
             let (title, height) = match fig.id.as_str() {
                 "sharpness" => ("Sharpness λ1…λk and 2/η", h_big),

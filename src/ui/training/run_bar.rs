@@ -63,36 +63,10 @@ impl TrainingWorkspace {
             let can_export = self.run.as_ref().is_some_and(|r| !r.records.is_empty());
             if ui
                 .add_enabled(can_export, egui::Button::new("Export run…"))
-                .on_hover_text("Write metrics.csv and config.json (and NPZ if ticked) to a folder, with the overlaid runs and the measured theory (theory.csv) when there are any")
+                .on_hover_text("Write metrics.csv and config.json (and NPZ if ticked) to a folder, with the overlaid runs, the measured theory (theory.csv) and the central flow (central_flow.csv) when there are any")
                 .clicked()
-                && let Some(run) = &self.run
+                && let Some(export) = self.run_export()
             {
-                let cfg = run
-                    .info
-                    .as_ref()
-                    .map(|i| i.config.clone())
-                    .unwrap_or_else(|| self.config.clone());
-                let overlays = self
-                    .overlays
-                    .iter()
-                    .map(|o| OverlayExport {
-                        name: o.name(),
-                        records: o.view.records.clone(),
-                        // A branch continues the main run's configuration with its own η.
-                        config: o.config.clone().unwrap_or_else(|| RunConfig {
-                            lr: o.lr,
-                            ..cfg.clone()
-                        }),
-                    })
-                    .collect();
-                let export = RunExport {
-                    records: run.records.clone(),
-                    neigs: cfg.neigs,
-                    config: cfg,
-                    overlays,
-                    theory: self.theory.clone(),
-                    theory_options: self.theory_options().map(|o| *o).unwrap_or_default(),
-                };
                 cx.exports.export_run(ui.ctx(), export, self.export_npz);
             }
             ui.checkbox(&mut self.export_npz, "+ NPZ");
@@ -168,5 +142,40 @@ impl TrainingWorkspace {
             .small()
             .color(pal.muted),
         );
+    }
+}
+
+impl TrainingWorkspace {
+    /// What "Export run…" writes: the main run, its overlays and its probes' tables.
+    pub fn run_export(&self) -> Option<RunExport> {
+        let run = self.run.as_ref()?;
+        let cfg = run
+            .info
+            .as_ref()
+            .map(|i| i.config.clone())
+            .unwrap_or_else(|| self.config.clone());
+        let overlays = self
+            .overlays
+            .iter()
+            .map(|o| OverlayExport {
+                name: o.name(),
+                records: o.view.records.clone(),
+                // A branch continues the main run's configuration with its own η.
+                config: o.config.clone().unwrap_or_else(|| RunConfig {
+                    lr: o.lr,
+                    ..cfg.clone()
+                }),
+            })
+            .collect();
+        Some(RunExport {
+            records: run.records.clone(),
+            neigs: cfg.neigs,
+            config: cfg,
+            overlays,
+            theory: self.theory.clone(),
+            theory_options: self.theory_options().map(|o| *o).unwrap_or_default(),
+            central_flow: self.central_flow.clone(),
+            central_flow_options: self.central_flow_options().unwrap_or_default(),
+        })
     }
 }
