@@ -225,7 +225,7 @@ fn presets_are_listed() {
         "cohen-fig1",
         "cohen-fig1-fast",
         "chebyshev",
-        "seed-fig2",
+        "damian-stages",
         "li-linear",
     ] {
         assert!(t.contains(name), "{name} missing from:\n{t}");

@@ -130,7 +130,9 @@ fn alpha_beta_delta_definitions() {
 
 #[test]
 fn predicted_step_is_definition_4_1_when_e0_is_zero() {
-    let c = SelfStabParams::seed_fig2().check().expect("preset");
+    let c = SelfStabParams::four_stage_example()
+        .check()
+        .expect("preset");
     let q = c.params();
     let (mut x, mut y) = (q.x0, 0.0);
     for _ in 0..50 {

@@ -60,7 +60,7 @@ fn assert_rows_match(rows: &[SelfStabRow], want: &[RefRow], what: &str) {
 }
 
 fn param_sets() -> Vec<SelfStabParams> {
-    let base = SelfStabParams::seed_fig2();
+    let base = SelfStabParams::four_stage_example();
     vec![
         base.clone(),
         SelfStabParams {
@@ -98,7 +98,7 @@ fn rows_match_an_independent_reimplementation() {
 
 #[test]
 fn stage_column_follows_the_rule() {
-    let p = SelfStabParams::seed_fig2();
+    let p = SelfStabParams::four_stage_example();
     let c = p.check().expect("valid");
     let run = simulate(&c);
     let delta2 = 2.0 * p.alpha / p.beta;
@@ -135,7 +135,7 @@ fn stage_column_follows_the_rule() {
 
 #[test]
 fn preset_cycles_through_all_four_stages_repeatedly() {
-    let run = simulate(&SelfStabParams::seed_fig2().check().expect("valid"));
+    let run = simulate(&SelfStabParams::four_stage_example().check().expect("valid"));
     assert_eq!(run.outcome, Outcome::Completed);
     assert!(run.rows.len() <= 1001, "a few hundred steps");
     let s = &run.summary;
@@ -149,7 +149,7 @@ fn preset_cycles_through_all_four_stages_repeatedly() {
         assert!(b == a || b == a % 4 + 1, "t {}: {a} → {b}", w[1].t);
     }
     // Independent cycle bookkeeping from the reference rows.
-    let (want, _) = reference(&SelfStabParams::seed_fig2());
+    let (want, _) = reference(&SelfStabParams::four_stage_example());
     let entries: Vec<usize> = (0..want.len())
         .filter(|&i| want[i].5 == 2 && (i == 0 || want[i - 1].5 != 2))
         .collect();
@@ -178,7 +178,7 @@ fn divergence_is_detected_and_rows_before_it_are_kept() {
     // The preset run long enough: cycles grow (explicit-Euler drift) until y < −2/η blows x up.
     let p = SelfStabParams {
         steps: 2000,
-        ..SelfStabParams::seed_fig2()
+        ..SelfStabParams::four_stage_example()
     };
     let run = simulate(&p.check().expect("valid"));
     let (want, div) = reference(&p);
@@ -213,7 +213,7 @@ fn divergence_is_detected_and_rows_before_it_are_kept() {
 
 #[test]
 fn bad_parameters_are_rejected_with_clear_messages() {
-    let ok = SelfStabParams::seed_fig2();
+    let ok = SelfStabParams::four_stage_example();
     let cases = [
         (
             SelfStabParams {
@@ -316,7 +316,7 @@ fn bad_parameters_are_rejected_with_clear_messages() {
 
 #[test]
 fn displacement_field_validates_and_matches_the_map() {
-    let c = SelfStabParams::seed_fig2().check().expect("valid");
+    let c = SelfStabParams::four_stage_example().check().expect("valid");
     let f = displacement_field(&c, (-3.0, 3.0), (-2.0, 2.0), 7, 5).expect("grid");
     assert_eq!(f.len(), 35);
     assert_eq!(f[0].0, [-3.0, -2.0]);
@@ -383,7 +383,7 @@ fn cli_self_stab_writes_the_reference_rows() {
             "simulate",
             "self-stab",
             "--preset",
-            "seed-fig2",
+            "damian-stages",
             "--lr",
             "0.05",
             "--alpha",
@@ -408,7 +408,7 @@ fn cli_self_stab_writes_the_reference_rows() {
         alpha: 1.0,
         x0: 0.5,
         steps: 500,
-        ..SelfStabParams::seed_fig2()
+        ..SelfStabParams::four_stage_example()
     };
     check_csv(&path, &p);
     let _ = std::fs::remove_file(&path);

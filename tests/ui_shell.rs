@@ -108,8 +108,8 @@ fn commands_switch_workspaces_apply_presets_and_remember_folders() {
     logic_only(&mut h, &RawInput::default());
     assert_eq!(h.state().active(), linear::ID);
 
-    let Some(p) = eos_explorer::engine::presets::find("seed-fig2") else {
-        panic!("preset seed-fig2 is missing")
+    let Some(p) = eos_explorer::engine::presets::find("damian-stages") else {
+        panic!("preset damian-stages is missing")
     };
     h.state_mut().send(AppCommand::ApplyPreset {
         preset: Box::new(p),
@@ -119,7 +119,7 @@ fn commands_switch_workspaces_apply_presets_and_remember_folders() {
     assert_eq!(h.state().active(), selfstab::ID);
     assert_eq!(
         h.state().host.settings.last_preset.as_deref(),
-        Some("seed-fig2")
+        Some("damian-stages")
     );
 
     h.state_mut().send(AppCommand::RememberCifarDir(

@@ -302,7 +302,7 @@ fn crossing_marker_and_edge_band() {
 fn presets_switch_workspaces() {
     let mut h = app_harness();
     for (name, tab) in [
-        ("seed-fig2", selfstab::ID),
+        ("damian-stages", selfstab::ID),
         ("li-linear", linear::ID),
         ("chebyshev", training::ID),
     ] {
@@ -598,8 +598,8 @@ fn measured_theory_flows_into_the_selfstab_workspace() {
 
     // A textbook preset is not the network's map: no measured dots over it, and the overlay
     // box says why it is off; copying the network's map back brings them back.
-    let Some(textbook) = eos_explorer::engine::presets::find("seed-fig2") else {
-        panic!("preset seed-fig2 is missing")
+    let Some(textbook) = eos_explorer::engine::presets::find("damian-stages") else {
+        panic!("preset damian-stages is missing")
     };
     h.state_mut().apply_preset(&textbook);
     h.step();
@@ -612,7 +612,7 @@ fn measured_theory_flows_into_the_selfstab_workspace() {
 
     // “Follow” copies the measurement by itself (once per measurement).
     ss_mut(h.state_mut())
-        .set_params(eos_explorer::engine::theory::self_stab::SelfStabParams::seed_fig2());
+        .set_params(eos_explorer::engine::theory::self_stab::SelfStabParams::four_stage_example());
     h.step();
     assert_eq!(ss(h.state()).params.lr, 0.1);
     h.get_by_label("follow: copy each new measurement").click();

@@ -219,7 +219,7 @@ pub fn build_config(a: &RunArgs) -> anyhow::Result<(RunConfig, String)> {
             }
             _ => bail!(
                 "preset {p} is a theory simulation: run it with `eos-explorer simulate {} --preset {p}`",
-                if p == "seed-fig2" {
+                if p == "damian-stages" {
                     "self-stab"
                 } else {
                     "linear"

@@ -35,14 +35,15 @@ pub enum SimulateCommand {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SelfStabPreset {
-    /// η = 0.1, α = 0.5, β = 1, x0 = 0.4, y0 = 0, 400 steps: four full cycles like Figure 2.
-    SeedFig2,
+    /// η = 0.1, α = 0.5, β = 1, x0 = 0.4, y0 = 0, 400 steps: four full cycles of Damian et
+    /// al. 2022's four stages.
+    DamianStages,
 }
 
 #[derive(Args, Debug)]
 pub struct SelfStabArgs {
     /// Starting values (the flags below override them).
-    #[arg(long, value_enum, default_value = "seed-fig2")]
+    #[arg(long, value_enum, default_value = "damian-stages")]
     pub preset: SelfStabPreset,
     /// Learning rate η (> 0).
     #[arg(long, allow_negative_numbers = true)]
@@ -74,7 +75,7 @@ impl SelfStabArgs {
     /// The preset with the given flags applied (not yet checked).
     pub fn params(&self) -> SelfStabParams {
         let mut p = match self.preset {
-            SelfStabPreset::SeedFig2 => SelfStabParams::seed_fig2(),
+            SelfStabPreset::DamianStages => SelfStabParams::four_stage_example(),
         };
         if let Some(v) = self.lr {
             p.lr = v;

@@ -209,12 +209,12 @@ pub fn all() -> Vec<Preset> {
             kind: PresetKind::Training(Box::new(chebyshev())),
         },
         Preset {
-            name: "seed-fig2",
+            name: "damian-stages",
             title: "Self-stabilization map: four stages",
             description: "Damian et al.'s predicted dynamics x' = −(1 + ηy)x, y' = y + η(α − βx²/2) with parameters that show several full cycles of progressive sharpening, destabilization, self-stabilization and return to stability.",
             source: "Damian et al. 2022, Def. 4.1: the four stages of self-stabilization.",
             needs_cifar: false,
-            kind: PresetKind::SelfStab(SelfStabParams::seed_fig2()),
+            kind: PresetKind::SelfStab(SelfStabParams::four_stage_example()),
         },
         Preset {
             name: "li-linear",

@@ -83,7 +83,7 @@ impl SelfStabParams {
     /// (entries into stage 2 at t = 1, 71, 149, 242, 367; cycle lengths 70, 78, 93, 125; peak y
     /// 0.75 → 2.18, i.e. the sharpness 2/η + y peaks at 20.75 … 22.18 against 2/η = 20), growing
     /// slowly as explained in the module notes, and never diverges within the 400 steps.
-    pub fn seed_fig2() -> Self {
+    pub fn four_stage_example() -> Self {
         SelfStabParams {
             lr: 0.1,
             alpha: 0.5,
@@ -159,7 +159,7 @@ impl SelfStabParams {
 
 impl Default for SelfStabParams {
     fn default() -> Self {
-        Self::seed_fig2()
+        Self::four_stage_example()
     }
 }
 
@@ -583,7 +583,7 @@ mod tests {
 
     #[test]
     fn preset_shows_repeated_cycles() {
-        let run = simulate(&checked(&SelfStabParams::seed_fig2()));
+        let run = simulate(&checked(&SelfStabParams::four_stage_example()));
         assert_eq!(run.outcome, Outcome::Completed);
         assert_eq!(run.rows.len(), 401);
         assert!(run.summary.cycles.len() >= 3, "{:?}", run.summary.cycles);
@@ -604,7 +604,7 @@ mod tests {
 
     #[test]
     fn field_arrows_match_the_map() {
-        let c = checked(&SelfStabParams::seed_fig2());
+        let c = checked(&SelfStabParams::four_stage_example());
         let f = displacement_field(&c, (-2.0, 2.0), (-1.0, 1.0), 5, 3).unwrap_or_default();
         assert_eq!(f.len(), 15);
         for ([x, y], [dx, dy]) in f {

@@ -12,7 +12,7 @@ use crate::ui::theme;
 impl SelfStabWorkspace {
     pub(super) fn controls_ui(&mut self, ui: &mut egui::Ui) {
         ui.heading("Map parameters");
-        if let Some(p) = crate::engine::presets::find("seed-fig2") {
+        if let Some(p) = crate::engine::presets::find("damian-stages") {
             egui::CollapsingHeader::new("About this model")
                 .default_open(false)
                 .show(ui, |ui| {
@@ -64,7 +64,7 @@ impl SelfStabWorkspace {
             fmt_num((2.0 * p.alpha / p.beta).sqrt())
         ));
         if ui.button("Reset to the four-stage example").clicked() {
-            *p = SelfStabParams::seed_fig2();
+            *p = SelfStabParams::four_stage_example();
             self.params_from_network = false;
         }
         ui.separator();

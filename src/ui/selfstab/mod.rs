@@ -102,7 +102,7 @@ pub struct SelfStabWorkspace {
 impl Default for SelfStabWorkspace {
     fn default() -> Self {
         let mut w = SelfStabWorkspace {
-            params: SelfStabParams::seed_fig2(),
+            params: SelfStabParams::four_stage_example(),
             run: None,
             error: None,
             display: XDisplay::Signed,
