@@ -212,6 +212,72 @@ fn missing_cifar_folder_shows_a_banner() {
     );
 }
 
+/// Issue 10: a Start that fails after the worker took it (a missing data folder) gives the
+/// previous run's plots back; the next good Start clears the failure's banner; choosing a
+/// preset that does not start at once clears the old run instead of leaving its plots.
+#[test]
+fn failed_start_keeps_the_old_plots_and_a_preset_resets_the_run() {
+    let mut h = app_harness();
+    tr_mut(h.state_mut()).set_config(tiny(8));
+    h.step();
+    h.get_by_label("Start").click();
+    wait(&mut h, "a finished run", |a| {
+        tr(a).run.as_ref().is_some_and(|r| r.finished.is_some())
+    });
+    let good_id = tr(h.state()).run.as_ref().map(|r| r.run_id);
+    let good_rows = tr(h.state()).run.as_ref().map_or(0, |r| r.records.len());
+    assert!(good_rows >= 8);
+
+    let mut c = tiny(8);
+    c.dataset = DatasetSpec::Cifar10 {
+        dir: PathBuf::from("/nonexistent/cifar-10-batches-bin"),
+        n_train: 10,
+        n_test: 10,
+        stats_file: None,
+        classes: None,
+    };
+    tr_mut(h.state_mut()).cifar_dir = "/nonexistent/cifar-10-batches-bin".into();
+    tr_mut(h.state_mut()).set_config(c);
+    h.step();
+    h.get_by_label("Start").click();
+    wait(&mut h, "the failure", |a| {
+        tr(a)
+            .banners
+            .iter()
+            .any(|(t, err)| *err && t.starts_with("Run failed"))
+    });
+    let run = tr(h.state()).run.as_ref();
+    assert_eq!(
+        run.map(|r| r.run_id),
+        good_id,
+        "the previous run is shown again"
+    );
+    assert_eq!(run.map_or(0, |r| r.records.len()), good_rows);
+
+    // A good Start: the failure's banner goes with the old run.
+    tr_mut(h.state_mut()).set_config(tiny(4));
+    h.step();
+    h.get_by_label("Start").click();
+    h.step();
+    assert!(
+        !tr(h.state()).banners.iter().any(|(_, err)| *err),
+        "stale error banners: {:?}",
+        tr(h.state()).banners
+    );
+    wait(&mut h, "the new run", |a| {
+        tr(a).run.as_ref().is_some_and(|r| r.finished.is_some())
+    });
+
+    // A CIFAR preset with no folder waits for one: the digits plots do not stay behind it.
+    let Some(cifar) = eos_explorer::engine::presets::find("cohen-fig1") else {
+        panic!("preset cohen-fig1 is missing")
+    };
+    tr_mut(h.state_mut()).cifar_dir.clear();
+    h.state_mut().apply_preset(&cifar);
+    h.step();
+    assert!(tr(h.state()).run.is_none(), "the old run's plots stayed");
+}
+
 /// A network that cannot fit in memory is refused before the worker allocates anything
 /// (the CLI's estimate), and the previous run's plots stay.
 #[test]

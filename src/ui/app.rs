@@ -251,9 +251,11 @@ impl EosApp {
                         .button(format!("{}: {}", p.name, p.title))
                         .on_hover_text(format!("{}\n\nSource: {}", p.description, p.source));
                     if r.clicked() {
+                        // Choosing a preset resets to it and starts it, as the first launch
+                        // does (a CIFAR preset waits for its folder).
                         self.host.commands.send(AppCommand::ApplyPreset {
                             preset: Box::new(p.clone()),
-                            start: false,
+                            start: true,
                         });
                         ui.close();
                     }

@@ -96,11 +96,16 @@ impl TrainingWorkspace {
             Some(w) => w.start(cfg),
             None => return,
         };
-        self.clear_theory();
-        self.overlays.clear();
-        self.next_slot = 0;
         match r {
             Ok(id) => {
+                // Banners about the old run (a divergence, a failure) go with it; the
+                // previous run's plots are kept until the new one has started, so a Start
+                // that fails (e.g. a missing data folder) gives them back.
+                self.banners.retain(|(_, is_error)| !is_error);
+                self.clear_theory();
+                self.overlays.clear();
+                self.next_slot = 0;
+                self.previous_run = self.run.take().filter(|r| r.info.is_some());
                 self.run = Some(RunView::new(id));
                 if self.show_flow {
                     self.add_flow();
@@ -108,6 +113,18 @@ impl TrainingWorkspace {
             }
             Err(e) => self.banners.push((e.to_string(), true)),
         }
+    }
+
+    /// Forget the current run (plots, theory, overlays and the banners about them) and stop
+    /// it: what choosing another preset does when the new one does not start at once.
+    pub fn clear_run(&mut self) {
+        self.stop();
+        self.run = None;
+        self.previous_run = None;
+        self.clear_theory();
+        self.overlays.clear();
+        self.next_slot = 0;
+        self.banners.retain(|(_, is_error)| !is_error);
     }
 
     pub(super) fn theory_options(&self) -> Option<Box<TheoryOptions>> {
@@ -368,7 +385,6 @@ impl TrainingWorkspace {
         }
     }
 
-    /// Change η (live during a run).
     /// η from the slider or its text box: taken if valid (also by a running run), else the
     /// reason is kept for the panel and η stays as it was.
     pub fn apply_lr(&mut self, lr: f64) {
@@ -381,6 +397,7 @@ impl TrainingWorkspace {
         }
     }
 
+    /// Change η (live during a run).
     pub fn set_lr(&mut self, lr: f64) {
         self.config.lr = lr;
         if self
@@ -466,6 +483,7 @@ impl TrainingWorkspace {
                 run.info = Some(*info);
                 run.loading = false;
                 run.paused = false;
+                self.previous_run = None;
             }
             Event::Record { record, .. } => run.push(*record),
             Event::Finished { reason, .. } => {
@@ -505,6 +523,10 @@ impl TrainingWorkspace {
                 run.loading = false;
                 if run.info.is_none() {
                     run.finished = Some(StopReason::Stopped { step: 0 });
+                    // The new run never started: show the previous one again.
+                    if let Some(prev) = self.previous_run.take() {
+                        self.run = Some(prev);
+                    }
                 }
                 self.banners.push((format!("Run failed: {message}"), true));
             }

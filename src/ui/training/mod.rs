@@ -82,6 +82,9 @@ pub struct TrainingWorkspace {
     pub widths_text: String,
     pub cifar_dir: String,
     pub run: Option<RunView>,
+    /// The run shown before the last Start, until the new one has started (a Start that
+    /// fails gives it back).
+    pub previous_run: Option<RunView>,
     pub banners: Vec<(String, bool)>,
     pub log_y: bool,
     pub use_acc_goal: bool,
@@ -136,6 +139,7 @@ impl TrainingWorkspace {
             cifar_dir: String::new(),
             run: None,
             banners: Vec::new(),
+            previous_run: None,
             log_y: true,
             use_acc_goal: false,
             use_loss_goal: false,
@@ -357,10 +361,13 @@ impl Workspace for TrainingWorkspace {
             self.pending_cifar_preset = Some(p.name);
         }
         self.load_preset(p, dir.as_deref());
-        // Without a valid CIFAR folder the app asks for one (the preset waits).
+        // Without a valid CIFAR folder the app asks for one (the preset waits). Either way the
+        // old run goes: its plots and η belong to another preset.
         if start && self.problems().is_empty() {
             self.pending_cifar_preset = None;
             self.start();
+        } else {
+            self.clear_run();
         }
         true
     }
