@@ -167,3 +167,45 @@ fn registry_lists_each_workspace_once_and_names_them() {
     }
     assert_eq!(h.state().workspaces.find_id("plots"), None);
 }
+
+/// Issue 10: notices are toasts over the content (the controls do not move under the
+/// pointer when one appears), an error stays until dismissed, and each can be copied.
+#[test]
+fn notices_are_toasts_that_do_not_move_the_layout() {
+    let mut h = app_harness();
+    h.step();
+    let start_before = h.get_by_label("Start").rect();
+    h.state_mut().host.commands.send(AppCommand::Notify {
+        text: "wrote /tmp/eos-toast-test/sharpness.svg".into(),
+        error: false,
+    });
+    h.state_mut().host.commands.send(AppCommand::Notify {
+        text: "could not write /nonexistent/x.png".into(),
+        error: true,
+    });
+    h.step();
+    h.step();
+    assert!(
+        h.query_by_label_contains("wrote /tmp/eos-toast-test")
+            .is_some()
+    );
+    assert!(h.query_by_label_contains("could not write").is_some());
+    assert_eq!(
+        h.get_by_label("Start").rect(),
+        start_before,
+        "the layout moved"
+    );
+    assert_eq!(h.query_all_by_label("copy").count(), 2);
+    // Dismissing the error removes it; the info notice is still there (it goes by itself).
+    let dismiss: Vec<_> = h.query_all_by_label("x").collect();
+    assert_eq!(dismiss.len(), 2);
+    dismiss[1].click();
+    h.step();
+    h.step();
+    assert!(h.query_by_label_contains("could not write").is_none());
+    assert!(
+        h.query_by_label_contains("wrote /tmp/eos-toast-test")
+            .is_some()
+    );
+    assert_eq!(h.state().host.exports.notices.len(), 1);
+}

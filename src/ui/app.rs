@@ -37,7 +37,13 @@ pub struct EosApp {
     fps: FpsLog,
     /// When `run_app` was called (the first frame's delay is logged with `EOS_FPS_LOG`).
     pub launched: Option<Instant>,
+    /// When each notice (same order as `host.exports.notices`) was first shown.
+    notice_shown: Vec<Instant>,
 }
+
+/// How long an info notice (an export written, a folder remembered) stays on screen; errors
+/// stay until dismissed.
+pub const NOTICE_SECONDS: f64 = 8.0;
 
 impl EosApp {
     /// Build the app; `autostart` starts the digits demo at once.
@@ -61,6 +67,7 @@ impl EosApp {
                 build_s: 0.0,
             },
             launched: None,
+            notice_shown: Vec::new(),
         };
         theme::install_fonts(ctx);
         let zoom = app.host.settings.zoom;
@@ -299,22 +306,55 @@ impl EosApp {
         self.presets.iter().find(|p| p.name == name)
     }
 
-    fn notices_ui(&mut self, ui: &mut egui::Ui) {
-        let pal = theme::palette(ui.ctx());
+    /// The app's notices as toasts over the bottom-right corner of the content: the layout
+    /// never moves under the pointer. Info notices go by themselves after
+    /// [`NOTICE_SECONDS`]; errors stay until dismissed. Each can be copied (e.g. a path).
+    fn notices_ui(&mut self, ctx: &egui::Context) {
+        let pal = theme::palette(ctx);
         let notices = &mut self.host.exports.notices;
-        let mut remove = None;
-        for (i, n) in notices.iter().enumerate() {
-            let (bg, fg) = if n.is_error {
-                (pal.error_bg, pal.error_fg)
-            } else {
-                (pal.info_bg, pal.info_fg)
-            };
-            if plots::banner(ui, &n.text, bg, fg) {
-                remove = Some(i);
-            }
+        let now = Instant::now();
+        self.notice_shown.truncate(notices.len());
+        while self.notice_shown.len() < notices.len() {
+            self.notice_shown.push(now);
         }
-        if let Some(i) = remove {
-            notices.remove(i);
+        let mut keep: Vec<bool> = notices
+            .iter()
+            .zip(&self.notice_shown)
+            .map(|(n, t)| n.is_error || now.duration_since(*t).as_secs_f64() < NOTICE_SECONDS)
+            .collect();
+        if notices.is_empty() {
+            return;
+        }
+        egui::Area::new(egui::Id::unique("eos-notices"))
+            .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -12.0))
+            .order(egui::Order::Foreground)
+            .show(ctx, |ui| {
+                ui.set_max_width(560.0);
+                for (i, n) in notices.iter().enumerate() {
+                    let (bg, fg) = if n.is_error {
+                        (pal.error_bg, pal.error_fg)
+                    } else {
+                        (pal.info_bg, pal.info_fg)
+                    };
+                    if plots::banner(ui, &n.text, bg, fg) {
+                        keep[i] = false;
+                    }
+                    if ui
+                        .small_button("copy")
+                        .on_hover_text("Copy this message (e.g. the path) to the clipboard")
+                        .clicked()
+                    {
+                        ui.ctx().copy_text(n.text.clone());
+                    }
+                }
+            });
+        let mut k = keep.iter();
+        notices.retain(|_| k.next().copied().unwrap_or(true));
+        let mut k = keep.iter();
+        self.notice_shown
+            .retain(|_| k.next().copied().unwrap_or(true));
+        if notices.iter().any(|n| !n.is_error) {
+            ctx.request_repaint_after(std::time::Duration::from_millis(500));
         }
     }
 
@@ -373,8 +413,8 @@ impl EosApp {
             if let Some(w) = self.workspaces.by_id(active) {
                 w.notice_ui(ui, &mut cx);
             }
-            self.notices_ui(ui);
         });
+        self.notices_ui(&ctx);
         let mut cx = self.host.cx();
         if let Some(w) = self.workspaces.by_id(active) {
             w.ui(ui, &mut cx);
