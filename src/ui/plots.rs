@@ -200,6 +200,30 @@ pub fn plot_header(ui: &mut egui::Ui, title: &str, exports: &mut ExportManager, 
     });
 }
 
+/// A workspace's list of (text, is_error) banners: each drawn with [`banner`], a dismissed one
+/// removed, and only the newest `keep` kept.
+pub fn banner_list(ui: &mut egui::Ui, banners: &mut Vec<(String, bool)>, keep: usize) {
+    let pal = super::theme::palette(ui.ctx());
+    let mut remove = None;
+    for (i, (text, is_err)) in banners.iter().enumerate() {
+        let (bg, fg) = if *is_err {
+            (pal.error_bg, pal.error_fg)
+        } else {
+            (pal.info_bg, pal.info_fg)
+        };
+        if banner(ui, text, bg, fg) {
+            remove = Some(i);
+        }
+    }
+    if let Some(i) = remove {
+        banners.remove(i);
+    }
+    if banners.len() > keep {
+        let extra = banners.len() - keep;
+        banners.drain(..extra);
+    }
+}
+
 /// A coloured banner (error or info) with a dismiss button; returns true when dismissed.
 pub fn banner(ui: &mut egui::Ui, text: &str, bg: egui::Color32, fg: egui::Color32) -> bool {
     let mut dismissed = false;

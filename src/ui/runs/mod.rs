@@ -18,7 +18,7 @@ use eframe::egui::{self, RichText};
 
 use self::loader::{DialogKind, LoadCmd, LoadEvent, Loader, pick_folder};
 use super::figure_view;
-use super::plots::{banner, linked_plot, plot_header};
+use super::plots::{banner_list, linked_plot, plot_header};
 use super::shell::{AppCommand, Cx, Workspace, WorkspaceId};
 use super::theme;
 use crate::engine::figure::runs::{
@@ -767,25 +767,7 @@ impl RunsWorkspace {
     }
 
     fn notes_ui(&mut self, ui: &mut egui::Ui) {
-        let pal = theme::palette(ui.ctx());
-        let mut remove = None;
-        for (i, (text, is_err)) in self.notes.iter().enumerate() {
-            let (bg, fg) = if *is_err {
-                (pal.error_bg, pal.error_fg)
-            } else {
-                (pal.info_bg, pal.info_fg)
-            };
-            if banner(ui, text, bg, fg) {
-                remove = Some(i);
-            }
-        }
-        if let Some(i) = remove {
-            self.notes.remove(i);
-        }
-        if self.notes.len() > 4 {
-            let extra = self.notes.len() - 4;
-            self.notes.drain(..extra);
-        }
+        banner_list(ui, &mut self.notes, 4);
     }
 }
 

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use eframe::egui::{self, RichText};
 
-use super::plots::banner;
+use super::plots::banner_list;
 use super::repaint::RepaintPolicy;
 use super::shell::{AppCommand, Cx, Workspace, WorkspaceId};
 use super::theme;
@@ -291,25 +291,7 @@ impl TrainingWorkspace {
     }
 
     fn banners_ui(&mut self, ui: &mut egui::Ui) {
-        let pal = theme::palette(ui.ctx());
-        let mut remove = None;
-        for (i, (text, is_err)) in self.banners.iter().enumerate() {
-            let (bg, fg) = if *is_err {
-                (pal.error_bg, pal.error_fg)
-            } else {
-                (pal.info_bg, pal.info_fg)
-            };
-            if banner(ui, text, bg, fg) {
-                remove = Some(i);
-            }
-        }
-        if let Some(i) = remove {
-            self.banners.remove(i);
-        }
-        if self.banners.len() > 5 {
-            let extra = self.banners.len() - 5;
-            self.banners.drain(..extra);
-        }
+        banner_list(ui, &mut self.banners, 5);
     }
 }
 
