@@ -381,6 +381,51 @@ mod tests {
     }
 
     #[test]
+    fn fast_f64_tanh_is_within_two_ulp() {
+        let mut worst_ulp: f64 = 0.0;
+        let mut at = 0.0;
+        let mut check = |x: f64| {
+            let exact = x.tanh();
+            let got = x.tanh_fast();
+            let ulp = if exact == 0.0 {
+                if got == 0.0 { 0.0 } else { f64::INFINITY }
+            } else {
+                (got - exact).abs() / (exact.abs() * f64::EPSILON)
+            };
+            if ulp > worst_ulp {
+                worst_ulp = ulp;
+                at = x;
+            }
+        };
+        for i in -400_000..=400_000 {
+            check(i as f64 * 6.25e-5); // [-25, 25], across the 0.625 switch
+        }
+        for e in -320..=3 {
+            for m in [1.0, 1.7, 3.3, 6.1] {
+                check(m * 10f64.powi(e));
+                check(-m * 10f64.powi(e));
+            }
+        }
+        for x in [
+            0.625,
+            0.625 - 1e-16,
+            20.0,
+            700.0,
+            f64::MAX,
+            f64::INFINITY,
+            -0.0,
+        ] {
+            check(x);
+            check(-x);
+        }
+        assert!(
+            worst_ulp <= 2.0,
+            "worst error {worst_ulp:.2} ulp at x = {at:e}"
+        );
+        assert!(f64::NAN.tanh_fast().is_nan());
+    }
+
+    #[test]
     fn pytorch_init_bounds_and_parsing() {
         let spec = MlpSpec {
             input_dim: 16,
