@@ -88,7 +88,7 @@ pub struct LanczosResult {
 
 /// Dot product with eight independent partial sums, so the compiler can vectorise it (the
 /// reorthogonalisation is ~2·m dot products of length p per iteration).
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     let mut acc = [0.0f64; 8];
     let ca = a.chunks_exact(8);
     let cb = b.chunks_exact(8);
@@ -106,11 +106,11 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     acc.iter().sum::<f64>() + tail
 }
 
-fn norm(a: &[f64]) -> f64 {
+pub(crate) fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
 }
 
-fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+pub(crate) fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
     for (yi, xi) in y.iter_mut().zip(x) {
         *yi += alpha * xi;
     }
@@ -146,7 +146,7 @@ fn tridiag_eig(a: &[f64], b: &[f64]) -> (Vec<f64>, DMatrix<f64>) {
 /// residuals are all parallel to the next Lanczos vector. By Kahan's theorem (Parlett, *The
 /// Symmetric Eigenvalue Problem*, Thm 11.5.2) a cluster of c Ritz values has c *distinct*
 /// eigenvalues, each within ρ of one of them: two Ritz values never lean on one eigenvalue.
-fn error_bounds(theta: &[f64], res: &[f64]) -> Vec<f64> {
+pub(crate) fn error_bounds(theta: &[f64], res: &[f64]) -> Vec<f64> {
     let k = theta.len();
     let mut bounds = vec![0.0; k];
     let mut start = 0;

@@ -15,6 +15,7 @@ pub mod error;
 pub mod estimate;
 pub mod figure;
 pub mod lanczos;
+pub mod lobpcg;
 pub mod model;
 pub mod network;
 pub mod plot;
