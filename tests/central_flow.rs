@@ -5,8 +5,9 @@
 
 use eos_explorer::engine::Rng;
 use eos_explorer::engine::central_flow::{
-    CentralFlow, CentralFlowOptions, Sdcp, SdcpError, SdcpOptions, damian_link, distance,
-    distance_ratio, project_psd, sym_eigenvalues, third_derivatives,
+    CentralFlow, CentralFlowOptions, FlowEigen, Sdcp, SdcpError, SdcpOptions, ThirdMethod,
+    damian_link, distance, distance_ratio, project_psd, sym_eigenvalues, third_derivatives,
+    third_derivatives_from_gradients,
 };
 use eos_explorer::engine::model::{Activation, Init, MlpSpec};
 use eos_explorer::engine::network::{Batch, Evaluator, LossKind};
@@ -386,6 +387,28 @@ fn third_derivatives_match_gradient_differences_for_every_activation() {
                     .collect::<Vec<_>>(),
             ) / norm(t.get(0, 1)).max(1e-12);
             assert!(e < 1e-3, "{act:?} {loss:?}: plain vs Richardson {e:e}");
+            // From gradients only (the live method): against the HVP reference.
+            let g0 = Derivatives::loss_grad(&mut ev, &w).unwrap().1;
+            for (richardson, grads, tol_smooth) in [(true, 16, 1e-6), (false, 8, 1e-4)] {
+                let tg = third_derivatives_from_gradients(&mut ev, &w, &g0, &us, None, richardson)
+                    .unwrap();
+                assert_eq!((tg.grads, tg.hvps), (grads, 0));
+                let tol = match act {
+                    Activation::Relu => 1e-3,
+                    _ => tol_smooth,
+                };
+                for i in 0..2 {
+                    for j in 0..2 {
+                        let (a, b) = (tg.get(i, j), t.get(i, j));
+                        let err = norm(&a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>())
+                            / norm(b).max(1e-12);
+                        assert!(
+                            err < tol,
+                            "{act:?} {loss:?} richardson {richardson} g_{i}{j}: gradients vs HVPs {err:e}"
+                        );
+                    }
+                }
+            }
         }
     }
 }
@@ -507,9 +530,20 @@ fn toy_central_flow_matches_closed_form() {
     let v = [-eta * c, -eta * d];
     let vp = [-eta * (c - proj * b), -eta * (d - proj * e)];
     let sigma2 = -2.0 * (b * c + e * d) / n2;
-    for substeps in [1, 2, 4, 8] {
+    // Both solver sets: the reference (Lanczos, third derivatives from HVPs) and the live one
+    // (the block solver, third derivatives from gradients).
+    let methods = [
+        (FlowEigen::Lanczos, ThirdMethod::Hvp),
+        (FlowEigen::Block, ThirdMethod::Gradients),
+    ];
+    for (substeps, (eigen, third)) in [1, 2, 4, 8]
+        .into_iter()
+        .flat_map(|s| methods.into_iter().map(move |m| (s, m)))
+    {
         let mut opts = CentralFlowOptions::new(eta);
         opts.substeps = substeps;
+        opts.eigen = eigen;
+        opts.third = third;
         let mut cf = CentralFlow::new(toy.clone(), vec![0.0; 3], opts).unwrap();
         for t in 0..30 {
             let tf = t as f64;
@@ -524,7 +558,7 @@ fn toy_central_flow_matches_closed_form() {
             let w = cf.params().to_vec();
             assert!(
                 w[0].abs() < 1e-14 && (w[1] - y).abs() < 1e-10 && (w[2] - z).abs() < 1e-10,
-                "substeps {substeps} t {t}: w = {w:?}, closed form (0, {y}, {z})"
+                "{eigen:?}/{third:?} substeps {substeps} t {t}: w = {w:?}, closed form (0, {y}, {z})"
             );
             let rec = cf.step().unwrap();
             let a = toy.a0 + rate * tf.min(t_star);
@@ -573,26 +607,36 @@ fn toy_central_flow_holds_the_sharpness_from_off_axis() {
     };
     let eta = 0.5;
     let thr = 2.0 / eta;
-    let mut cf = CentralFlow::new(toy, vec![0.6, 0.0, 0.0], CentralFlowOptions::new(eta)).unwrap();
-    let mut reached = None;
-    for t in 0..60 {
-        let rec = cf.step().unwrap();
-        let l1 = rec.eigenvalues[0];
-        assert!(l1 <= thr * (1.0 + 1e-6), "t {t}: λ1 = {l1} above 2/η");
-        if reached.is_none() && l1 >= thr * (1.0 - 1e-3) {
-            reached = Some(t);
+    for (eigen, third) in [
+        (FlowEigen::Lanczos, ThirdMethod::Hvp),
+        (FlowEigen::Block, ThirdMethod::Gradients),
+    ] {
+        let opts = CentralFlowOptions {
+            eigen,
+            third,
+            ..CentralFlowOptions::new(eta)
+        };
+        let mut cf = CentralFlow::new(toy.clone(), vec![0.6, 0.0, 0.0], opts).unwrap();
+        let mut reached = None;
+        for t in 0..60 {
+            let rec = cf.step().unwrap();
+            let l1 = rec.eigenvalues[0];
+            assert!(l1 <= thr * (1.0 + 1e-6), "t {t}: λ1 = {l1} above 2/η");
+            if reached.is_none() && l1 >= thr * (1.0 - 1e-3) {
+                reached = Some(t);
+            }
+            if let Some(t0) = reached
+                && t > t0 + 1
+            {
+                assert!((l1 - thr).abs() < 1e-6 * thr, "t {t}: λ1 = {l1} left 2/η");
+                assert!(rec.k == 1 && rec.sigma2[0] > 0.0);
+            }
         }
-        if let Some(t0) = reached
-            && t > t0 + 1
-        {
-            assert!((l1 - thr).abs() < 1e-6 * thr, "t {t}: λ1 = {l1} left 2/η");
-            assert!(rec.k == 1 && rec.sigma2[0] > 0.0);
-        }
+        assert!(
+            reached.is_some_and(|t| t < 40),
+            "{eigen:?}/{third:?}: never reached 2/η: {reached:?}"
+        );
     }
-    assert!(
-        reached.is_some_and(|t| t < 40),
-        "never reached 2/η: {reached:?}"
-    );
 }
 
 #[test]
@@ -794,12 +838,24 @@ fn app_worker_steps_per_second_with_the_central_flow() {
         lanczos_tol: env_f64("CF_LANCZOS_TOL").unwrap_or(d.lanczos_tol),
         max_tracked: env_usize("CF_MAX_TRACKED", d.max_tracked),
         richardson: env_usize("CF_RICHARDSON", d.richardson as usize) == 1,
+        third: match std::env::var("CF_THIRD").as_deref() {
+            Ok("gradients") => eos_explorer::engine::central_flow::ThirdMethod::Gradients,
+            Ok("hvp") | Err(_) => eos_explorer::engine::central_flow::ThirdMethod::Hvp,
+            Ok(other) => panic!("CF_THIRD={other}: use hvp or gradients"),
+        },
+        eigen: match std::env::var("CF_EIGEN").as_deref() {
+            Ok("block") => eos_explorer::engine::central_flow::FlowEigen::Block,
+            Ok("lanczos") | Err(_) => eos_explorer::engine::central_flow::FlowEigen::Lanczos,
+            Ok(other) => panic!("CF_EIGEN={other}: use lanczos or block"),
+        },
         ..d
     };
     println!("{opts:?}");
     let w = TrainWorker::spawn("timing", Box::new(|| {})).unwrap();
-    w.send(Command::SetProbes(vec![ProbeConfig::CentralFlow(opts)]))
-        .unwrap();
+    w.send(Command::SetProbes(vec![ProbeConfig::CentralFlow(
+        opts.clone(),
+    )]))
+    .unwrap();
     w.start(cfg).unwrap();
     let mut rec_at: Vec<Instant> = Vec::new();
     let mut rows = Vec::new();
@@ -866,5 +922,16 @@ fn app_worker_steps_per_second_with_the_central_flow() {
         1e3 * secs(&rows[cross..]),
         stop_wait
     );
+    let mut log = eos_explorer::engine::central_flow::CentralFlowLog::default();
+    for r in &rows {
+        log.apply(CentralFlowUpdate::Row(Box::new(r.clone())));
+    }
+    let ks: Vec<usize> = rows[cross..].iter().map(|r| r.k).collect();
+    println!(
+        "k after the flow's crossing: {} rows with k = 1, {} with k = 2",
+        ks.iter().filter(|&&k| k == 1).count(),
+        ks.iter().filter(|&&k| k == 2).count()
+    );
+    print!("{}", log.report(&opts, 0.4).describe());
     assert!(rows.len() >= steps.min(10));
 }

@@ -164,6 +164,11 @@ pub struct RunArgs {
     /// With --central-flow: most Hessian eigenpairs the flow tracks per substep (default 6).
     #[arg(long)]
     pub cf_max_tracked: Option<usize>,
+    /// With --central-flow: the app's faster options for watching the flow live (2 substeps,
+    /// 2 tracked eigenpairs by a block solver to 1e-3, third derivatives from gradients);
+    /// --cf-substeps, --cf-lanczos-tol and --cf-max-tracked still override them.
+    #[arg(long)]
+    pub cf_live: bool,
 }
 
 fn parse_optimizer(s: &str) -> anyhow::Result<Optimizer> {
@@ -566,6 +571,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
             cf_substeps: a.cf_substeps,
             cf_lanczos_tol: a.cf_lanczos_tol,
             cf_max_tracked: a.cf_max_tracked,
+            cf_live: a.cf_live,
         },
         &cfg,
     )?;

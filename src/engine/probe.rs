@@ -271,6 +271,8 @@ pub struct ProbeFlags {
     pub cf_substeps: Option<usize>,
     pub cf_lanczos_tol: Option<f64>,
     pub cf_max_tracked: Option<usize>,
+    /// Start from [`CentralFlowProbeOptions::live`] (the app's options) instead of the defaults.
+    pub cf_live: bool,
 }
 
 /// The probes the flags ask for, checked against the run's configuration (the one place the
@@ -314,10 +316,11 @@ pub fn probes_from_flags(
     if !flags.central_flow
         && (flags.cf_substeps.is_some()
             || flags.cf_lanczos_tol.is_some()
-            || flags.cf_max_tracked.is_some())
+            || flags.cf_max_tracked.is_some()
+            || flags.cf_live)
     {
         return Err(ProbeError::OptionWithoutProbe {
-            options: "--cf-substeps, --cf-lanczos-tol and --cf-max-tracked",
+            options: "--cf-substeps, --cf-lanczos-tol, --cf-max-tracked and --cf-live",
             probe: "--central-flow",
         });
     }
@@ -328,7 +331,11 @@ pub fn probes_from_flags(
                 optimizer: config.optimizer.name().to_string(),
             });
         }
-        let defaults = CentralFlowProbeOptions::default();
+        let defaults = if flags.cf_live {
+            CentralFlowProbeOptions::live()
+        } else {
+            CentralFlowProbeOptions::default()
+        };
         let opts = CentralFlowProbeOptions {
             substeps: flags.cf_substeps.unwrap_or(defaults.substeps),
             lanczos_tol: flags.cf_lanczos_tol.unwrap_or(defaults.lanczos_tol),
@@ -629,9 +636,29 @@ mod tests {
         };
         assert_eq!(
             msg(&orphan, &cfg).as_deref(),
-            Some("--cf-substeps, --cf-lanczos-tol and --cf-max-tracked need --central-flow")
+            Some(
+                "--cf-substeps, --cf-lanczos-tol, --cf-max-tracked and --cf-live need --central-flow"
+            )
         );
         assert!(msg(&cf, &polyak).is_some_and(|m| m.contains("plain gradient descent")));
+        // --cf-live starts from the app's options; an explicit flag still overrides them.
+        let live = ProbeFlags {
+            cf_live: true,
+            cf_substeps: Some(3),
+            ..cf.clone()
+        };
+        let Ok(p) = probes_from_flags(&live, &cfg) else {
+            panic!("--cf-live refused")
+        };
+        let want = crate::engine::central_flow::CentralFlowProbeOptions {
+            substeps: 3,
+            ..crate::engine::central_flow::CentralFlowProbeOptions::live()
+        };
+        assert!(matches!(&p[..], [ProbeConfig::CentralFlow(o)] if *o == want));
+        assert_ne!(
+            crate::engine::central_flow::CentralFlowProbeOptions::live(),
+            crate::engine::central_flow::CentralFlowProbeOptions::default()
+        );
     }
 
     /// Records what the adapter delivers.

@@ -4,8 +4,9 @@
 use nalgebra::{DMatrix, SymmetricEigen};
 
 use super::sdcp::{Sdcp, SdcpError, SdcpOptions};
-use super::third::third_derivatives;
+use super::third::{ThirdMethod, third_derivatives, third_derivatives_from_gradients};
 use crate::engine::lanczos::{LanczosOptions, lanczos};
+use crate::engine::lobpcg::{LobpcgOptions, lobpcg};
 use crate::engine::theory::TheoryError;
 use crate::engine::theory::measured::Derivatives;
 
@@ -31,6 +32,10 @@ pub struct CentralFlowOptions {
     pub fd_step: Option<f64>,
     /// Richardson-extrapolate the third derivatives (twice the HVPs, O(ε⁴) error).
     pub richardson: bool,
+    /// Third derivatives from HVPs at shifted points or from gradients only (`third`).
+    pub third: ThirdMethod,
+    /// The eigensolver of each substep.
+    pub eigen: FlowEigen,
     pub sdcp: SdcpOptions,
     /// Seed of Lanczos's random start vector (used when there is no warm start).
     pub seed: u64,
@@ -49,6 +54,8 @@ impl CentralFlowOptions {
             lanczos_max_iter: 300,
             fd_step: None,
             richardson: true,
+            third: ThirdMethod::Hvp,
+            eigen: FlowEigen::Lanczos,
             sdcp: SdcpOptions::default(),
             seed: 0,
         }
@@ -96,6 +103,29 @@ impl CentralFlowOptions {
             );
         }
         Ok(())
+    }
+}
+
+/// Which eigensolver a substep uses for the tracked eigenpairs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowEigen {
+    /// Single-vector Lanczos warm-started from the sum of the previous Ritz vectors. At a
+    /// tight tolerance it resolves critical eigenvalues that the flow holds at 2/η; at a
+    /// loose one it can see only one of two equal eigenvalues (module docs of `lobpcg`).
+    #[default]
+    Lanczos,
+    /// LOBPCG on a block of the previous Ritz vectors plus one guard column: sees every
+    /// eigenvalue of a degenerate critical cluster.
+    Block,
+}
+
+impl FlowEigen {
+    pub fn name(self) -> &'static str {
+        match self {
+            FlowEigen::Lanczos => "lanczos",
+            FlowEigen::Block => "block",
+        }
     }
 }
 
@@ -316,33 +346,44 @@ impl<D: Derivatives> CentralFlow<D> {
         let cap = self.opts.max_tracked.min(p);
         let mut k = (self.tracked + 1).min(cap);
         let (eigenvalues, vectors) = loop {
-            let opts = LanczosOptions {
-                k,
-                max_iter: self.opts.lanczos_max_iter.min(p).max(k),
-                min_iter: 1,
-                tol: self.opts.lanczos_tol,
-                seed: self.opts.seed,
-            };
             let mut err = None;
             let w = &self.w;
-            let r = lanczos(
-                p,
-                |v, out| match c.hvp(w, v) {
-                    Ok(h) => out.copy_from_slice(&h),
-                    Err(e) => {
-                        out.iter_mut().for_each(|o| *o = f64::NAN);
-                        err = Some(e);
-                    }
-                },
-                &opts,
-                &self.warm,
-            );
+            let mut apply = |v: &[f64], out: &mut [f64]| match c.hvp(w, v) {
+                Ok(h) => out.copy_from_slice(&h),
+                Err(e) => {
+                    out.iter_mut().for_each(|o| *o = f64::NAN);
+                    err = Some(e);
+                }
+            };
+            let (values, vectors, warm) = match self.opts.eigen {
+                FlowEigen::Lanczos => {
+                    let opts = LanczosOptions {
+                        k,
+                        max_iter: self.opts.lanczos_max_iter.min(p).max(k),
+                        min_iter: 1,
+                        tol: self.opts.lanczos_tol,
+                        seed: self.opts.seed,
+                    };
+                    let r = lanczos(p, &mut apply, &opts, &self.warm);
+                    (r.eigenvalues, r.eigenvectors, r.warm_vectors)
+                }
+                FlowEigen::Block => {
+                    let opts = LobpcgOptions {
+                        k,
+                        block: (k + 1).min(p),
+                        max_matvecs: self.opts.lanczos_max_iter.max(k + 1),
+                        tol: self.opts.lanczos_tol,
+                        seed: self.opts.seed,
+                    };
+                    let r = lobpcg(p, &mut apply, &opts, &self.warm);
+                    (r.eigenvalues, r.eigenvectors, r.warm_vectors)
+                }
+            };
             if let Some(e) = err {
                 return Err(e.into());
             }
-            self.warm = r.warm_vectors.clone();
-            let above = r
-                .eigenvalues
+            self.warm = warm;
+            let above = values
                 .iter()
                 .filter(|&&l| l >= self.opts.track_factor / eta)
                 .count();
@@ -351,7 +392,7 @@ impl<D: Derivatives> CentralFlow<D> {
                 continue;
             }
             self.tracked = above;
-            break (r.eigenvalues, r.eigenvectors);
+            break (values, vectors);
         };
         if eigenvalues.iter().any(|v| !v.is_finite()) {
             return Err(CentralFlowError::Diverged {
@@ -374,13 +415,23 @@ impl<D: Derivatives> CentralFlow<D> {
                 *wi -= h * gi;
             }
         } else {
-            let t = third_derivatives(
-                &mut c,
-                &self.w,
-                &us,
-                self.opts.fd_step,
-                self.opts.richardson,
-            )?;
+            let t = match self.opts.third {
+                ThirdMethod::Hvp => third_derivatives(
+                    &mut c,
+                    &self.w,
+                    &us,
+                    self.opts.fd_step,
+                    self.opts.richardson,
+                )?,
+                ThirdMethod::Gradients => third_derivatives_from_gradients(
+                    &mut c,
+                    &self.w,
+                    &grad,
+                    &us,
+                    self.opts.fd_step,
+                    self.opts.richardson,
+                )?,
+            };
             let prob = Sdcp::from_flow(&critical, &t.table(), &grad, eta, dt)
                 .map_err(|source| CentralFlowError::Sdcp { step, source })?;
             let start = self.x_prev.as_ref().filter(|s| s.nrows() == critical.len());

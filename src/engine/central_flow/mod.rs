@@ -53,13 +53,15 @@ pub mod probe;
 mod sdcp;
 mod third;
 
-pub use flow::{CentralFlow, CentralFlowError, CentralFlowOptions, FlowRecord};
+pub use flow::{CentralFlow, CentralFlowError, CentralFlowOptions, FlowEigen, FlowRecord};
 pub use probe::{
     CentralFlowLog, CentralFlowProbe, CentralFlowProbeOptions, CentralFlowReport, CentralFlowRow,
     CentralFlowUpdate, LinkAt,
 };
 pub use sdcp::{Sdcp, SdcpError, SdcpOptions, SdcpSolution, project_psd, sym_eigenvalues};
-pub use third::{ThirdDerivatives, third_derivatives};
+pub use third::{
+    ThirdDerivatives, ThirdMethod, third_derivatives, third_derivatives_from_gradients,
+};
 
 /// ‖a − b‖ (Euclidean). Panics in debug builds if the lengths differ.
 pub fn distance(a: &[f64], b: &[f64]) -> f64 {

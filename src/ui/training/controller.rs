@@ -19,18 +19,10 @@ use crate::engine::worker::{Command, Event, TrainWorker};
 /// Most substeps the app offers.
 pub const MAX_CF_SUBSTEPS: usize = 16;
 
-/// The app's central-flow options apart from the substeps: two tracked eigenpairs and a
-/// Lanczos tolerance of 1e-4 (warm-started solves then converge in a few HVPs), about a fifth
-/// of the CLI's cost per step on the digits demo (65 against 294 HVPs at the edge of
-/// stability, README) for a predicted-loss error of 0.089 against 0.092; λ1 is held at 2/η to
-/// 4e-3 instead of 6e-7.
+/// The app's central-flow options apart from the substeps: the engine's live set
+/// ([`CentralFlowProbeOptions::live`]).
 pub fn app_central_flow_defaults() -> CentralFlowProbeOptions {
-    CentralFlowProbeOptions {
-        substeps: 2,
-        lanczos_tol: 1e-4,
-        max_tracked: 2,
-        ..CentralFlowProbeOptions::default()
-    }
+    CentralFlowProbeOptions::live()
 }
 
 impl TrainingWorkspace {
