@@ -158,7 +158,8 @@ pub struct RunArgs {
     /// With --central-flow: Euler substeps per GD step (default 4).
     #[arg(long)]
     pub cf_substeps: Option<usize>,
-    /// With --central-flow: relative tolerance of the flow's Lanczos eigenvalues (default 1e-8).
+    /// With --central-flow: relative tolerance of the flow's eigenvalues (default 1e-8; 1e-3
+    /// with --cf-live).
     #[arg(long)]
     pub cf_lanczos_tol: Option<f64>,
     /// With --central-flow: most Hessian eigenpairs the flow tracks per substep (default 6).
