@@ -100,7 +100,13 @@ pub(crate) const SETTINGS_KEY: &str = "eos-explorer-settings";
 pub fn run_app(opts: AppOptions) -> anyhow::Result<()> {
     let renderer = match opts.renderer {
         Renderer::Glow => eframe::Renderer::Glow,
+        #[cfg(feature = "wgpu")]
         Renderer::Wgpu => eframe::Renderer::Wgpu,
+        #[cfg(not(feature = "wgpu"))]
+        Renderer::Wgpu => anyhow::bail!(
+            "this build has no wgpu renderer (it roughly doubles a first build): rebuild with \
+             `cargo build --release --features wgpu`, or leave out --renderer to use OpenGL (glow)"
+        ),
     };
     let native = eframe::NativeOptions {
         renderer,
