@@ -223,7 +223,7 @@ fn presets_are_listed() {
     for name in [
         "digits-demo",
         "cohen-fig1",
-        "cohen-fig1-fast",
+        "cifar-lecture",
         "chebyshev",
         "damian-stages",
         "li-linear",

@@ -103,6 +103,56 @@ fn cifar4_central_flow() -> RunConfig {
     }
 }
 
+/// The lecture demo: Cohen et al. 2021's Fig. 1 (fc-tanh, MSE, full-batch GD on CIFAR-10,
+/// all ten classes) made small enough to watch live on a CPU: the first 1,000 training images
+/// and a 3072-32-32-10 net, with 2/η = 200 about twice λ1(0) so that progressive sharpening
+/// has room to show before the edge.
+fn cifar_lecture() -> RunConfig {
+    RunConfig {
+        dataset: DatasetSpec::Cifar10 {
+            dir: PathBuf::from("cifar-10-batches-bin"),
+            n_train: 1000,
+            n_test: 0,
+            stats_file: None,
+            classes: None,
+        },
+        hidden: vec![32, 32],
+        activation: Activation::Tanh,
+        bias: true,
+        loss: LossKind::Mse,
+        init: Init::Pytorch,
+        init_scale: 1.0,
+        seed: 0,
+        precision: super::Precision::F32,
+        optimizer: Optimizer::Gd,
+        lr: CIFAR_LECTURE_LR,
+        max_steps: 3000,
+        acc_goal: None,
+        loss_goal: None,
+        divergence_factor: 1e3,
+        eig_every: 10,
+        neigs: 2,
+        lanczos_tol: 1e-3,
+        lanczos_max_iter: 60,
+        warm_start: true,
+        test_every: 0,
+        threads: 0,
+        chunk_rows: 1000,
+    }
+}
+
+/// η of the `cifar-lecture` preset (2/η = 200).
+pub const CIFAR_LECTURE_LR: f64 = 0.01;
+/// λ1 at initialisation of the `cifar-lecture` preset's net and data, measured on real
+/// CIFAR-10 (step 0 of `run --preset cifar-lecture`, 2026-12-05). It depends only on the
+/// data, the architecture, the init, the precision and the random seed, which its test pins.
+pub const CIFAR_LECTURE_LAMBDA1_0: f64 = 106.6;
+/// The step where the `cifar-lecture` run first measured λ1 ≥ 2/η (2026-12-05).
+pub const CIFAR_LECTURE_CROSSING_STEP: usize = 1200;
+
+/// Former preset names that still open the preset now under another name.
+const RENAMED: &[(&str, &str)] = &[("cohen-fig1-fast", "cifar-lecture")];
+
 /// η of the `cf-cifar4` preset.
 pub const CIFAR4_LR: f64 = 0.02;
 
@@ -185,12 +235,12 @@ pub fn all() -> Vec<Preset> {
             kind: PresetKind::Training(Box::new(cohen_fig1(0.02))),
         },
         Preset {
-            name: "cohen-fig1-fast",
-            title: "CIFAR-10 5k, fc-tanh, η = 2/30",
-            description: "The same network and data as cohen-fig1 with a larger step, η = 2/30 (2/η = 30): the edge is reached after fewer steps, so the whole story fits in a few minutes of CPU time.",
-            source: "Cohen et al. 2021, Figure 1 (one of its learning rates).",
+            name: "cifar-lecture",
+            title: "CIFAR-10 1k, fc-tanh 32-32, η = 0.01 (2/η = 200): the lecture demo",
+            description: "Cohen et al.'s Fig. 1 made small enough to watch live: the first 1,000 CIFAR-10 training images (all ten classes), a 3072-32-32-10 tanh MLP, MSE on one-hot targets, full-batch GD in f32 at η = 0.01 for 3,000 steps, λ1 every 10 steps. λ1 starts at 107, about half of 2/η = 200, and rises steadily (progressive sharpening) until it crosses 2/η at step 1,200; it overshoots to 218 (step 1,370), falls back and hovers at the edge of stability (199–211 from step 1,400) while the train loss keeps falling, non-monotonically, from 0.21 to 0.10. About 45 s of CPU time on one core. Needs a cifar-10-batches-bin folder.",
+            source: "After Cohen et al. 2021, Fig. 1, on a smaller subset (1,000 images) and a narrower network (32-32).",
             needs_cifar: true,
-            kind: PresetKind::Training(Box::new(cohen_fig1(2.0 / 30.0))),
+            kind: PresetKind::Training(Box::new(cifar_lecture())),
         },
         Preset {
             name: "cf-cifar4",
@@ -227,7 +277,12 @@ pub fn all() -> Vec<Preset> {
     ]
 }
 
+/// The preset of this name, or of a former name (`cohen-fig1-fast` is now `cifar-lecture`).
 pub fn find(name: &str) -> Option<Preset> {
+    let name = RENAMED
+        .iter()
+        .find(|(old, _)| *old == name)
+        .map_or(name, |(_, new)| *new);
     all().into_iter().find(|p| p.name == name)
 }
 
@@ -272,5 +327,80 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), all.len());
         assert!(find("cohen-fig1").is_some_and(|p| p.needs_cifar));
+    }
+
+    fn training(name: &str) -> RunConfig {
+        match find(name).map(|p| p.kind) {
+            Some(PresetKind::Training(c)) => *c,
+            other => panic!("{name} is not a training preset: {other:?}"),
+        }
+    }
+
+    /// The lecture demo must start well below the edge and cross it about a third to a half
+    /// of the way through. λ1(0) and the crossing step were measured on real CIFAR-10 for
+    /// exactly this data, net, init, precision and seed; changing any of them needs a new
+    /// measurement (and new numbers in the description and the README).
+    #[test]
+    fn cifar_lecture_shows_sharpening_before_the_edge() {
+        let c = training("cifar-lecture");
+        assert_eq!(
+            c.dataset,
+            DatasetSpec::Cifar10 {
+                dir: PathBuf::from("cifar-10-batches-bin"),
+                n_train: 1000,
+                n_test: 0,
+                stats_file: None,
+                classes: None,
+            }
+        );
+        assert_eq!(c.hidden, [32, 32]);
+        assert_eq!(
+            (c.activation, c.loss, c.init, c.init_scale, c.seed, c.bias),
+            (Activation::Tanh, LossKind::Mse, Init::Pytorch, 1.0, 0, true)
+        );
+        assert_eq!(c.precision, crate::engine::Precision::F32);
+        assert_eq!(c.optimizer, Optimizer::Gd);
+        // Room for progressive sharpening: λ1(0) at most 0.6 of 2/η.
+        assert!(
+            CIFAR_LECTURE_LAMBDA1_0 <= 0.6 * 2.0 / c.lr,
+            "2/η = {}",
+            2.0 / c.lr
+        );
+        assert_eq!(c.lr, CIFAR_LECTURE_LR);
+        // The crossing a third to a half of the way, and nothing stops the run before it.
+        assert!(
+            (2 * CIFAR_LECTURE_CROSSING_STEP..=3 * CIFAR_LECTURE_CROSSING_STEP)
+                .contains(&c.max_steps),
+            "max_steps = {}",
+            c.max_steps
+        );
+        assert!(c.acc_goal.is_none() && c.loss_goal.is_none());
+        assert!(
+            c.eig_every > 0 && c.eig_every <= 10,
+            "eig_every = {}",
+            c.eig_every
+        );
+        // The old name still opens it.
+        assert_eq!(
+            find("cohen-fig1-fast").map(|p| p.name),
+            Some("cifar-lecture")
+        );
+    }
+
+    /// Cohen et al. 2021, Fig. 1 stays as published: 5,000 images, 200-200, η = 0.02.
+    #[test]
+    fn cohen_fig1_is_the_published_setting() {
+        let c = training("cohen-fig1");
+        assert!(matches!(
+            c.dataset,
+            DatasetSpec::Cifar10 {
+                n_train: 5000,
+                classes: None,
+                ..
+            }
+        ));
+        assert_eq!(c.hidden, [200, 200]);
+        assert_eq!(c.lr, 0.02);
+        assert_eq!(c.acc_goal, Some(0.99));
     }
 }
