@@ -16,12 +16,14 @@ pub mod app;
 pub mod export;
 pub mod figure_view;
 pub mod linear;
+pub mod plot_aids;
 pub mod plots;
 pub mod repaint;
 pub mod runs;
 pub mod selfstab;
 pub mod shell;
 pub mod theme;
+pub mod widgets;
 pub mod training;
 
 use std::time::Instant;

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::ui::widgets;
 use super::model::{Overlay, OverlayKind, RunView, parse_lrs};
 use super::{DRAIN_BUDGET, DRAIN_MAX, TrainingWorkspace};
 use crate::engine::central_flow::{CentralFlowLog, CentralFlowProbeOptions, CentralFlowUpdate};
@@ -391,6 +392,10 @@ impl TrainingWorkspace {
         match check_lr(lr) {
             Ok(lr) => {
                 self.lr_problem = None;
+                if !widgets::around(self.lr_anchor).contains(&lr) {
+                    // A value typed outside the slider's two decades recentres them.
+                    self.lr_anchor = lr;
+                }
                 self.set_lr(lr);
             }
             Err(e) => self.lr_problem = Some(format!("not taken: {e}; η stays as it was")),
@@ -496,7 +501,10 @@ impl TrainingWorkspace {
                 run.finished = Some(reason);
                 run.paused = false;
             }
-            Event::Paused { paused, .. } => run.paused = paused,
+            Event::Paused { paused, .. } => {
+                run.paused = paused;
+                run.restart_rate();
+            }
             Event::Reset { .. } => {
                 run.finished = None;
                 run.paused = true;
