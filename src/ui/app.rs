@@ -6,9 +6,9 @@ use std::time::Instant;
 use eframe::egui::{self, RichText};
 
 use super::export::Notice;
-use super::{plot_aids, plots};
 use super::shell::{self, AppCommand, Host, Workspace, WorkspaceId, Workspaces};
 use super::{SETTINGS_KEY, Settings, runs, theme, training};
+use super::{plot_aids, plots};
 use crate::engine::presets::{self, Preset};
 
 /// Rounds of command processing per phase (a command may send further commands).
@@ -45,9 +45,15 @@ pub struct EosApp {
 
 /// The keys the app answers to, as the `?` window lists them.
 pub const SHORTCUTS: &[(&str, &str)] = &[
-    ("Space", "Training: pause / resume · Self-stabilization and Runs: play / pause the play-back"),
+    (
+        "Space",
+        "Training: pause / resume · Self-stabilization and Runs: play / pause the play-back",
+    ),
     ("→", "Training: one step"),
-    ("R", "Training: reset the run to its initial weights (asks first: Enter resets, Esc keeps)"),
+    (
+        "R",
+        "Training: reset the run to its initial weights (asks first: Enter resets, Esc keeps)",
+    ),
     ("F11", "Full screen on / off"),
     ("Esc", "Leave a plot's focus view; close this window"),
     ("Ctrl + / Ctrl −", "Zoom in / out"),

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use eframe::egui::{self, RichText};
 
 use super::export::ExportManager;
-use super::figure_view;
 use super::plot_aids;
 use super::plots::{banner, fmt_num, linked_plot};
 use super::repaint::RepaintPolicy;
@@ -272,7 +271,7 @@ impl LinearWorkspace {
                     plot_aids::header(ui, &fig.id, title, exports, fig);
                     let plot = linked_plot(&fig.id, h, link, "t", fig.log_y)
                         .label_formatter(plot_aids::hover_all(fig, "t"));
-                    figure_view::show(ui, plot, fig);
+                    plot_aids::show(ui, &fig.id, plot, fig);
                 }
             }
             return;
@@ -283,7 +282,7 @@ impl LinearWorkspace {
                 plot_aids::header(ui, &fig.id, title, exports, fig);
                 let plot = linked_plot(&fig.id, h, link, "t", fig.log_y)
                     .label_formatter(plot_aids::hover_all(fig, "t"));
-                figure_view::show(ui, plot, fig);
+                plot_aids::show(ui, &fig.id, plot, fig);
             }
         });
     }

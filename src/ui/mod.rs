@@ -23,8 +23,8 @@ pub mod runs;
 pub mod selfstab;
 pub mod shell;
 pub mod theme;
-pub mod widgets;
 pub mod training;
+pub mod widgets;
 
 use std::time::Instant;
 

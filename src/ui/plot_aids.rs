@@ -14,6 +14,8 @@ use crate::engine::figure::{Figure, LayerKind};
 /// Fewest and most labelled ticks an axis aims for.
 pub const MIN_TICKS: usize = 4;
 pub const MAX_TICKS: usize = 8;
+/// Least room between x labels, in em (egui_plot's own threshold is set to this too).
+const X_LABEL_MIN_EM: f64 = 2.2;
 /// egui_plot's thinnest grid spacing (pixels): the spacer recovers the axis length from it.
 const GRID_MIN_PX: f32 = 8.0;
 
@@ -27,16 +29,47 @@ pub struct Ticks {
 }
 
 /// The least room (pixels) between two labelled ticks for a body font of `font` points:
-/// `[x, y]` (an x label is up to ~6 characters wide, a y label one line high).
+/// `[x, y]` (an x label of ~6 characters, a y label one line high).
 pub fn min_label_px(font: f32) -> [f32; 2] {
     [4.6 * font, 1.45 * font]
 }
 
-/// Pick among candidate tick sets: 4–8 ticks at least `min_px` apart, closest to 6; when the
-/// axis is too short for 4 such ticks, the most ticks that still fit.
-fn choose(cands: Vec<Ticks>, lo: f64, hi: f64, len_px: f64, min_px: f64) -> Ticks {
+/// How much room an x label needs, from its text: digits are about 0.6 em wide, plus a gap.
+pub fn x_label_px(ticks: &Ticks, lo: f64, hi: f64, font: f64) -> f64 {
+    let chars = ticks
+        .values
+        .iter()
+        .map(|&value| {
+            linear_label(
+                GridMark {
+                    value,
+                    step_size: ticks.step,
+                },
+                &(lo..=hi),
+            )
+            .chars()
+            .count()
+        })
+        .max()
+        .unwrap_or(1);
+    (chars as f64 * 0.62 + 1.2) * font
+}
+
+/// The room between labelled ticks: a fixed minimum, or one that depends on the labels.
+pub enum Room {
+    Px(f64),
+    /// x labels of a body font of this size (see [`x_label_px`]).
+    XLabels(f64),
+}
+
+/// Pick among candidate tick sets: 4–8 ticks with room for their labels, closest to 6; when
+/// the axis is too short for 4 such ticks, the most ticks that still fit.
+fn choose(cands: Vec<Ticks>, lo: f64, hi: f64, len_px: f64, room: Room) -> Ticks {
     let px = |t: &Ticks| t.step / (hi - lo) * len_px;
-    let fits = |t: &Ticks| px(t) >= min_px;
+    let fits = |t: &Ticks| match room {
+        Room::Px(min_px) => px(t) >= min_px,
+        Room::XLabels(font) => px(t) >= x_label_px(t, lo, hi, font).max(X_LABEL_MIN_EM * font),
+    };
     let ok = |t: &Ticks| fits(t) && (MIN_TICKS..=MAX_TICKS).contains(&t.values.len());
     let score = |t: &Ticks| (t.values.len() as i64 - 6).abs();
     if let Some(best) = cands
@@ -64,7 +97,10 @@ fn choose(cands: Vec<Ticks>, lo: f64, hi: f64, len_px: f64, min_px: f64) -> Tick
 
 /// Multiples of `step` in [lo, hi].
 fn multiples(lo: f64, hi: f64, step: f64) -> Vec<f64> {
-    let (a, b) = ((lo / step - 1e-9).ceil() as i64, (hi / step + 1e-9).floor() as i64);
+    let (a, b) = (
+        (lo / step - 1e-9).ceil() as i64,
+        (hi / step + 1e-9).floor() as i64,
+    );
     if b < a || b - a > 10_000 {
         return Vec::new();
     }
@@ -77,7 +113,7 @@ fn multiples(lo: f64, hi: f64, step: f64) -> Vec<f64> {
 }
 
 /// Ticks of a linear axis showing [lo, hi] on `len_px` pixels: steps 1, 2, 2.5, 5 × 10^k.
-pub fn linear_ticks(lo: f64, hi: f64, len_px: f64, min_px: f64) -> Ticks {
+pub fn linear_ticks(lo: f64, hi: f64, len_px: f64, room: Room) -> Ticks {
     let span = hi - lo;
     if !(lo.is_finite() && hi.is_finite()) || span <= 0.0 || len_px <= 0.0 {
         return Ticks {
@@ -96,12 +132,12 @@ pub fn linear_ticks(lo: f64, hi: f64, len_px: f64, min_px: f64) -> Ticks {
             });
         }
     }
-    choose(cands, lo, hi, len_px, min_px)
+    choose(cands, lo, hi, len_px, room)
 }
 
 /// Ticks of a log10 axis showing [lo, hi] (log10 units): every k decades, or 1-2-5 /
 /// 1-2-3-5 / 1…9 within each decade, or (less than a decade) round values in between.
-pub fn log_ticks(lo: f64, hi: f64, len_px: f64, min_px: f64) -> Ticks {
+pub fn log_ticks(lo: f64, hi: f64, len_px: f64, room: Room) -> Ticks {
     let span = hi - lo;
     if !(lo.is_finite() && hi.is_finite()) || span <= 0.0 || span > 400.0 || len_px <= 0.0 {
         return Ticks {
@@ -144,7 +180,7 @@ pub fn log_ticks(lo: f64, hi: f64, len_px: f64, min_px: f64) -> Ticks {
     if span < 1.5 {
         // Round values of the quantity itself (e.g. 0.2, 0.3, 0.4), placed on the log axis.
         let (a, b) = (10f64.powf(lo), 10f64.powf(hi));
-        let lin = linear_ticks(a, b, len_px, 0.0);
+        let lin = linear_ticks(a, b, len_px, Room::Px(0.0));
         for t in [lin] {
             let values: Vec<f64> = t
                 .values
@@ -161,7 +197,7 @@ pub fn log_ticks(lo: f64, hi: f64, len_px: f64, min_px: f64) -> Ticks {
             }
         }
         // Finer and coarser neighbours of that step.
-        let base = linear_ticks(a, b, len_px, 0.0).step;
+        let base = linear_ticks(a, b, len_px, Room::Px(0.0)).step;
         for f in [0.4, 0.5, 1.5, 2.0, 2.5] {
             let values: Vec<f64> = multiples(a, b, base * f)
                 .into_iter()
@@ -177,7 +213,7 @@ pub fn log_ticks(lo: f64, hi: f64, len_px: f64, min_px: f64) -> Ticks {
             }
         }
     }
-    choose(cands, lo, hi, len_px, min_px)
+    choose(cands, lo, hi, len_px, room)
 }
 
 /// Tick label of a linear axis: as many decimals as the tick spacing needs.
@@ -211,18 +247,23 @@ pub fn log_label(mark: GridMark, _range: &RangeInclusive<f64>) -> String {
 }
 
 /// A grid spacer for `Plot::{x,y}_grid_spacer` that marks only the labelled ticks (the axis
-/// length is recovered from egui_plot's `base_step_size`).
-fn spacer(log: bool, min_px: f32) -> impl Fn(GridInput) -> Vec<GridMark> {
+/// length is recovered from egui_plot's `base_step_size`); `x` axes size the room by label.
+fn spacer(log: bool, x: bool, font: f32) -> impl Fn(GridInput) -> Vec<GridMark> {
     move |input: GridInput| {
         let (lo, hi) = input.bounds;
         if input.base_step_size <= 0.0 {
             return Vec::new();
         }
         let len_px = (hi - lo) / input.base_step_size * GRID_MIN_PX as f64;
-        let t = if log {
-            log_ticks(lo, hi, len_px, min_px as f64)
+        let room = if x {
+            Room::XLabels(font as f64)
         } else {
-            linear_ticks(lo, hi, len_px, min_px as f64)
+            Room::Px(min_label_px(font)[1] as f64)
+        };
+        let t = if log {
+            log_ticks(lo, hi, len_px, room)
+        } else {
+            linear_ticks(lo, hi, len_px, room)
         };
         t.values
             .iter()
@@ -238,7 +279,8 @@ fn spacer(log: bool, min_px: f32) -> impl Fn(GridInput) -> Vec<GridMark> {
 /// body font of `style` so that every tick gets its label.
 pub fn with_ticks<'a>(plot: Plot<'a>, log_y: bool, style: &egui::Style) -> Plot<'a> {
     let font = TextStyle::Body.resolve(style).size;
-    let [mx, my] = min_label_px(font);
+    let mx = X_LABEL_MIN_EM as f32 * font;
+    let my = min_label_px(font)[1];
     let x_axis = AxisHints::new_x()
         .label_spacing(Rangef::new(mx - 1.0, mx))
         .formatter(linear_label);
@@ -253,8 +295,8 @@ pub fn with_ticks<'a>(plot: Plot<'a>, log_y: bool, style: &egui::Style) -> Plot<
     plot.custom_x_axes(vec![x_axis])
         .custom_y_axes(vec![y_axis])
         .grid_spacing(Rangef::new(GRID_MIN_PX, 160.0))
-        .x_grid_spacer(spacer(false, mx))
-        .y_grid_spacer(spacer(log_y, my))
+        .x_grid_spacer(spacer(false, true, font))
+        .y_grid_spacer(spacer(log_y, false, font))
 }
 
 /// Per-plot view choices (held in egui's memory): plots whose legend is collapsed, and the
@@ -366,6 +408,36 @@ pub fn header(
         plot_tools(ui, key, fig);
         crate::ui::plots::plot_header(ui, title, exports, fig);
     });
+}
+
+/// Draw `fig` with `plot` (see [`crate::ui::figure_view::show`]) and note where its data
+/// area landed this frame under `key` (read back by [`frames`]).
+pub fn show(ui: &mut egui::Ui, key: &str, plot: Plot<'_>, fig: &Figure) -> egui::Response {
+    let r = crate::ui::figure_view::show(ui, plot, fig);
+    let nr = ui.ctx().cumulative_frame_nr();
+    let (key, rect) = (key.to_string(), r.rect);
+    ui.ctx().data_mut(|d| {
+        let m = d.get_temp_mut_or_default::<Vec<(u64, String, egui::Rect)>>(frames_id());
+        m.retain(|(n, k, _)| *n == nr && *k != key);
+        m.push((nr, key, rect));
+    });
+    r
+}
+
+fn frames_id() -> egui::Id {
+    egui::Id::unique("eos-plot-frames")
+}
+
+/// The data areas of the plots drawn in the latest frame: (key, rect).
+pub fn frames(ctx: &egui::Context) -> Vec<(String, egui::Rect)> {
+    let v = ctx
+        .data(|d| d.get_temp::<Vec<(u64, String, egui::Rect)>>(frames_id()))
+        .unwrap_or_default();
+    let last = v.iter().map(|(n, _, _)| *n).max();
+    v.into_iter()
+        .filter(|(n, _, _)| Some(*n) == last)
+        .map(|(_, k, r)| (k, r))
+        .collect()
 }
 
 /// Which of `keys` to draw: the focused one alone when it is among them, else all.
@@ -493,12 +565,15 @@ mod tests {
             (0.0, 20000.0, 150.0, y),
             (0.97, 1.03, 120.0, y),
         ] {
-            let t = linear_ticks(lo, hi, px, min);
+            let t = linear_ticks(lo, hi, px, Room::Px(min));
             assert!(count_ok(&t), "{lo}..{hi} on {px} px: {:?}", t.values);
             assert!(t.step / (hi - lo) * px >= min, "labels too close: {t:?}");
+            // x labels sized by their text: the Self-stabilization t axis at 1024×768.
+            let t = linear_ticks(0.0, 400.0, 228.0, Room::XLabels(13.5));
+            assert!(count_ok(&t), "{:?}", t.values);
         }
         // 2/η = 1.43 on 0…1.5 can be read between ticks 0.25 apart or finer.
-        let t = linear_ticks(0.0, 1.5, 200.0, y);
+        let t = linear_ticks(0.0, 1.5, 200.0, Room::Px(y));
         assert!(t.step <= 0.25, "{t:?}");
     }
 
@@ -512,7 +587,7 @@ mod tests {
             (1.0, 2.5, 300.0),
         ] {
             let y = f64::from(min_label_px(13.5)[1]);
-            let t = log_ticks(lo, hi, px, y);
+            let t = log_ticks(lo, hi, px, Room::Px(y));
             assert!(count_ok(&t), "{lo}..{hi}: {:?}", t.values);
             assert!(t.step / (hi - lo) * px >= y - 1e-9, "{t:?}");
         }

@@ -773,7 +773,7 @@ impl RunsWorkspace {
                 }
                 let plot = linked_plot(key, h, link, "step", f.log_y)
                     .label_formatter(plot_aids::hover_all(&f, "step"));
-                figure_view::show(ui, plot, &f);
+                plot_aids::show(ui, key, plot, &f);
             }
         });
     }

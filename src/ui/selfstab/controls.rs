@@ -3,12 +3,12 @@
 
 use eframe::egui::{self, RichText};
 
-use crate::ui::widgets;
 use super::{STAGE_WORDS, SelfStabWorkspace, XDisplay};
 use crate::engine::theory::measured::TheoryLog;
 use crate::engine::theory::self_stab::SelfStabParams;
 use crate::ui::plots::fmt_num;
 use crate::ui::theme;
+use crate::ui::widgets;
 
 impl SelfStabWorkspace {
     pub(super) fn controls_ui(&mut self, ui: &mut egui::Ui) {
@@ -83,7 +83,11 @@ impl SelfStabWorkspace {
             .unwrap_or(0) as f64;
         ui.horizontal(|ui| {
             let label = if self.playing { "Pause" } else { "Play" };
-            if ui.button(label).on_hover_text("Play / pause (Space)").clicked() {
+            if ui
+                .button(label)
+                .on_hover_text("Play / pause (Space)")
+                .clicked()
+            {
                 self.toggle_play();
             }
             if ui.button("Rewind").clicked() {

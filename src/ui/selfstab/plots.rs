@@ -10,7 +10,6 @@ use crate::engine::figure::selfstab::{Field, Fit, Measured, SelfStabView};
 use crate::engine::plot::padded_extent;
 use crate::engine::theory::self_stab::displacement_field_two_step;
 use crate::ui::export::ExportManager;
-use crate::ui::figure_view;
 use crate::ui::plot_aids;
 use crate::ui::plots::{hover_label, linked_plot};
 
@@ -98,7 +97,7 @@ impl SelfStabWorkspace {
                     .height(height)
                     .label_formatter(hover_label("x", false))
             };
-            figure_view::show(ui, plot, fig);
+            plot_aids::show(ui, keys[i], plot, fig);
         };
         if shown.len() == 1 {
             // One plot in focus: it takes the whole central area.

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::ui::widgets;
 use super::model::{Overlay, OverlayKind, RunView, parse_lrs};
 use super::{DRAIN_BUDGET, DRAIN_MAX, TrainingWorkspace};
 use crate::engine::central_flow::{CentralFlowLog, CentralFlowProbeOptions, CentralFlowUpdate};
@@ -16,6 +15,7 @@ use crate::engine::probe::{ProbeConfig, ProbeUpdate};
 use crate::engine::session::StopReason;
 use crate::engine::theory::measured::{TheoryLog, TheoryOptions};
 use crate::engine::worker::{Command, Event, TrainWorker};
+use crate::ui::widgets;
 
 /// Most substeps the app offers.
 pub const MAX_CF_SUBSTEPS: usize = 16;

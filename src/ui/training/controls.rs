@@ -248,7 +248,13 @@ impl TrainingWorkspace {
         // checked, with the reason beside the slider.
         let mut lr = self.lr_pending.unwrap_or(self.config.lr);
         // Two decades around the preset's η on a wide rail (Shift: fine drag).
-        let r = widgets::log_slider(ui, &mut lr, around(self.lr_anchor), "η (learning rate)", false);
+        let r = widgets::log_slider(
+            ui,
+            &mut lr,
+            around(self.lr_anchor),
+            "η (learning rate)",
+            false,
+        );
         let dragging = r.dragged() || r.is_pointer_button_down_on();
         if r.changed() {
             if dragging {

@@ -321,12 +321,17 @@ impl TrainingWorkspace {
             .map_or(0, |r| r.step);
         let (question, go) = if self.confirm_reset {
             (
-                format!("Reset the run to its initial weights? Its {} are discarded.", model::plural(step, "step")),
+                format!(
+                    "Reset the run to its initial weights? Its {} are discarded.",
+                    model::plural(step, "step")
+                ),
                 "Reset (Enter)",
             )
         } else {
             (
-                format!("Run the sweep? It replaces the current run (step {step}) and its overlays."),
+                format!(
+                    "Run the sweep? It replaces the current run (step {step}) and its overlays."
+                ),
                 "Run sweep (Enter)",
             )
         };

@@ -100,7 +100,10 @@ pub fn stop_text(r: &StopReason) -> String {
     match r {
         StopReason::MaxSteps { steps } => format!("finished {}", plural(*steps, "step")),
         StopReason::AccuracyGoal { accuracy, .. } => {
-            format!("stopped: train accuracy {:.1}% reached the goal", accuracy * 100.0)
+            format!(
+                "stopped: train accuracy {:.1}% reached the goal",
+                accuracy * 100.0
+            )
         }
         StopReason::LossGoal { loss, .. } => {
             format!("stopped: train loss {} reached the goal", fmt_sig(*loss))
@@ -324,16 +327,33 @@ mod tests {
     #[test]
     fn status_is_consistent_and_grammatical() {
         let p = status_parts(535, 2000, None, false, Some(4.0));
-        assert_eq!(p, ["step 535 / 2000", "running", "4.0 steps/s (0.25 s/step)", "ETA 6m06s"]);
+        assert_eq!(
+            p,
+            [
+                "step 535 / 2000",
+                "running",
+                "4.0 steps/s (0.25 s/step)",
+                "ETA 6m06s"
+            ]
+        );
         // A stopped run does not name a second, different step.
         let stopped = StopReason::Stopped { step: 536 };
         let p = status_parts(535, 2000, Some(&stopped), false, Some(4.0));
         assert_eq!(p, ["step 535 / 2000", "stopped"]);
         let one = StopReason::MaxSteps { steps: 1 };
-        assert_eq!(status_parts(1, 1, Some(&one), false, None)[1], "finished 1 step");
+        assert_eq!(
+            status_parts(1, 1, Some(&one), false, None)[1],
+            "finished 1 step"
+        );
         let two = StopReason::MaxSteps { steps: 2 };
-        assert_eq!(status_parts(2, 2, Some(&two), false, None)[1], "finished 2 steps");
-        assert_eq!(status_parts(3, 9, None, true, Some(2.0)), ["step 3 / 9", "paused"]);
+        assert_eq!(
+            status_parts(2, 2, Some(&two), false, None)[1],
+            "finished 2 steps"
+        );
+        assert_eq!(
+            status_parts(3, 9, None, true, Some(2.0)),
+            ["step 3 / 9", "paused"]
+        );
         assert_eq!(plural(1, "overlaid run"), "1 overlaid run");
         assert_eq!(plural(0, "overlaid run"), "0 overlaid runs");
     }
@@ -357,7 +377,10 @@ mod tests {
     #[test]
     fn compare_defaults_scale_with_the_presets_lr() {
         assert_eq!(compare_defaults(0.4), (0.2, "0.2, 0.4, 0.6".to_string()));
-        assert_eq!(compare_defaults(2.0 / 30.0), (0.0333, "0.0333, 0.0667, 0.1".to_string()));
+        assert_eq!(
+            compare_defaults(2.0 / 30.0),
+            (0.0333, "0.0333, 0.0667, 0.1".to_string())
+        );
         let (_, text) = compare_defaults(0.01);
         assert_eq!(parse_lrs(&text), Ok(vec![0.005, 0.01, 0.015]));
     }

@@ -8,7 +8,6 @@ use super::TrainingWorkspace;
 use super::model::{Overlay, OverlayKind, predicted_sharpness};
 use crate::engine::figure::training::{self, OverlayRun, TrainingView};
 use crate::engine::figure::{Figure, Role};
-use crate::ui::figure_view;
 use crate::ui::plot_aids;
 use crate::ui::plots::{fmt_num, linked_plot};
 use crate::ui::shell::Cx;
@@ -91,7 +90,7 @@ impl TrainingWorkspace {
             // Hovering lists every series at that step (loss, λ1…λk, 2/η, predictions).
             let plot = linked_plot(key, height, link, "step", fig.log_y)
                 .label_formatter(plot_aids::hover_all(fig, "step"));
-            figure_view::show(ui, plot, fig);
+            plot_aids::show(ui, key, plot, fig);
         }
     }
 }
