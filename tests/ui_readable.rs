@@ -16,7 +16,9 @@ use eos_explorer::engine::config::RunConfig;
 use eos_explorer::engine::data::DatasetSpec;
 use eos_explorer::ui::plot_aids::{self, MAX_TICKS, MIN_TICKS};
 use eos_explorer::ui::training::TrainingWorkspace;
-use eos_explorer::ui::{AppCommand, EosApp, Settings, WorkspaceId, linear, runs, selfstab};
+use eos_explorer::ui::{
+    AppCommand, EosApp, Settings, WorkspaceId, linear, runs, selfstab, training,
+};
 
 fn tr(app: &EosApp) -> &TrainingWorkspace {
     app.workspace().expect("Training is registered")
@@ -371,4 +373,83 @@ fn a_plot_can_be_focused_and_esc_returns() {
     h.key_press(Key::Escape);
     settle(&mut h, 4);
     assert_eq!(plot_aids::frames(&h.ctx).len(), before.len());
+}
+
+#[test]
+fn under_large_font_every_text_of_every_workspace_grows() {
+    let size_of_texts = |large: bool| -> Vec<(String, f32)> {
+        let settings = Settings {
+            large_font: large,
+            ..Settings::default()
+        };
+        let mut h = Harness::builder()
+            .with_size([1280.0, 720.0])
+            .build_eframe(move |cc| EosApp::new(&cc.egui_ctx, settings.clone(), false));
+        finished_run(&mut h, 10);
+        let mut out = Vec::new();
+        for id in [training::ID, selfstab::ID, linear::ID] {
+            show(&mut h, id);
+            settle(&mut h, 3);
+            fn walk(s: &Shape, out: &mut Vec<(String, f32)>) {
+                match s {
+                    Shape::Text(t) => {
+                        for sec in &t.galley.job.sections {
+                            out.push((t.galley.text().to_string(), sec.format.font_id.size));
+                        }
+                    }
+                    Shape::Vec(v) => v.iter().for_each(|s| walk(s, out)),
+                    _ => {}
+                }
+            }
+            for c in &h.output().shapes {
+                walk(&c.shape, &mut out);
+            }
+        }
+        out
+    };
+    let normal = size_of_texts(false);
+    let large = size_of_texts(true);
+    let smallest = |v: &[(String, f32)]| {
+        v.iter()
+            .filter(|(t, _)| !t.trim().is_empty())
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .cloned()
+            .expect("some text")
+    };
+    let (n_text, n) = smallest(&normal);
+    let (l_text, l) = smallest(&large);
+    // Readable on a projector at the normal size, and every text follows the setting.
+    assert!(n >= 11.0, "smallest normal text {n} px: {n_text:?}");
+    assert!(
+        l >= 1.25 * n,
+        "smallest large text {l} px ({l_text:?}) vs normal {n} px"
+    );
+}
+
+#[test]
+fn the_lr_slider_is_wide_and_spans_two_decades_around_the_preset() {
+    let mut h = harness([1280.0, 720.0]);
+    settle(&mut h, 4);
+    let lr = tr(h.state()).config.lr;
+    let anchor = tr(h.state()).lr_anchor;
+    assert!(
+        (anchor - lr).abs() < 1e-12,
+        "the range sits around the preset's η"
+    );
+    let slider = h.get_by_role_and_label(Role::Slider, "η (learning rate)");
+    let width = slider.rect().width();
+    let node = slider.accesskit_node();
+    let (lo, hi) = (
+        node.min_numeric_value().expect("a range"),
+        node.max_numeric_value().expect("a range"),
+    );
+    assert!(
+        lo <= lr && lr <= hi && hi / lo <= 100.0 + 1e-9,
+        "range {lo}…{hi} around η = {lr}"
+    );
+    // On a log rail a 17-px drag multiplies η by (hi/lo)^(17/width).
+    let factor = (hi / lo).powf(17.0 / width as f64);
+    eprintln!("η slider {width:.0} px wide: a 17-px drag multiplies η by {factor:.2}");
+    assert!(width >= 120.0, "η slider {width} px");
+    assert!(factor < 2.0, "a 17-px drag multiplies η by {factor}");
 }

@@ -5,9 +5,18 @@ use std::ops::RangeInclusive;
 
 use eframe::egui;
 
-/// Rail length of the wide sliders, from the room the panel has.
-pub fn wide_rail(ui: &egui::Ui) -> f32 {
-    (ui.available_width() - 150.0).clamp(100.0, 320.0)
+/// Rail length of a slider labelled `text`: the room the panel has left beside the label and
+/// the value box (never more, so the panel does not grow with its own slider).
+pub fn wide_rail(ui: &egui::Ui, text: &str) -> f32 {
+    let font = egui::TextStyle::Body.resolve(ui.style());
+    let text_w = ui
+        .painter()
+        .layout_no_wrap(text.to_string(), font.clone(), egui::Color32::WHITE)
+        .size()
+        .x;
+    // The value box holds ~7 characters; two item spacings.
+    let value_w = 7.0 * 0.62 * font.size + 2.0 * ui.spacing().item_spacing.x + 12.0;
+    (ui.available_width() - text_w - value_w).clamp(60.0, 320.0)
 }
 
 /// η/10 … 10η (two decades around the preset's value), for a log slider.
@@ -39,7 +48,7 @@ pub fn log_slider(
     clamp: bool,
 ) -> egui::Response {
     let before = *value;
-    let rail = wide_rail(ui);
+    let rail = wide_rail(ui, text);
     let r = ui
         .scope(|ui| {
             ui.spacing_mut().slider_width = rail;

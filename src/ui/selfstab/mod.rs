@@ -266,7 +266,7 @@ impl Workspace for SelfStabWorkspace {
         self.handle_keys(&ui.ctx().clone());
         egui::Panel::left("selfstab-controls")
             .resizable(true)
-            .default_size(300.0)
+            .default_size(340.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     self.network_ui(ui, &network);

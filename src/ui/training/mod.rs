@@ -400,7 +400,7 @@ impl Workspace for TrainingWorkspace {
         self.confirm_ui(&ctx);
         egui::Panel::left("training-controls")
             .resizable(true)
-            .default_size(300.0)
+            .default_size(340.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| self.controls_ui(ui, cx));
             });

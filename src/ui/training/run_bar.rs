@@ -6,7 +6,7 @@ use super::TrainingWorkspace;
 use super::model::status_parts;
 use crate::engine::config::RunConfig;
 use crate::ui::export::{OverlayExport, RunExport};
-use crate::ui::plots::fmt_num;
+use crate::ui::plot_aids::{fmt_sig, sig};
 use crate::ui::shell::Cx;
 use crate::ui::theme;
 
@@ -114,14 +114,14 @@ impl TrainingWorkspace {
                 parts.push(format!("{h} HVPs/estimate"));
             }
             if let Some(res) = r.lanczos_residual {
-                parts.push(format!("Lanczos residual {}", fmt_num(res)));
+                parts.push(format!("Lanczos residual {}", sig(res, 2)));
             }
         }
         if let Some(r) = last {
             parts.push(format!(
                 "η = {} (2/η = {})",
-                fmt_num(r.lr),
-                fmt_num(r.threshold)
+                fmt_sig(r.lr),
+                fmt_sig(r.threshold)
             ));
         }
         ui.label(RichText::new(parts.join("  ·  ")).monospace());
