@@ -180,25 +180,9 @@ pub fn log_ticks(lo: f64, hi: f64, len_px: f64, room: Room) -> Ticks {
     if span < 1.5 {
         // Round values of the quantity itself (e.g. 0.2, 0.3, 0.4), placed on the log axis.
         let (a, b) = (10f64.powf(lo), 10f64.powf(hi));
-        let lin = linear_ticks(a, b, len_px, Room::Px(0.0));
-        for t in [lin] {
-            let values: Vec<f64> = t
-                .values
-                .iter()
-                .filter(|v| **v > 0.0)
-                .map(|v| v.log10())
-                .collect();
-            let step = values
-                .windows(2)
-                .map(|w| w[1] - w[0])
-                .fold(f64::INFINITY, f64::min);
-            if step.is_finite() {
-                cands.push(Ticks { values, step });
-            }
-        }
-        // Finer and coarser neighbours of that step.
+        // Its step and finer and coarser neighbours.
         let base = linear_ticks(a, b, len_px, Room::Px(0.0)).step;
-        for f in [0.4, 0.5, 1.5, 2.0, 2.5] {
+        for f in [0.4, 0.5, 1.0, 1.5, 2.0, 2.5] {
             let values: Vec<f64> = multiples(a, b, base * f)
                 .into_iter()
                 .filter(|v| *v > 0.0)
