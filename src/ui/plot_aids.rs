@@ -101,7 +101,8 @@ fn multiples(lo: f64, hi: f64, step: f64) -> Vec<f64> {
         (lo / step - 1e-9).ceil() as i64,
         (hi / step + 1e-9).floor() as i64,
     );
-    if b < a || b - a > 10_000 {
+    // More than a few dozen marks is never a tick set worth labelling (and costs time).
+    if b < a || b - a > 64 {
         return Vec::new();
     }
     (a..=b)
