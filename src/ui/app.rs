@@ -6,9 +6,9 @@ use std::time::Instant;
 use eframe::egui::{self, RichText};
 
 use super::export::Notice;
-use super::plots;
 use super::shell::{self, AppCommand, Host, Workspace, WorkspaceId, Workspaces};
 use super::{SETTINGS_KEY, Settings, runs, theme, training};
+use super::{plot_aids, plots};
 use crate::engine::presets::{self, Preset};
 
 /// Rounds of command processing per phase (a command may send further commands).
@@ -39,6 +39,31 @@ pub struct EosApp {
     pub launched: Option<Instant>,
     /// When each notice (same order as `host.exports.notices`) was first shown.
     notice_shown: Vec<Instant>,
+    /// The keyboard-shortcuts window (`?`).
+    pub show_shortcuts: bool,
+}
+
+/// The keys the app answers to, as the `?` window lists them.
+pub const SHORTCUTS: &[(&str, &str)] = &[
+    (
+        "Space",
+        "Training: pause / resume · Self-stabilization and Runs: play / pause the play-back",
+    ),
+    ("→", "Training: one step"),
+    (
+        "R",
+        "Training: reset the run to its initial weights (asks first: Enter resets, Esc keeps)",
+    ),
+    ("F11", "Full screen on / off"),
+    ("Esc", "Leave a plot's focus view; close this window"),
+    ("Ctrl + / Ctrl −", "Zoom in / out"),
+    ("?", "Show / hide these shortcuts"),
+];
+
+/// Full screen on or off.
+fn toggle_fullscreen(ctx: &egui::Context) {
+    let on = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
+    ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!on));
 }
 
 /// How long an info notice (an export written, a folder remembered) stays on screen; errors
@@ -68,6 +93,7 @@ impl EosApp {
             },
             launched: None,
             notice_shown: Vec::new(),
+            show_shortcuts: false,
         };
         theme::install_fonts(ctx);
         let zoom = app.host.settings.zoom;
@@ -277,6 +303,14 @@ impl EosApp {
                     ui.ctx().zoom_factor() * 100.0
                 ));
                 ui.checkbox(&mut settings.autostart, "Start the digits demo on launch");
+                if ui.button("Keyboard shortcuts (?)").clicked() {
+                    self.show_shortcuts = true;
+                    ui.close();
+                }
+                if ui.button("Full screen (F11)").clicked() {
+                    toggle_fullscreen(ui.ctx());
+                    ui.close();
+                }
             });
             ui.menu_button("Export", |ui| {
                 if ui.button("Window → PNG").clicked() {
@@ -299,6 +333,63 @@ impl EosApp {
                     ));
             }
         });
+    }
+
+    /// App-wide keys: `?` the shortcuts, F11 full screen, Esc leaves a plot's focus view.
+    fn handle_keys(&mut self, ctx: &egui::Context) {
+        let typing = ctx.egui_wants_keyboard_input();
+        let (question, f11, esc) = ctx.input(|i| {
+            let question = i.key_pressed(egui::Key::Questionmark)
+                || i.events
+                    .iter()
+                    .any(|e| matches!(e, egui::Event::Text(t) if t == "?"));
+            (
+                question,
+                i.key_pressed(egui::Key::F11),
+                i.key_pressed(egui::Key::Escape),
+            )
+        });
+        if f11 {
+            toggle_fullscreen(ctx);
+        }
+        if typing {
+            return;
+        }
+        if question {
+            self.show_shortcuts = !self.show_shortcuts;
+        } else if esc && self.show_shortcuts {
+            self.show_shortcuts = false;
+        } else if esc && plot_aids::focused(ctx).is_some() && !self.confirm_open() {
+            plot_aids::set_focus(ctx, None);
+        }
+    }
+
+    /// A workspace asks a question (e.g. reset the run?): Enter and Esc belong to it.
+    fn confirm_open(&self) -> bool {
+        self.workspace::<training::TrainingWorkspace>()
+            .is_some_and(|t| t.confirm_reset || t.confirm_sweep)
+    }
+
+    fn shortcuts_ui(&mut self, ctx: &egui::Context) {
+        let mut open = self.show_shortcuts;
+        egui::Window::new("Keyboard shortcuts")
+            .open(&mut open)
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, egui::vec2(0.0, 0.0))
+            .show(ctx, |ui| {
+                egui::Grid::new("shortcuts-grid")
+                    .num_columns(2)
+                    .spacing([16.0, 6.0])
+                    .show(ui, |ui| {
+                        for (key, what) in SHORTCUTS {
+                            ui.strong(*key);
+                            ui.label(*what);
+                            ui.end_row();
+                        }
+                    });
+            });
+        self.show_shortcuts = open;
     }
 
     fn current_preset(&self) -> Option<&Preset> {
@@ -406,6 +497,7 @@ impl EosApp {
         for p in dropped {
             self.host.commands.send(AppCommand::OpenRun(p));
         }
+        self.handle_keys(&ctx);
         let active = self.active;
         egui::Panel::top("top-bar").show(ui, |ui| {
             self.top_bar(ui);
@@ -415,6 +507,7 @@ impl EosApp {
             }
         });
         self.notices_ui(&ctx);
+        self.shortcuts_ui(&ctx);
         let mut cx = self.host.cx();
         if let Some(w) = self.workspaces.by_id(active) {
             w.ui(ui, &mut cx);

@@ -3,11 +3,10 @@
 //! [`screen_items`] is the pure half (testable without a window); [`show`] draws them.
 
 use eframe::egui::{self, Color32};
-use egui_plot::{
-    Arrows, Axis, Corner, HLine, Legend, Line, LineStyle, MarkerShape, Plot, Points, Span, VLine,
-};
+use egui_plot::{Arrows, Axis, HLine, Line, LineStyle, MarkerShape, Plot, Points, Span, VLine};
 
-use super::plots::{drawn, log_axis, log_grid};
+use super::plot_aids;
+use super::plots::drawn;
 use crate::engine::figure::{Dash, Figure, LayerKind, Marker, Rgba, Role, Theme};
 
 /// One item ready for egui_plot (points already log-transformed and decimated).
@@ -187,13 +186,14 @@ pub fn screen_items(fig: &Figure, theme: Theme) -> Vec<ScreenItem> {
         .collect()
 }
 
-/// Configure `plot` for `fig` (legend out of the data's way, log axis, included y values,
+/// Configure `plot` for `fig` (ticks, legend out of the data's way, log axis, included y values,
 /// fixed ranges as view bounds) and draw it.
 pub fn show(ui: &mut egui::Ui, plot: Plot<'_>, fig: &Figure) -> egui::Response {
     let items = screen_items(fig, theme_of(ui.ctx()));
-    let mut plot = plot.legend(Legend::default().position(Corner::LeftTop));
-    if fig.log_y {
-        plot = plot.y_axis_formatter(log_axis).y_grid_spacer(log_grid);
+    // 4–8 labelled ticks per axis; a compact legend in the top-left corner (collapsible).
+    let mut plot = plot_aids::with_ticks(plot, fig.log_y, &ui.ctx().global_style());
+    if let Some(legend) = plot_aids::legend_for(ui.ctx(), fig) {
+        plot = plot.legend(legend);
     }
     for &y in &fig.include_y {
         if !fig.log_y {

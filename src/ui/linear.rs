@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use eframe::egui::{self, RichText};
 
 use super::export::ExportManager;
-use super::figure_view;
-use super::plots::{banner, fmt_num, linked_plot, plot_header};
+use super::plot_aids;
+use super::plots::{banner, fmt_num, linked_plot};
 use super::repaint::RepaintPolicy;
 use super::shell::{Cx, Workspace, WorkspaceId};
 use super::theme;
@@ -260,12 +260,29 @@ impl LinearWorkspace {
             "Sharpness vs 2/η",
             "Lemma residuals (log)",
         ];
+        let keys: Vec<String> = figs.iter().map(|f| f.id.clone()).collect();
+        let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let shown = plot_aids::shown(ui.ctx(), &key_refs);
+        if shown.len() == 1 && figs.len() > 1 {
+            // One plot in focus: it takes the whole central area.
+            let h = (ui.available_height() - 40.0).max(120.0);
+            for (fig, title) in figs.iter().zip(titles) {
+                if shown.contains(&fig.id.as_str()) {
+                    plot_aids::header(ui, &fig.id, title, exports, fig);
+                    let plot = linked_plot(&fig.id, h, link, "t", fig.log_y)
+                        .label_formatter(plot_aids::hover_all(fig, "t"));
+                    plot_aids::show(ui, &fig.id, plot, fig);
+                }
+            }
+            return;
+        }
         ui.columns(2, |cols| {
             for (i, (fig, title)) in figs.iter().zip(titles).enumerate() {
                 let ui = &mut cols[i / 2];
-                plot_header(ui, title, exports, fig);
-                let plot = linked_plot(&fig.id, h, link, "t", fig.log_y);
-                figure_view::show(ui, plot, fig);
+                plot_aids::header(ui, &fig.id, title, exports, fig);
+                let plot = linked_plot(&fig.id, h, link, "t", fig.log_y)
+                    .label_formatter(plot_aids::hover_all(fig, "t"));
+                plot_aids::show(ui, &fig.id, plot, fig);
             }
         });
     }

@@ -16,6 +16,7 @@ pub mod app;
 pub mod export;
 pub mod figure_view;
 pub mod linear;
+pub mod plot_aids;
 pub mod plots;
 pub mod repaint;
 pub mod runs;
@@ -23,6 +24,7 @@ pub mod selfstab;
 pub mod shell;
 pub mod theme;
 pub mod training;
+pub mod widgets;
 
 use std::time::Instant;
 

@@ -160,7 +160,7 @@ pub fn apply_text_size(ctx: &egui::Context, large: bool) {
     let f = if large { 1.3 } else { 1.0 };
     ctx.all_styles_mut(|style| {
         let sizes = [
-            (TextStyle::Small, 10.0),
+            (TextStyle::Small, 11.5),
             (TextStyle::Body, 13.5),
             (TextStyle::Button, 13.5),
             (TextStyle::Monospace, 13.0),

@@ -18,7 +18,8 @@ use eframe::egui::{self, RichText};
 
 use self::loader::{DialogKind, LoadCmd, LoadEvent, Loader, pick_folder};
 use super::figure_view;
-use super::plots::{banner_list, linked_plot, plot_header};
+use super::plot_aids;
+use super::plots::{banner_list, linked_plot};
 use super::shell::{AppCommand, Cx, Workspace, WorkspaceId};
 use super::theme;
 use crate::engine::figure::runs::{
@@ -749,10 +750,20 @@ impl RunsWorkspace {
         let link = egui::Id::unique("runs-x-link");
         let avail = ui.available_height();
         let n = figs.len() as f32;
-        let h = ((avail - 40.0 * n) / n).max(90.0);
+        let keys: Vec<String> = figs.iter().map(|f| format!("runs-{}", f.id)).collect();
+        let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let shown = plot_aids::shown(ui.ctx(), &key_refs);
+        let h = if shown.len() == 1 && figs.len() > 1 {
+            (avail - 40.0).max(120.0)
+        } else {
+            ((avail - 40.0 * n) / n).max(90.0)
+        };
         egui::ScrollArea::vertical().show(ui, |ui| {
-            for fig in &figs {
-                plot_header(ui, &fig.title, cx.exports, fig);
+            for (fig, key) in figs.iter().zip(&keys) {
+                if !shown.contains(&key.as_str()) {
+                    continue;
+                }
+                plot_aids::header(ui, key, &fig.title, cx.exports, fig);
                 let mut f = fig.clone();
                 // While replaying the x axis holds the whole run, so the curves grow into it.
                 if self.replay.cursor.is_some()
@@ -760,8 +771,9 @@ impl RunsWorkspace {
                 {
                     f.x_range = Some([a as f64, b.max(a + 1) as f64]);
                 }
-                let plot = linked_plot(&format!("runs-{}", fig.id), h, link, "step", f.log_y);
-                figure_view::show(ui, plot, &f);
+                let plot = linked_plot(key, h, link, "step", f.log_y)
+                    .label_formatter(plot_aids::hover_all(&f, "step"));
+                plot_aids::show(ui, key, plot, &f);
             }
         });
     }

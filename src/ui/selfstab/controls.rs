@@ -8,6 +8,7 @@ use crate::engine::theory::measured::TheoryLog;
 use crate::engine::theory::self_stab::SelfStabParams;
 use crate::ui::plots::fmt_num;
 use crate::ui::theme;
+use crate::ui::widgets;
 
 impl SelfStabWorkspace {
     pub(super) fn controls_ui(&mut self, ui: &mut egui::Ui) {
@@ -24,24 +25,22 @@ impl SelfStabWorkspace {
         // the copied values, not the slider itself, so a drag does not move its own range.
         let h = self.range_hint.clone();
         let hint = |f: fn(&SelfStabParams) -> f64| h.as_ref().map_or(f64::NAN, f);
+        let anchor = self
+            .range_hint
+            .clone()
+            .unwrap_or_else(SelfStabParams::four_stage_example);
         let (r_lr, r_alpha, r_beta, r_x0) = (
-            log_range(hint(|p| p.lr), 0.001, 1.0),
-            log_range(hint(|p| p.alpha), 0.001, 10.0),
+            widgets::around(anchor.lr),
+            widgets::around(anchor.alpha),
             log_range(hint(|p| p.beta), 0.01, 100.0),
             log_range(hint(|p| p.x0), 1e-4, 5.0),
         );
         let y_lim = hint(|p| 2.0 * p.y0.abs()).max(5.0);
         let p = &mut self.params;
-        ui.add(
-            egui::Slider::new(&mut p.lr, r_lr)
-                .logarithmic(true)
-                .text("η (learning rate)"),
-        );
-        ui.add(
-            egui::Slider::new(&mut p.alpha, r_alpha)
-                .logarithmic(true)
-                .text("α (sharpening rate)"),
-        );
+        // η and α: two decades around the preset's (or the network's) value on a wide rail,
+        // Shift for a fine drag.
+        widgets::log_slider(ui, &mut p.lr, r_lr, "η (learning rate)", true);
+        widgets::log_slider(ui, &mut p.alpha, r_alpha, "α (sharpening rate)", true);
         ui.add(
             egui::Slider::new(&mut p.beta, r_beta)
                 .logarithmic(true)
@@ -84,11 +83,12 @@ impl SelfStabWorkspace {
             .unwrap_or(0) as f64;
         ui.horizontal(|ui| {
             let label = if self.playing { "Pause" } else { "Play" };
-            if ui.button(label).clicked() {
-                if !self.playing && self.cursor >= last {
-                    self.cursor = 0.0;
-                }
-                self.playing = !self.playing;
+            if ui
+                .button(label)
+                .on_hover_text("Play / pause (Space)")
+                .clicked()
+            {
+                self.toggle_play();
             }
             if ui.button("Rewind").clicked() {
                 self.cursor = 0.0;

@@ -201,6 +201,26 @@ impl SelfStabWorkspace {
         }
     }
 
+    /// Play or pause the play-back (from the start when it is at the end).
+    pub fn toggle_play(&mut self) {
+        let last = self
+            .run
+            .as_ref()
+            .map(|r| r.rows.len().saturating_sub(1))
+            .unwrap_or(0) as f64;
+        if !self.playing && self.cursor >= last {
+            self.cursor = 0.0;
+        }
+        self.playing = !self.playing;
+    }
+
+    /// Space plays / pauses (unless a text field has the keyboard).
+    fn handle_keys(&mut self, ctx: &egui::Context) {
+        if !ctx.egui_wants_keyboard_input() && ctx.input(|i| i.key_pressed(egui::Key::Space)) {
+            self.toggle_play();
+        }
+    }
+
     fn advance_cursor(&mut self, ctx: &egui::Context) {
         if !self.playing {
             return;
@@ -243,9 +263,10 @@ impl Workspace for SelfStabWorkspace {
 
     fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_>) {
         let network = cx.shared.network_theory.clone();
+        self.handle_keys(&ui.ctx().clone());
         egui::Panel::left("selfstab-controls")
             .resizable(true)
-            .default_size(300.0)
+            .default_size(340.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     self.network_ui(ui, &network);
@@ -296,6 +317,8 @@ impl Workspace for SelfStabWorkspace {
         let PresetKind::SelfStab(s) = &p.kind else {
             return false;
         };
+        // The η and α sliders sit around the preset's values.
+        self.range_hint = Some(s.clone());
         self.set_params(s.clone());
         self.params_from_network = false;
         true

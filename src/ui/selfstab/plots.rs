@@ -10,8 +10,8 @@ use crate::engine::figure::selfstab::{Field, Fit, Measured, SelfStabView};
 use crate::engine::plot::padded_extent;
 use crate::engine::theory::self_stab::displacement_field_two_step;
 use crate::ui::export::ExportManager;
-use crate::ui::figure_view;
-use crate::ui::plots::{hover_label, linked_plot, plot_header};
+use crate::ui::plot_aids;
+use crate::ui::plots::{hover_label, linked_plot};
 
 impl SelfStabWorkspace {
     pub(super) fn plots_ui(&self, ui: &mut egui::Ui, exports: &mut ExportManager) {
@@ -75,27 +75,41 @@ impl SelfStabWorkspace {
             figure::selfstab::sharpness(s, &view),
             figure::selfstab::phase(s, &view),
         ];
+        // A plot's id carries whether the axes are held on the measured trajectory: when
+        // that is switched off, a fresh plot memory fits the axes to the map again.
+        let id = |name: &str| format!("{name}{}", if fit.is_some() { "-fit" } else { "" });
+        let x_title = format!("{x_name} over t");
+        let keys = ["selfstab-x", "selfstab-sharpness", "selfstab-phase"];
+        let shown = plot_aids::shown(ui.ctx(), &keys);
+        let draw = |ui: &mut egui::Ui, exports: &mut ExportManager, i: usize, height: f32| {
+            let (fig, title) = match i {
+                0 => (&fx, x_title.as_str()),
+                1 => (&fs, "Sharpness 2/η + y_t"),
+                _ => (&fp, "Phase portrait (x_t, y_t)"),
+            };
+            plot_aids::header(ui, keys[i], title, exports, fig);
+            let plot = if i < 2 {
+                linked_plot(&id(keys[i]), height, link, "t", false)
+                    .label_formatter(plot_aids::hover_all(fig, "t"))
+            } else {
+                Plot::new(id(keys[i]))
+                    .y_axis_min_width(52.0)
+                    .height(height)
+                    .label_formatter(hover_label("x", false))
+            };
+            plot_aids::show(ui, keys[i], plot, fig);
+        };
+        if shown.len() == 1 {
+            // One plot in focus: it takes the whole central area.
+            let i = keys.iter().position(|k| *k == shown[0]).unwrap_or(0);
+            draw(ui, exports, i, (avail - 40.0).max(120.0));
+            return;
+        }
         ui.columns(2, |cols| {
             let (left, right) = cols.split_at_mut(1);
-            let ui = &mut left[0];
-            plot_header(ui, &format!("{x_name} over t"), exports, &fx);
-            // A plot's id carries whether the axes are held on the measured trajectory: when
-            // that is switched off, a fresh plot memory fits the axes to the map again.
-            let id = |name: &str| format!("{name}{}", if fit.is_some() { "-fit" } else { "" });
-            figure_view::show(ui, linked_plot(&id("selfstab-x"), h, link, "t", false), &fx);
-            plot_header(ui, "Sharpness 2/η + y_t", exports, &fs);
-            figure_view::show(
-                ui,
-                linked_plot(&id("selfstab-sharpness"), h, link, "t", false),
-                &fs,
-            );
-            let ui = &mut right[0];
-            plot_header(ui, "Phase portrait (x_t, y_t)", exports, &fp);
-            let plot = Plot::new(id("selfstab-phase"))
-                .y_axis_min_width(52.0)
-                .height(2.0 * h + 24.0)
-                .label_formatter(hover_label("x", false));
-            figure_view::show(ui, plot, &fp);
+            draw(&mut left[0], exports, 0, h);
+            draw(&mut left[0], exports, 1, h);
+            draw(&mut right[0], exports, 2, 2.0 * h + 24.0);
         });
     }
 

@@ -17,10 +17,12 @@ impl TrainingWorkspace {
             .run
             .as_ref()
             .is_some_and(|r| r.info.is_some() && !r.records.is_empty());
-        ui.add(
-            egui::Slider::new(&mut self.branch_lr, 1e-4..=20.0)
-                .logarithmic(true)
-                .text("branch η"),
+        crate::ui::widgets::log_slider(
+            ui,
+            &mut self.branch_lr,
+            crate::ui::widgets::around(self.lr_anchor),
+            "branch η",
+            false,
         );
         if ui
             .add_enabled(has_records, egui::Button::new("Branch"))
@@ -34,7 +36,7 @@ impl TrainingWorkspace {
             let l = ui.label("η sweep");
             ui.add(
                 egui::TextEdit::singleline(&mut self.sweep_text)
-                    .hint_text("0.01, 0.02, 0.04")
+                    .hint_text("0.5η, η, 1.5η")
                     .desired_width(130.0),
             )
             .labelled_by(l.id)
@@ -47,10 +49,15 @@ impl TrainingWorkspace {
                 sweep_err.is_none() && self.problems().is_empty() && !loading,
                 egui::Button::new("Run sweep"),
             )
-            .on_hover_text("Start one run per η from the same θ0, each with its own 2/η line")
+            .on_hover_text("Start one run per η from the same θ0, each with its own 2/η line (replaces the current run)")
             .clicked()
         {
-            self.start_sweep();
+            // A sweep replaces the run on screen: ask first when there is one.
+            if self.run.as_ref().is_some_and(|r| !r.records.is_empty()) {
+                self.confirm_sweep = true;
+            } else {
+                self.start_sweep();
+            }
         }
         if let Some(e) = sweep_err {
             ui.label(RichText::new(format!("! {e}")).color(pal.warn_fg));
@@ -69,7 +76,7 @@ impl TrainingWorkspace {
             for o in &self.overlays {
                 let step = o.view.records.last().map(|r| r.step);
                 let state = match (&o.view.finished, step) {
-                    (Some(r), _) => format!("{r}"),
+                    (Some(r), _) => super::model::stop_text(r),
                     (None, Some(s)) => format!("step {s}"),
                     (None, None) => "waiting".into(),
                 };

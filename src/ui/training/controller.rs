@@ -15,6 +15,7 @@ use crate::engine::probe::{ProbeConfig, ProbeUpdate};
 use crate::engine::session::StopReason;
 use crate::engine::theory::measured::{TheoryLog, TheoryOptions};
 use crate::engine::worker::{Command, Event, TrainWorker};
+use crate::ui::widgets;
 
 /// Most substeps the app offers.
 pub const MAX_CF_SUBSTEPS: usize = 16;
@@ -383,6 +384,10 @@ impl TrainingWorkspace {
         match check_lr(lr) {
             Ok(lr) => {
                 self.lr_problem = None;
+                if !widgets::around(self.lr_anchor).contains(&lr) {
+                    // A value typed outside the slider's two decades recentres them.
+                    self.lr_anchor = lr;
+                }
                 self.set_lr(lr);
             }
             Err(e) => self.lr_problem = Some(format!("not taken: {e}; η stays as it was")),
@@ -488,7 +493,10 @@ impl TrainingWorkspace {
                 run.finished = Some(reason);
                 run.paused = false;
             }
-            Event::Paused { paused, .. } => run.paused = paused,
+            Event::Paused { paused, .. } => {
+                run.paused = paused;
+                run.restart_rate();
+            }
             Event::Reset { .. } => {
                 run.finished = None;
                 run.paused = true;

@@ -16,6 +16,7 @@ use crate::engine::network::LossKind;
 use crate::ui::plots::fmt_num;
 use crate::ui::shell::{AppCommand, Cx};
 use crate::ui::theme;
+use crate::ui::widgets::{self, around};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum InitKind {
@@ -246,10 +247,13 @@ impl TrainingWorkspace {
         // pending value meanwhile; values outside the slider's range are not clamped but
         // checked, with the reason beside the slider.
         let mut lr = self.lr_pending.unwrap_or(self.config.lr);
-        let r = ui.add(
-            slider(&mut lr, 1e-4..=20.0)
-                .logarithmic(true)
-                .text("η (learning rate)"),
+        // Two decades around the preset's η on a wide rail (Shift: fine drag).
+        let r = widgets::log_slider(
+            ui,
+            &mut lr,
+            around(self.lr_anchor),
+            "η (learning rate)",
+            false,
         );
         let dragging = r.dragged() || r.is_pointer_button_down_on();
         if r.changed() {

@@ -128,6 +128,12 @@ pub struct TrainingWorkspace {
     pub central_flow: CentralFlowLog,
     /// The same rows as the figures draw them.
     pub cf_series: CentralFlowSeries,
+    /// The η the sliders' ranges sit around (the preset's, or the last one typed outside).
+    pub lr_anchor: f64,
+    /// R was pressed: the run resets only once this is confirmed (Enter), Esc keeps it.
+    pub confirm_reset: bool,
+    /// "Run sweep" was pressed with a run on screen: the sweep replaces it once confirmed.
+    pub confirm_sweep: bool,
 }
 
 impl TrainingWorkspace {
@@ -165,6 +171,9 @@ impl TrainingWorkspace {
             cf_substeps: controller::app_central_flow_defaults().substeps,
             central_flow: CentralFlowLog::default(),
             cf_series: CentralFlowSeries::default(),
+            confirm_reset: false,
+            lr_anchor: 0.1,
+            confirm_sweep: false,
         };
         if let Some(p) = presets::find("digits-demo") {
             w.load_preset(&p, None);
@@ -186,6 +195,9 @@ impl TrainingWorkspace {
             // on by default only for the small presets.
             self.theory_on = !p.needs_cifar;
             self.preset = Some(p.clone());
+            // Branch and sweep around this preset's η (fixed values flatten some presets'
+            // curves against 2/η lines far away).
+            (self.branch_lr, self.sweep_text) = model::compare_defaults(self.config.lr);
         }
     }
 
@@ -198,6 +210,7 @@ impl TrainingWorkspace {
             .join(",");
         self.use_acc_goal = c.acc_goal.is_some();
         self.use_loss_goal = c.loss_goal.is_some();
+        self.lr_anchor = c.lr;
         if let DatasetSpec::Cifar10 { dir, .. } = &c.dataset
             && self.cifar_dir.is_empty()
             && dir.is_absolute()
@@ -269,6 +282,10 @@ impl TrainingWorkspace {
     }
 
     fn handle_keys(&mut self, ctx: &egui::Context) {
+        if self.confirm_reset || self.confirm_sweep {
+            // The confirmation owns Enter and Esc (see `confirm_ui`).
+            return;
+        }
         if ctx.egui_wants_keyboard_input() {
             return;
         }
@@ -285,8 +302,71 @@ impl TrainingWorkspace {
         if right {
             self.step();
         }
-        if r {
-            self.reset();
+        // One stray key must not lose a long run: R asks first.
+        if r && self.run.as_ref().is_some_and(|r| r.info.is_some()) {
+            self.confirm_reset = true;
+        }
+    }
+
+    /// The confirmation asked by R (reset) or "Run sweep" with a run on screen: Enter or the
+    /// button goes ahead, Esc or the other button keeps the run.
+    fn confirm_ui(&mut self, ctx: &egui::Context) {
+        if !(self.confirm_reset || self.confirm_sweep) {
+            return;
+        }
+        let step = self
+            .run
+            .as_ref()
+            .and_then(|r| r.records.last())
+            .map_or(0, |r| r.step);
+        let (question, go) = if self.confirm_reset {
+            (
+                format!(
+                    "Reset the run to its initial weights? Its {} are discarded.",
+                    model::plural(step, "step")
+                ),
+                "Reset (Enter)",
+            )
+        } else {
+            (
+                format!(
+                    "Run the sweep? It replaces the current run (step {step}) and its overlays."
+                ),
+                "Run sweep (Enter)",
+            )
+        };
+        let (enter, esc) = ctx.input(|i| {
+            (
+                i.key_pressed(egui::Key::Enter),
+                i.key_pressed(egui::Key::Escape),
+            )
+        });
+        let mut decided = None;
+        egui::Modal::new(egui::Id::unique("training-confirm")).show(ctx, |ui| {
+            ui.set_max_width(420.0);
+            ui.label(question);
+            ui.horizontal(|ui| {
+                if ui.button(go).clicked() {
+                    decided = Some(true);
+                }
+                if ui.button("Keep the run (Esc)").clicked() {
+                    decided = Some(false);
+                }
+            });
+        });
+        if enter {
+            decided = Some(true);
+        } else if esc {
+            decided = Some(false);
+        }
+        if let Some(go) = decided {
+            if go && self.confirm_reset {
+                self.reset();
+            } else if go && self.confirm_sweep {
+                self.start_sweep();
+            }
+            self.confirm_reset = false;
+            self.confirm_sweep = false;
         }
     }
 
@@ -315,10 +395,12 @@ impl Workspace for TrainingWorkspace {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_>) {
-        self.handle_keys(&ui.ctx().clone());
+        let ctx = ui.ctx().clone();
+        self.handle_keys(&ctx);
+        self.confirm_ui(&ctx);
         egui::Panel::left("training-controls")
             .resizable(true)
-            .default_size(300.0)
+            .default_size(340.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| self.controls_ui(ui, cx));
             });

@@ -8,6 +8,7 @@ pub use crate::engine::figure::{RunSeries, step_breakpoints, step_line};
 use crate::engine::session::{StepRecord, StopReason};
 use crate::engine::theory::measured::{PredictedLambda1, TheoryLog, predicted_lambda1};
 use crate::engine::worker::RunInfo;
+use crate::ui::plot_aids::{fmt_sig, sig};
 use crate::ui::plots::fmt_num;
 
 /// Everything the UI knows about the current run (full data kept for export).
@@ -53,12 +54,21 @@ impl RunView {
         self.records.push(r);
     }
 
-    /// Steps per second of wall-clock time over the recent records.
+    /// Steps per second of wall-clock time over the last [`RATE_WINDOW_S`] seconds of running
+    /// (pauses excluded: the arrivals restart after each pause).
     pub fn steps_per_s(&self) -> Option<f64> {
-        let (t0, s0) = self.arrivals.front()?;
         let (t1, s1) = self.arrivals.back()?;
+        let (t0, s0) = self
+            .arrivals
+            .iter()
+            .find(|(t, _)| t1.duration_since(*t).as_secs_f64() <= RATE_WINDOW_S)?;
         let dt = t1.duration_since(*t0).as_secs_f64();
-        (dt > 0.05 && s1 > s0).then(|| (s1 - s0) as f64 / dt)
+        (dt > 0.2 && s1 > s0).then(|| (s1 - s0) as f64 / dt)
+    }
+
+    /// The run paused, resumed or was reset: the time in between is not running time.
+    pub fn restart_rate(&mut self) {
+        self.arrivals.clear();
     }
 
     /// Compute seconds per step (from the records' clocks).
@@ -75,6 +85,74 @@ impl RunView {
     pub fn is_active(&self) -> bool {
         self.finished.is_none() && !self.loading && self.info.is_some()
     }
+}
+
+/// Seconds of running over which steps/s is measured.
+pub const RATE_WINDOW_S: f64 = 5.0;
+
+/// `1 step`, `2 steps`.
+pub fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// How a run ended, in words that do not repeat (or contradict) the step counter beside them.
+pub fn stop_text(r: &StopReason) -> String {
+    match r {
+        StopReason::MaxSteps { steps } => format!("finished {}", plural(*steps, "step")),
+        StopReason::AccuracyGoal { accuracy, .. } => {
+            format!(
+                "stopped: train accuracy {:.1}% reached the goal",
+                accuracy * 100.0
+            )
+        }
+        StopReason::LossGoal { loss, .. } => {
+            format!("stopped: train loss {} reached the goal", fmt_sig(*loss))
+        }
+        StopReason::Diverged { .. } => "diverged".into(),
+        StopReason::Stopped { .. } => "stopped".into(),
+    }
+}
+
+/// The status line's parts: step counter, state, and (while running) the recent rate with its
+/// inverse and the time left at that rate.
+pub fn status_parts(
+    step: usize,
+    max_steps: usize,
+    finished: Option<&StopReason>,
+    paused: bool,
+    steps_per_s: Option<f64>,
+) -> Vec<String> {
+    let mut parts = vec![format!("step {step} / {max_steps}")];
+    match (finished, paused) {
+        (Some(r), _) => parts.push(stop_text(r)),
+        (None, true) => parts.push("paused".into()),
+        (None, false) => {
+            parts.push("running".into());
+            if let Some(r) = steps_per_s.filter(|r| r.is_finite() && *r > 0.0) {
+                let rate = if r >= 10.0 {
+                    format!("{r:.0}")
+                } else {
+                    format!("{r:.1}")
+                };
+                parts.push(format!("{rate} steps/s ({} s/step)", sig(1.0 / r, 2)));
+                let left = max_steps.saturating_sub(step) as f64 / r;
+                parts.push(format!("ETA {}", fmt_duration(left)));
+            }
+        }
+    }
+    parts
+}
+
+/// The "Compare runs" defaults for a preset's η: branch at 0.5η; sweep 0.5η, η, 1.5η (as
+/// typed in the sweep field, rounded to 3 significant digits).
+pub fn compare_defaults(lr: f64) -> (f64, String) {
+    let r = |v: f64| sig(v, 3).parse::<f64>().unwrap_or(v);
+    let sweep = [0.5 * lr, lr, 1.5 * lr]
+        .iter()
+        .map(|v| sig(*v, 3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (r(0.5 * lr), sweep)
 }
 
 /// What an overlaid run is.
@@ -244,5 +322,66 @@ mod tests {
     #[test]
     fn prediction_is_empty_without_a_measurement() {
         assert!(predicted_sharpness(&TheoryLog::default()).points.is_empty());
+    }
+
+    #[test]
+    fn status_is_consistent_and_grammatical() {
+        let p = status_parts(535, 2000, None, false, Some(4.0));
+        assert_eq!(
+            p,
+            [
+                "step 535 / 2000",
+                "running",
+                "4.0 steps/s (0.25 s/step)",
+                "ETA 6m06s"
+            ]
+        );
+        // A stopped run does not name a second, different step.
+        let stopped = StopReason::Stopped { step: 536 };
+        let p = status_parts(535, 2000, Some(&stopped), false, Some(4.0));
+        assert_eq!(p, ["step 535 / 2000", "stopped"]);
+        let one = StopReason::MaxSteps { steps: 1 };
+        assert_eq!(
+            status_parts(1, 1, Some(&one), false, None)[1],
+            "finished 1 step"
+        );
+        let two = StopReason::MaxSteps { steps: 2 };
+        assert_eq!(
+            status_parts(2, 2, Some(&two), false, None)[1],
+            "finished 2 steps"
+        );
+        assert_eq!(
+            status_parts(3, 9, None, true, Some(2.0)),
+            ["step 3 / 9", "paused"]
+        );
+        assert_eq!(plural(1, "overlaid run"), "1 overlaid run");
+        assert_eq!(plural(0, "overlaid run"), "0 overlaid runs");
+    }
+
+    #[test]
+    fn steps_per_s_is_recent_and_restarts_after_a_pause() {
+        let mut v = RunView::new(1);
+        assert_eq!(v.steps_per_s(), None);
+        let t0 = Instant::now() - std::time::Duration::from_secs(100);
+        // 10 steps over 95 s (a long pause in the middle), then 10 steps in the last 2 s.
+        for (dt, s) in [(0.0, 0), (1.0, 10), (96.0, 11), (98.0, 21)] {
+            v.arrivals
+                .push_back((t0 + std::time::Duration::from_secs_f64(dt), s));
+        }
+        let r = v.steps_per_s().expect("a rate");
+        assert!((r - 5.0).abs() < 1e-9, "{r}");
+        v.restart_rate();
+        assert_eq!(v.steps_per_s(), None);
+    }
+
+    #[test]
+    fn compare_defaults_scale_with_the_presets_lr() {
+        assert_eq!(compare_defaults(0.4), (0.2, "0.2, 0.4, 0.6".to_string()));
+        assert_eq!(
+            compare_defaults(2.0 / 30.0),
+            (0.0333, "0.0333, 0.0667, 0.1".to_string())
+        );
+        let (_, text) = compare_defaults(0.01);
+        assert_eq!(parse_lrs(&text), Ok(vec![0.005, 0.01, 0.015]));
     }
 }

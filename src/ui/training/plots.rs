@@ -8,8 +8,8 @@ use super::TrainingWorkspace;
 use super::model::{Overlay, OverlayKind, predicted_sharpness};
 use crate::engine::figure::training::{self, OverlayRun, TrainingView};
 use crate::engine::figure::{Figure, Role};
-use crate::ui::figure_view;
-use crate::ui::plots::{fmt_num, linked_plot, plot_header};
+use crate::ui::plot_aids;
+use crate::ui::plots::{fmt_num, linked_plot};
 use crate::ui::shell::Cx;
 
 /// An overlay's colour role: its palette slot, or the flow's.
@@ -59,6 +59,9 @@ impl TrainingWorkspace {
     pub(super) fn plots_ui(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_>) {
         let figs = self.figures();
         let link = egui::Id::unique("training-x-link");
+        let keys: Vec<String> = figs.iter().map(|f| format!("train-{}", f.id)).collect();
+        let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let shown = plot_aids::shown(ui.ctx(), &key_refs);
         let avail = ui.available_height();
         let (mut h_small, mut h_big) = (
             ((avail - 90.0) * 0.28).max(90.0),
@@ -70,20 +73,24 @@ impl TrainingWorkspace {
             h_big = (usable * 0.3).max(120.0);
             h_small = (usable * 0.7 / (figs.len() - 1) as f32).max(80.0);
         }
-        for fig in &figs {
+        if shown.len() == 1 && figs.len() > 1 {
+            // One plot in focus: it takes the whole central area.
+            h_big = (avail - 40.0).max(120.0);
+            h_small = h_big;
+        }
+        for (fig, key) in figs.iter().zip(&keys) {
+            if !shown.contains(&key.as_str()) {
+                continue;
+            }
             let (title, height) = match fig.id.as_str() {
                 "sharpness" => ("Sharpness λ1…λk and 2/η", h_big),
                 _ => (fig.title.as_str(), h_small),
             };
-            plot_header(ui, title, cx.exports, fig);
-            let plot = linked_plot(
-                &format!("train-{}", fig.id),
-                height,
-                link,
-                "step",
-                fig.log_y,
-            );
-            figure_view::show(ui, plot, fig);
+            plot_aids::header(ui, key, title, cx.exports, fig);
+            // Hovering lists every series at that step (loss, λ1…λk, 2/η, predictions).
+            let plot = linked_plot(key, height, link, "step", fig.log_y)
+                .label_formatter(plot_aids::hover_all(fig, "step"));
+            plot_aids::show(ui, key, plot, fig);
         }
     }
 }

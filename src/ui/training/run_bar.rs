@@ -3,10 +3,10 @@
 use eframe::egui::{self, RichText};
 
 use super::TrainingWorkspace;
-use super::model::fmt_duration;
+use super::model::status_parts;
 use crate::engine::config::RunConfig;
 use crate::ui::export::{OverlayExport, RunExport};
-use crate::ui::plots::fmt_num;
+use crate::ui::plot_aids::{fmt_sig, sig};
 use crate::ui::shell::Cx;
 use crate::ui::theme;
 
@@ -102,35 +102,26 @@ impl TrainingWorkspace {
         };
         let last = run.records.last();
         let step = last.map(|r| r.step).unwrap_or(0);
-        let state = match (&run.finished, run.paused) {
-            (Some(r), _) => format!("finished: {r}"),
-            (None, true) => "paused".into(),
-            (None, false) => "running".into(),
-        };
-        let mut parts = vec![format!("step {step} / {}", info.config.max_steps), state];
-        if let Some(sps) = run.steps_per_s() {
-            parts.push(format!("{sps:.1} steps/s"));
-        }
-        if let Some(s) = run.s_per_step() {
-            parts.push(format!("{} s/step", fmt_num(s)));
-            if run.finished.is_none() {
-                let left = info.config.max_steps.saturating_sub(step) as f64 * s;
-                parts.push(format!("ETA {}", fmt_duration(left)));
-            }
-        }
+        let mut parts = status_parts(
+            step,
+            info.config.max_steps,
+            run.finished.as_ref(),
+            run.paused,
+            run.steps_per_s(),
+        );
         if let Some(r) = run.records.iter().rev().find(|r| r.hvps.is_some()) {
             if let Some(h) = r.hvps {
                 parts.push(format!("{h} HVPs/estimate"));
             }
             if let Some(res) = r.lanczos_residual {
-                parts.push(format!("Lanczos residual {}", fmt_num(res)));
+                parts.push(format!("Lanczos residual {}", sig(res, 2)));
             }
         }
         if let Some(r) = last {
             parts.push(format!(
                 "η = {} (2/η = {})",
-                fmt_num(r.lr),
-                fmt_num(r.threshold)
+                fmt_sig(r.lr),
+                fmt_sig(r.threshold)
             ));
         }
         ui.label(RichText::new(parts.join("  ·  ")).monospace());
