@@ -186,7 +186,7 @@ where
             }
         }
         let n = norm(&v);
-        if !(n > 1e-8) {
+        if n.is_nan() || n <= 1e-8 {
             continue;
         }
         v.iter_mut().for_each(|e| *e /= n);
@@ -238,7 +238,7 @@ where
         for &j in &active {
             let w = res_vecs[j].clone();
             let n = norm(&w);
-            if !(n > 0.0) {
+            if n.is_nan() || n <= 0.0 {
                 continue;
             }
             let w: Vec<f64> = w.iter().map(|e| e / n).collect();
@@ -252,7 +252,7 @@ where
                 }
             }
             let nw = norm(&wv);
-            if !(nw > 1e-10) {
+            if nw.is_nan() || nw <= 1e-10 {
                 continue;
             }
             wv.iter_mut().for_each(|e| *e /= nw);
@@ -398,8 +398,8 @@ mod tests {
             cold.matvecs
         );
         let truth = dense_eigenvalues(&h2);
-        for i in 0..2 {
-            assert!((warm.eigenvalues[i] - truth[i]).abs() <= warm.error_bounds[i] + 1e-12);
+        for ((got, want), bound) in warm.eigenvalues.iter().zip(&truth).zip(&warm.error_bounds) {
+            assert!((got - want).abs() <= bound + 1e-12);
         }
     }
 }
