@@ -29,7 +29,8 @@ pub mod simulate;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Renderer of the desktop app: glow (OpenGL; smooth under software GL) or wgpu.
+    /// Renderer of the desktop app: glow (OpenGL; smooth under software GL) or wgpu (only in a
+    /// build with `--features wgpu`).
     #[arg(long, default_value = "glow", global = true)]
     pub renderer: String,
     /// Open the app without starting the digits demo (or the --preset run).
