@@ -78,6 +78,8 @@ pub struct Settings {
     pub autostart: bool,
     /// Run folders opened lately (newest first), offered in the Runs workspace.
     pub recent_runs: Vec<String>,
+    /// Export size, look, folder and GIF options.
+    pub export: export::ExportSettings,
 }
 
 impl Default for Settings {
@@ -90,6 +92,7 @@ impl Default for Settings {
             cifar_dir: None,
             autostart: true,
             recent_runs: Vec::new(),
+            export: export::ExportSettings::default(),
         }
     }
 }

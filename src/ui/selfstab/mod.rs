@@ -288,6 +288,10 @@ impl Workspace for SelfStabWorkspace {
                     pal.info_fg,
                 );
             }
+            cx.exports.context = crate::ui::export::ExportContext {
+                preset: cx.settings.last_preset.clone(),
+                eta: Some(self.params.lr),
+            };
             self.plots_ui(ui, cx.exports);
         });
     }

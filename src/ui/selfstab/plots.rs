@@ -6,12 +6,13 @@ use egui_plot::Plot;
 
 use super::{SelfStabWorkspace, XDisplay, phase_extent};
 use crate::engine::figure;
+use crate::engine::figure::animate::Animation;
 use crate::engine::figure::selfstab::{Field, Fit, Measured, SelfStabView};
 use crate::engine::plot::padded_extent;
 use crate::engine::theory::self_stab::displacement_field_two_step;
 use crate::ui::export::ExportManager;
 use crate::ui::figure_view;
-use crate::ui::plots::{hover_label, linked_plot, plot_header};
+use crate::ui::plots::{hover_label, linked_plot, plot_header_with};
 
 impl SelfStabWorkspace {
     pub(super) fn plots_ui(&self, ui: &mut egui::Ui, exports: &mut ExportManager) {
@@ -75,22 +76,62 @@ impl SelfStabWorkspace {
             figure::selfstab::sharpness(s, &view),
             figure::selfstab::phase(s, &view),
         ];
+        // The play-back as a GIF: each figure rebuilt at t with the map run up to t.
+        let playback = |which: usize| {
+            let run = self.run.clone();
+            let display = self.display;
+            let measured = measured.cloned();
+            let fit = view.fit;
+            let field = view.field.clone();
+            let delta_line = view.delta_line;
+            move || -> Result<Animation, String> {
+                let run = run.ok_or("the map has not been simulated")?;
+                let last = run.rows.last().map_or(0.0, |r| r.t as f64);
+                let first = run.rows.first().map_or(0.0, |r| r.t as f64);
+                if last <= first {
+                    return Err("the map has fewer than two steps".into());
+                }
+                Ok(Animation::new((first, last), move |t| {
+                    let mut r = run.clone();
+                    r.rows.retain(|row| row.t as f64 <= t);
+                    let s = super::series_of(&r, display);
+                    let at = r.rows.last().map(|row| [row.x, row.y]);
+                    let v = SelfStabView {
+                        x_name,
+                        delta_line,
+                        measured: measured.as_ref().map(|m| Measured {
+                            x: &m.x,
+                            sharpness: &m.sharpness,
+                            phase: &m.phase,
+                        }),
+                        fit,
+                        field: field.clone(),
+                        cursor: Some((t.floor(), at)),
+                    };
+                    match which {
+                        0 => figure::selfstab::x_over_t(&s, &v),
+                        1 => figure::selfstab::sharpness(&s, &v),
+                        _ => figure::selfstab::phase(&s, &v),
+                    }
+                }))
+            }
+        };
         ui.columns(2, |cols| {
             let (left, right) = cols.split_at_mut(1);
             let ui = &mut left[0];
-            plot_header(ui, &format!("{x_name} over t"), exports, &fx);
+            plot_header_with(ui, &format!("{x_name} over t"), exports, &fx, playback(0));
             // A plot's id carries whether the axes are held on the measured trajectory: when
             // that is switched off, a fresh plot memory fits the axes to the map again.
             let id = |name: &str| format!("{name}{}", if fit.is_some() { "-fit" } else { "" });
             figure_view::show(ui, linked_plot(&id("selfstab-x"), h, link, "t", false), &fx);
-            plot_header(ui, "Sharpness 2/η + y_t", exports, &fs);
+            plot_header_with(ui, "Sharpness 2/η + y_t", exports, &fs, playback(1));
             figure_view::show(
                 ui,
                 linked_plot(&id("selfstab-sharpness"), h, link, "t", false),
                 &fs,
             );
             let ui = &mut right[0];
-            plot_header(ui, "Phase portrait (x_t, y_t)", exports, &fp);
+            plot_header_with(ui, "Phase portrait (x_t, y_t)", exports, &fp, playback(2));
             let plot = Plot::new(id("selfstab-phase"))
                 .y_axis_min_width(52.0)
                 .height(2.0 * h + 24.0)
