@@ -186,8 +186,11 @@ fn sizes_and_looks_are_honoured() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Frames of a GIF file and the (left, top, width, height) of each.
-fn gif_frames(path: &Path) -> (u16, u16, Vec<(u16, u16, u16, u16, u16)>) {
+/// (left, top, width, height, delay) of a GIF frame.
+type FrameRect = (u16, u16, u16, u16, u16);
+
+/// The size of a GIF file and the rectangle and delay of each frame.
+fn gif_frames(path: &Path) -> (u16, u16, Vec<FrameRect>) {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{e}"));
     let mut opts = gif::DecodeOptions::new();
     opts.set_color_output(gif::ColorOutput::Indexed);
@@ -437,4 +440,28 @@ fn digits_demo_exports_for_slides() {
             .map(|m| m.len() / 1024)
             .unwrap_or(0)
     );
+    // The GIF as a viewer shows it after a third of its frames, for looking at.
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut o = gif::DecodeOptions::new();
+    o.set_color_output(gif::ColorOutput::RGBA);
+    let mut dec = o.read_info(file).unwrap_or_else(|e| panic!("{e}"));
+    let (w, h) = (usize::from(dec.width()), usize::from(dec.height()));
+    let mut canvas = vec![0u8; w * h * 4];
+    for _ in 0..n / 3 {
+        let Some(f) = dec.read_next_frame().unwrap_or_else(|e| panic!("{e}")) else {
+            break;
+        };
+        let (l, t, fw) = (
+            usize::from(f.left),
+            usize::from(f.top),
+            usize::from(f.width),
+        );
+        for (k, row) in f.buffer.chunks_exact(fw * 4).enumerate() {
+            let at = ((t + k) * w + l) * 4;
+            canvas[at..at + fw * 4].copy_from_slice(row);
+        }
+    }
+    let frame = path.with_extension("frame.png");
+    image::save_buffer(&frame, &canvas, w as u32, h as u32, image::ColorType::Rgba8)
+        .unwrap_or_else(|e| panic!("{e}"));
 }
