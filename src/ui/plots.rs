@@ -214,8 +214,7 @@ pub fn plot_header_with(
                 let g = &exports.settings.gif;
                 let gif = ui.small_button("GIF").on_hover_text(format!(
                     "Export “{title}” as an animated GIF ({} fps, {} s)",
-                    g.fps,
-                    fmt_num(g.seconds)
+                    g.fps, g.seconds
                 ));
                 if gif.clicked() {
                     match animation() {
@@ -299,7 +298,7 @@ pub fn export_options_ui(ui: &mut egui::Ui, exports: &mut ExportManager) {
                 }
             });
         egui::ComboBox::from_id_salt("gif-seconds")
-            .selected_text(format!("{} s", fmt_num(st.gif.seconds)))
+            .selected_text(format!("{} s", st.gif.seconds))
             .show_ui(ui, |ui| {
                 for s in [3.0, 5.0, 6.0, 8.0, 12.0, 20.0] {
                     ui.selectable_value(&mut st.gif.seconds, s, format!("{s} s"));
@@ -309,7 +308,7 @@ pub fn export_options_ui(ui: &mut egui::Ui, exports: &mut ExportManager) {
     ui.weak(format!(
         "{} frames, then the last one stays {} s",
         st.gif.frames(),
-        fmt_num(st.gif.hold_seconds)
+        st.gif.hold_seconds
     ));
     ui.separator();
     ui.label("Folder (full path)");
