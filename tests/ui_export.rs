@@ -76,7 +76,7 @@ fn png_and_gif_buttons_write_into_the_chosen_folder() {
     };
     let mut h = harness(settings);
     h.run();
-    h.state_mut().host.settings.last_preset = Some("seed-fig2".into());
+    h.state_mut().host.settings.last_preset = Some("damian-stages".into());
 
     h.query_all_by_label("PNG")
         .next()
@@ -93,7 +93,7 @@ fn png_and_gif_buttons_write_into_the_chosen_folder() {
         .map(|n| n.to_string_lossy().into_owned());
     let name = name.unwrap_or_default();
     assert!(
-        name.starts_with("selfstab-x_seed-fig2_eta") && name.ends_with(".png"),
+        name.starts_with("selfstab-x_damian-stages_eta") && name.ends_with(".png"),
         "{name}"
     );
     let n = h
@@ -153,6 +153,22 @@ fn png_and_gif_buttons_write_into_the_chosen_folder() {
             .all(|n| n.path.as_ref().is_some_and(|p| p.starts_with(&dir)))
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The preset chosen last names only the figures of its own kind: a training preset never
+/// names the map's figures (the workspace passes its kind).
+#[test]
+fn only_a_preset_of_the_workspace_kind_names_its_figures() {
+    use eos_explorer::engine::presets::PresetKind;
+    use eos_explorer::ui::export::ExportContext;
+    let selfstab = |k: &PresetKind| matches!(k, PresetKind::SelfStab(_));
+    let c = ExportContext::new(Some("digits-demo"), selfstab, 0.1);
+    assert_eq!(c.preset, None);
+    assert_eq!(c.eta, Some(0.1));
+    let c = ExportContext::new(Some("damian-stages"), selfstab, 0.1);
+    assert_eq!(c.preset.as_deref(), Some("damian-stages"));
+    let c = ExportContext::new(Some("no-such-preset"), |_: &PresetKind| true, 0.4);
+    assert_eq!(c.preset, None);
 }
 
 /// The export settings are part of the app's persisted settings: an old settings file without

@@ -438,6 +438,8 @@ impl EosApp {
             }
         });
         self.notices_ui(&ctx);
+        // Exported titles and names carry a preset and η only where the workspace sets them.
+        self.host.exports.context = Default::default();
         let mut cx = self.host.cx();
         if let Some(w) = self.workspaces.by_id(active) {
             w.ui(ui, &mut cx);

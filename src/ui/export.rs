@@ -212,6 +212,25 @@ pub struct ExportContext {
     pub eta: Option<f64>,
 }
 
+impl ExportContext {
+    /// `preset` (the last one chosen) when it is of the kind `is_kind` accepts (a training
+    /// preset for the Training plots, …), so another workspace's preset never names a figure.
+    pub fn new(
+        preset: Option<&str>,
+        is_kind: impl Fn(&crate::engine::presets::PresetKind) -> bool,
+        eta: f64,
+    ) -> Self {
+        let preset = preset
+            .and_then(crate::engine::presets::find)
+            .filter(|p| is_kind(&p.kind))
+            .map(|p| p.name.to_string());
+        ExportContext {
+            preset,
+            eta: Some(eta),
+        }
+    }
+}
+
 /// η as people read it: up to 4 significant digits, no trailing zeros.
 fn eta_text(eta: f64) -> String {
     let s = format!(
