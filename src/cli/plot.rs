@@ -120,11 +120,7 @@ pub fn run(a: &PlotArgs) -> anyhow::Result<i32> {
             cols.join(", ")
         );
     }
-    let style = ExportStyle {
-        width: a.width,
-        height: a.height,
-        theme,
-    };
+    let style = ExportStyle::sized(a.width, a.height, theme);
     let stem = a
         .out
         .file_stem()

@@ -1,8 +1,8 @@
 //! Publication-style line charts (white background, title, axis labels, legend, an optional
 //! 2/η threshold drawn as a step line, optional log-y) written as SVG or PNG with plotters.
 //!
-//! No system libraries: the font is the Ubuntu Light face embedded in `epaint_default_fonts`,
-//! registered with plotters before anything is drawn. [`PlotSpec`] is plain data so the CLI
+//! No system libraries: the font is DejaVu Sans, embedded in the binary (see
+//! [`crate::engine::figure::render`]). [`PlotSpec`] is plain data so the CLI
 //! and the app describe a figure the same way. Nothing here imports UI crates.
 
 use std::path::Path;

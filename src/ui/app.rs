@@ -73,10 +73,11 @@ pub const NOTICE_SECONDS: f64 = 8.0;
 impl EosApp {
     /// Build the app; `autostart` starts the digits demo at once.
     pub fn new(ctx: &egui::Context, settings: Settings, autostart: bool) -> Self {
-        let host = Host {
+        let mut host = Host {
             settings,
             ..Host::default()
         };
+        host.exports.settings = host.settings.export.clone();
         let workspaces = Workspaces::new(shell::registry(ctx, &host.repaint));
         let mut app = EosApp {
             host,
@@ -215,6 +216,7 @@ impl EosApp {
                     AppCommand::Notify { text, error } => self.host.exports.notices.push(Notice {
                         text: text.clone(),
                         is_error: *error,
+                        path: None,
                     }),
                     AppCommand::OpenRun(_) | AppCommand::ChooseRun => self.show(runs::ID),
                     AppCommand::RememberRun(dir) => {
@@ -416,6 +418,7 @@ impl EosApp {
         if notices.is_empty() {
             return;
         }
+        let mut open = None;
         egui::Area::new(egui::Id::unique("eos-notices"))
             .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -12.0))
             .order(egui::Order::Foreground)
@@ -430,9 +433,26 @@ impl EosApp {
                     if plots::banner(ui, &n.text, bg, fg) {
                         keep[i] = false;
                     }
-                    if ui
+                    if let Some(path) = &n.path {
+                        ui.horizontal(|ui| {
+                            if ui
+                                .small_button("copy path")
+                                .on_hover_text(format!("Copy {} to the clipboard", path.display()))
+                                .clicked()
+                            {
+                                ui.ctx().copy_text(path.display().to_string());
+                            }
+                            if ui
+                                .small_button("open folder")
+                                .on_hover_text("Show the folder in the file manager")
+                                .clicked()
+                            {
+                                open = Some(path.clone());
+                            }
+                        });
+                    } else if ui
                         .small_button("copy")
-                        .on_hover_text("Copy this message (e.g. the path) to the clipboard")
+                        .on_hover_text("Copy this message to the clipboard")
                         .clicked()
                     {
                         ui.ctx().copy_text(n.text.clone());
@@ -446,6 +466,9 @@ impl EosApp {
             .retain(|_| k.next().copied().unwrap_or(true));
         if notices.iter().any(|n| !n.is_error) {
             ctx.request_repaint_after(std::time::Duration::from_millis(500));
+        }
+        if let Some(p) = open {
+            self.host.exports.open_folder(&p);
         }
     }
 
@@ -508,6 +531,8 @@ impl EosApp {
         });
         self.notices_ui(&ctx);
         self.shortcuts_ui(&ctx);
+        // Exported titles and names carry a preset and η only where the workspace sets them.
+        self.host.exports.context = Default::default();
         let mut cx = self.host.cx();
         if let Some(w) = self.workspaces.by_id(active) {
             w.ui(ui, &mut cx);
@@ -536,6 +561,7 @@ impl eframe::App for EosApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.host.settings.export = self.host.exports.settings.clone();
         eframe::set_value(storage, SETTINGS_KEY, &self.host.settings);
     }
 }

@@ -1,20 +1,29 @@
-//! Exports: figures (SVG/PNG, the same descriptions the screen draws), the window as PNG, a
-//! run folder in the CLI's layout (through the engine's `run_folder` writer). File dialogs run on spawned threads; when no dialog can open
-//! (rfd returns `None` at once: no portal, no zenity) files go to a default export folder and
-//! the message says where.
+//! Exports: figures (SVG/PNG at a size and look the user chose, the same descriptions the
+//! screen draws), animated GIFs of a figure growing or of the map's play-back, the window as
+//! PNG, a run folder in the CLI's layout (through the engine's `run_folder` writer).
+//!
+//! Figures and GIFs go straight into one absolute export folder the user chose (remembered in
+//! the settings), under descriptive names (`sharpness_digits-demo_eta0.4_2026-12-01_2238.png`);
+//! the message names the full path and offers "copy path" and "open folder". Dialogs (folder
+//! choice, run export) run on spawned threads; when none can open (rfd returns `None` at once:
+//! no portal, no zenity) the message says to type the folder's path instead.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use eframe::egui;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::central_flow::probe::{CSV_FILE, SUMMARY_FILE, csv_columns};
 use crate::engine::central_flow::{CentralFlowLog, CentralFlowProbeOptions};
 use crate::engine::config::RunConfig;
 use crate::engine::figure::Figure;
-use crate::engine::figure::render::{ExportStyle, write_figure};
+use crate::engine::figure::Theme;
+use crate::engine::figure::animate::{Animation, GifOptions, write_gif};
+use crate::engine::figure::render::{ExportStyle, FigureError, write_figure};
 use crate::engine::run_folder::{Overlay, RunData, Table, write_run};
 use crate::engine::session::StepRecord;
 use crate::engine::theory::measured::{CSV_COLUMNS, TheoryLog, TheoryOptions};
@@ -46,10 +55,287 @@ pub struct RunExport {
 }
 
 /// A message for the user about an export.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct Notice {
     pub text: String,
     pub is_error: bool,
+    /// The file or folder written (offered as "copy path" / "open folder").
+    pub path: Option<PathBuf>,
+}
+
+impl Notice {
+    pub fn info(text: impl Into<String>) -> Self {
+        Notice {
+            text: text.into(),
+            ..Notice::default()
+        }
+    }
+
+    pub fn error(text: impl Into<String>) -> Self {
+        Notice {
+            text: text.into(),
+            is_error: true,
+            path: None,
+        }
+    }
+
+    pub fn written(text: impl Into<String>, path: PathBuf) -> Self {
+        Notice {
+            text: text.into(),
+            is_error: false,
+            path: Some(path),
+        }
+    }
+}
+
+/// Canvas size of exported figures and GIFs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExportSize {
+    /// 1920 × 1080, for slides.
+    #[default]
+    Slides,
+    /// 1280 × 720.
+    Hd720,
+    /// Twice the classic 900 × 560 figure (1800 × 1120, text twice as large).
+    Double,
+    /// Inches and DPI, for papers.
+    Paper,
+}
+
+impl ExportSize {
+    pub const ALL: [ExportSize; 4] = [
+        ExportSize::Slides,
+        ExportSize::Hd720,
+        ExportSize::Double,
+        ExportSize::Paper,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ExportSize::Slides => "1920 × 1080 (slides)",
+            ExportSize::Hd720 => "1280 × 720",
+            ExportSize::Double => "2× (1800 × 1120)",
+            ExportSize::Paper => "inches and DPI (papers)",
+        }
+    }
+}
+
+/// Light, dark or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExportLook {
+    #[default]
+    Light,
+    Dark,
+    /// One file of each.
+    Both,
+}
+
+/// How and where figures are exported (persisted with the app's settings).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExportSettings {
+    /// The export folder (absolute); `None` = [`default_export_dir`].
+    pub folder: Option<PathBuf>,
+    pub size: ExportSize,
+    /// Width and height in inches (with [`ExportSize::Paper`]).
+    pub paper_inches: [f64; 2],
+    pub dpi: f64,
+    pub look: ExportLook,
+    pub gif: GifOptions,
+}
+
+impl Default for ExportSettings {
+    fn default() -> Self {
+        ExportSettings {
+            folder: None,
+            size: ExportSize::Slides,
+            paper_inches: [6.0, 3.75],
+            dpi: 300.0,
+            look: ExportLook::Light,
+            gif: GifOptions::default(),
+        }
+    }
+}
+
+impl ExportSettings {
+    /// The folder files go to: the chosen one when it is absolute, else the default.
+    pub fn folder(&self) -> PathBuf {
+        match &self.folder {
+            Some(p) if p.is_absolute() => p.clone(),
+            _ => default_export_dir(),
+        }
+    }
+
+    /// The styles to write, each with its file-name suffix ("" or "_dark").
+    pub fn styles(&self) -> Vec<(ExportStyle, &'static str)> {
+        let themes: &[(Theme, &'static str)] = match self.look {
+            ExportLook::Light => &[(Theme::Light, "")],
+            ExportLook::Dark => &[(Theme::Dark, "_dark")],
+            ExportLook::Both => &[(Theme::Light, ""), (Theme::Dark, "_dark")],
+        };
+        themes
+            .iter()
+            .map(|&(theme, suffix)| (self.style(theme), suffix))
+            .collect()
+    }
+
+    pub fn style(&self, theme: Theme) -> ExportStyle {
+        match self.size {
+            ExportSize::Slides => ExportStyle::sized(1920, 1080, theme),
+            ExportSize::Hd720 => ExportStyle::sized(1280, 720, theme),
+            ExportSize::Double => ExportStyle {
+                scale: Some(2.0),
+                ..ExportStyle::sized(1800, 1120, theme)
+            },
+            ExportSize::Paper => {
+                let [w, h] = self.paper_inches;
+                let ok = |v: f64, lo: f64, hi: f64, d: f64| {
+                    if v.is_finite() { v.clamp(lo, hi) } else { d }
+                };
+                ExportStyle::inches(
+                    ok(w, 1.0, 40.0, 6.0),
+                    ok(h, 1.0, 40.0, 3.75),
+                    ok(self.dpi, 50.0, 1200.0, 300.0),
+                    theme,
+                )
+            }
+        }
+    }
+}
+
+/// What the exported figures belong to: the preset's name and η, for titles and file names.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExportContext {
+    pub preset: Option<String>,
+    pub eta: Option<f64>,
+}
+
+impl ExportContext {
+    /// `preset` (the last one chosen) when it is of the kind `is_kind` accepts (a training
+    /// preset for the Training plots, …), so another workspace's preset never names a figure.
+    pub fn new(
+        preset: Option<&str>,
+        is_kind: impl Fn(&crate::engine::presets::PresetKind) -> bool,
+        eta: f64,
+    ) -> Self {
+        let preset = preset
+            .and_then(crate::engine::presets::find)
+            .filter(|p| is_kind(&p.kind))
+            .map(|p| p.name.to_string());
+        ExportContext {
+            preset,
+            eta: Some(eta),
+        }
+    }
+}
+
+/// η as people read it: up to 4 significant digits, no trailing zeros.
+fn eta_text(eta: f64) -> String {
+    let s = format!(
+        "{:.*}",
+        (3 - eta.abs().log10().floor() as i32).clamp(0, 8) as usize,
+        eta
+    );
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// The exported title: the figure's, then the preset and η (" — digits-demo, η = 0.4").
+pub fn slide_title(title: &str, ctx: &ExportContext) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = ctx.preset.as_deref().filter(|p| !p.is_empty()) {
+        parts.push(p.to_string());
+    }
+    if let Some(e) = ctx.eta.filter(|e| e.is_finite()) {
+        parts.push(format!("η = {}", eta_text(e)));
+    }
+    if parts.is_empty() {
+        title.to_string()
+    } else {
+        format!("{title} — {}", parts.join(", "))
+    }
+}
+
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// `YYYY-MM-DD_HHMM` (UTC) of `t`.
+pub fn date_stamp(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}_{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// `sharpness_digits-demo_eta0.4_2026-12-01_2238` + suffix + `.ext`.
+pub fn file_name(
+    fig_id: &str,
+    ctx: &ExportContext,
+    t: SystemTime,
+    suffix: &str,
+    ext: &str,
+) -> String {
+    let mut parts = vec![slug(fig_id)];
+    if let Some(p) = ctx.preset.as_deref().map(slug).filter(|p| !p.is_empty()) {
+        parts.push(p);
+    }
+    if let Some(e) = ctx.eta.filter(|e| e.is_finite()) {
+        parts.push(format!("eta{}", eta_text(e)));
+    }
+    parts.push(date_stamp(t));
+    format!("{}{suffix}.{ext}", parts.join("_"))
+}
+
+/// `dir/name`, or `dir/stem-2.ext`, `-3`, … when that file exists.
+pub fn unique_path(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    if !p.exists() {
+        return p;
+    }
+    let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+    (2..)
+        .map(|k| dir.join(format!("{stem}-{k}.{ext}")))
+        .find(|p| !p.exists())
+        .unwrap_or(p)
+}
+
+/// A GIF being written off the UI thread.
+pub struct GifJob {
+    pub fig_id: String,
+    pub done: Arc<AtomicUsize>,
+    pub total: usize,
+    pub cancel: Arc<AtomicBool>,
+    key: u64,
 }
 
 /// A finished run-folder export (the app may then ask the worker for NPZ files).
@@ -62,20 +348,20 @@ pub struct RunFolder {
 enum Msg {
     Notice(Notice),
     RunFolder(RunFolder, Notice),
+    /// A GIF job ended (its notice follows).
+    GifDone(u64, Notice),
+    /// The folder dialog picked a folder.
+    Folder(PathBuf),
 }
 
-/// The default folder: `$EOS_EXPORT_DIR` or `./eos-exports`.
+/// The default folder, always absolute: `$EOS_EXPORT_DIR`, else `~/eos-exports`, else
+/// `eos-exports` in the working folder.
 pub fn default_export_dir() -> PathBuf {
-    std::env::var_os("EOS_EXPORT_DIR")
+    let p = std::env::var_os("EOS_EXPORT_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("eos-exports"))
-}
-
-fn stamp() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join("eos-exports")))
+        .unwrap_or_else(|| PathBuf::from("eos-exports"));
+    std::path::absolute(&p).unwrap_or(p)
 }
 
 /// Where the user wants a file: `Ok(Some(path))`, `Ok(None)` = cancelled, or the default
@@ -91,12 +377,9 @@ impl Choice {
     /// for a cancelled dialog.
     fn resolve(self, cancelled: &str) -> Result<(PathBuf, String), Msg> {
         match self {
-            Choice::Picked(p) => Ok((p, String::new())),
-            Choice::Fallback(p) => Ok((p, format!("{NO_DIALOG}; "))),
-            Choice::Cancelled => Err(Msg::Notice(Notice {
-                text: cancelled.into(),
-                is_error: false,
-            })),
+            Choice::Picked(p) => Ok((absolute(p), String::new())),
+            Choice::Fallback(p) => Ok((absolute(p), format!("{NO_DIALOG}; "))),
+            Choice::Cancelled => Err(Msg::Notice(Notice::info(cancelled))),
         }
     }
 }
@@ -111,14 +394,15 @@ fn no_dialog_shown(t0: Instant) -> bool {
     t0.elapsed() < Duration::from_millis(600)
 }
 
-fn choose_file(name: &str, ext: &str) -> Choice {
-    let fallback = default_export_dir().join(name);
+fn choose_file(folder: &Path, name: &str, ext: &str) -> Choice {
+    let fallback = folder.join(name);
     if dialogs_disabled() {
         return Choice::Fallback(fallback);
     }
     let t0 = Instant::now();
     let picked = rfd::FileDialog::new()
         .set_file_name(name)
+        .set_directory(folder)
         .add_filter(ext.to_uppercase(), &[ext])
         .save_file();
     match picked {
@@ -128,20 +412,25 @@ fn choose_file(name: &str, ext: &str) -> Choice {
     }
 }
 
-fn choose_folder(name: &str) -> Choice {
-    let fallback = default_export_dir().join(name);
+fn choose_folder(folder: &Path, name: &str) -> Choice {
+    let fallback = folder.join(name);
     if dialogs_disabled() {
         return Choice::Fallback(fallback);
     }
     let t0 = Instant::now();
     match rfd::FileDialog::new()
         .set_title("Export run into folder")
+        .set_directory(folder)
         .pick_folder()
     {
         Some(p) => Choice::Picked(p.join(name)),
         None if no_dialog_shown(t0) => Choice::Fallback(fallback),
         None => Choice::Cancelled,
     }
+}
+
+fn absolute(p: PathBuf) -> PathBuf {
+    std::path::absolute(&p).unwrap_or(p)
 }
 
 fn ensure_parent(path: &Path) -> Result<(), String> {
@@ -152,7 +441,8 @@ fn ensure_parent(path: &Path) -> Result<(), String> {
     }
 }
 
-const NO_DIALOG: &str = "no file dialog could be opened (no desktop portal or zenity)";
+const NO_DIALOG: &str =
+    "no file dialog could be opened (no desktop portal or zenity), so it went to the export folder";
 
 /// Runs exports off the UI thread and collects their messages.
 pub struct ExportManager {
@@ -165,6 +455,15 @@ pub struct ExportManager {
     /// Run folders written this frame (taken by the app).
     pub finished_run_folders: Vec<RunFolder>,
     pub pending: usize,
+    /// Size, look, folder and GIF options (the app loads and saves them with its settings).
+    pub settings: ExportSettings,
+    /// Preset and η of the figures being drawn (set by the workspace before its plots).
+    pub context: ExportContext,
+    /// GIFs being written.
+    pub gif_jobs: Vec<GifJob>,
+    /// The folder field being typed (applied on Enter or when it loses focus).
+    pub folder_text: Option<String>,
+    next_key: u64,
 }
 
 impl Default for ExportManager {
@@ -179,6 +478,11 @@ impl Default for ExportManager {
             notices: Vec::new(),
             finished_run_folders: Vec::new(),
             pending: 0,
+            settings: ExportSettings::default(),
+            context: ExportContext::default(),
+            gif_jobs: Vec::new(),
+            folder_text: None,
+            next_key: 0,
         }
     }
 }
@@ -196,37 +500,147 @@ impl ExportManager {
             });
         if let Err(e) = r {
             self.pending = self.pending.saturating_sub(1);
-            self.notices.push(Notice {
-                text: format!("could not start the export: {e}"),
-                is_error: true,
-            });
+            self.notices
+                .push(Notice::error(format!("could not start the export: {e}")));
         }
     }
 
-    /// Export one figure (the same description the screen draws); `ext` is "svg" or "png".
-    pub fn export_figure(&mut self, ctx: &egui::Context, fig: Figure, ext: &str) {
-        let stem = fig.id.clone();
-        let name = format!("{stem}-{}.{ext}", stamp());
-        let ext = ext.to_string();
+    /// Export one figure (the same description the screen draws) into the export folder at
+    /// the chosen size and look(s); `ext` is "svg" or "png". The title gains the preset and η.
+    pub fn export_figure(&mut self, ctx: &egui::Context, mut fig: Figure, ext: &str) {
+        let folder = self.settings.folder();
+        let styles = self.settings.styles();
+        fig.title = slide_title(&fig.title, &self.context);
+        let names: Vec<String> = styles
+            .iter()
+            .map(|(_, suffix)| file_name(&fig.id, &self.context, SystemTime::now(), suffix, ext))
+            .collect();
         self.spawn(ctx, move || {
-            let (path, note) = match choose_file(&name, &ext).resolve("export cancelled") {
-                Ok(v) => v,
-                Err(cancelled) => return cancelled,
-            };
-            let r = ensure_parent(&path).and_then(|_| {
-                write_figure(&path, &fig, &ExportStyle::default()).map_err(|e| e.to_string())
-            });
-            Msg::Notice(match r {
-                Ok(()) => Notice {
-                    text: format!("{note}figure written to {}", path.display()),
-                    is_error: false,
-                },
-                Err(e) => Notice {
-                    text: format!("figure export failed: {e}"),
-                    is_error: true,
-                },
-            })
+            Msg::Notice(write_figures(&folder, &fig, &styles, &names))
         });
+    }
+
+    /// Write `anim` as a GIF into the export folder, off the UI thread, with progress in
+    /// [`Self::gif_jobs`] (cancellable). Light unless the look is dark.
+    pub fn export_gif(&mut self, ctx: &egui::Context, fig_id: &str, anim: Animation) {
+        let folder = self.settings.folder();
+        let theme = if self.settings.look == ExportLook::Dark {
+            Theme::Dark
+        } else {
+            Theme::Light
+        };
+        let st = self.settings.style(theme);
+        let opts = self.settings.gif;
+        let suffix = if theme == Theme::Dark { "_dark" } else { "" };
+        let name = file_name(fig_id, &self.context, SystemTime::now(), suffix, "gif");
+        let done = Arc::new(AtomicUsize::new(0));
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.next_key += 1;
+        let key = self.next_key;
+        self.gif_jobs.push(GifJob {
+            fig_id: fig_id.to_string(),
+            done: done.clone(),
+            total: opts.frames(),
+            cancel: cancel.clone(),
+            key,
+        });
+        let c = ctx.clone();
+        self.spawn(ctx, move || {
+            let path = unique_path(&folder, &name);
+            let r = ensure_parent(&path).map_err(|message| FigureError::Draw {
+                path: path.clone(),
+                message,
+            });
+            let r = r.and_then(|_| {
+                write_gif(&path, &anim, &st, &opts, &cancel, &mut |d, _| {
+                    done.store(d, Ordering::Relaxed);
+                    c.request_repaint();
+                })
+            });
+            let n = match r {
+                Ok(frames) => Notice::written(
+                    format!(
+                        "GIF written to {} ({} × {}, {frames} frames at {} fps)",
+                        path.display(),
+                        st.pixels().0,
+                        st.pixels().1,
+                        opts.fps
+                    ),
+                    path,
+                ),
+                Err(FigureError::Cancelled) => Notice::info("GIF export cancelled"),
+                Err(e) => Notice::error(format!("GIF export failed: {e}")),
+            };
+            Msg::GifDone(key, n)
+        });
+    }
+
+    /// The running GIF job of figure `fig_id`, if any.
+    pub fn gif_job(&self, fig_id: &str) -> Option<&GifJob> {
+        self.gif_jobs.iter().find(|j| j.fig_id == fig_id)
+    }
+
+    /// Open a folder dialog (on its own thread) to choose the export folder.
+    pub fn choose_export_folder(&mut self, ctx: &egui::Context) {
+        let start = self.settings.folder();
+        self.spawn(ctx, move || {
+            if dialogs_disabled() {
+                return Msg::Notice(Notice::error(
+                    "file dialogs are off (EOS_NO_DIALOG): type the folder's full path in the field",
+                ));
+            }
+            let t0 = Instant::now();
+            match rfd::FileDialog::new()
+                .set_title("Folder for exported figures")
+                .set_directory(&start)
+                .pick_folder()
+            {
+                Some(p) => Msg::Folder(absolute(p)),
+                None if no_dialog_shown(t0) => Msg::Notice(Notice::error(
+                    "no file dialog could be opened (no desktop portal or zenity): type the \
+                     folder's full path in the field",
+                )),
+                None => Msg::Notice(Notice::info("the export folder is unchanged")),
+            }
+        });
+    }
+
+    /// Use `text` as the export folder; it must be an absolute path.
+    pub fn set_folder_text(&mut self, text: &str) {
+        let p = PathBuf::from(text.trim());
+        if p.as_os_str().is_empty() {
+            self.settings.folder = None;
+        } else if p.is_absolute() {
+            self.settings.folder = Some(p);
+        } else {
+            self.notices.push(Notice::error(format!(
+                "“{}” is not a full path: type one that starts at the root, e.g. {}",
+                text.trim(),
+                default_export_dir().display()
+            )));
+        }
+    }
+
+    /// Open `path`'s folder (the path itself when it is one) in the desktop's file manager.
+    pub fn open_folder(&mut self, path: &Path) {
+        let dir = if path.is_dir() {
+            path.to_path_buf()
+        } else {
+            path.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        let opener = if cfg!(target_os = "macos") {
+            "open"
+        } else if cfg!(target_os = "windows") {
+            "explorer"
+        } else {
+            "xdg-open"
+        };
+        if let Err(e) = std::process::Command::new(opener).arg(&dir).spawn() {
+            self.notices.push(Notice::error(format!(
+                "could not open {} with {opener}: {e}. Copy the path instead.",
+                dir.display()
+            )));
+        }
     }
 
     /// Take a screenshot of the window at the end of this frame and save it as PNG.
@@ -237,17 +651,16 @@ impl ExportManager {
             let _ = tx.send(img);
             c.request_repaint();
         });
-        self.notices.push(Notice {
-            text: "taking a screenshot of the window…".into(),
-            is_error: false,
-        });
+        self.notices
+            .push(Notice::info("taking a screenshot of the window…"));
     }
 
     /// Write a run folder (see [`write_run_export`]).
     pub fn export_run(&mut self, ctx: &egui::Context, run: RunExport, with_npz: bool) {
-        let name = format!("run-{}", stamp());
+        let name = format!("run_{}", date_stamp(SystemTime::now()));
+        let folder = self.settings.folder();
         self.spawn(ctx, move || {
-            let (dir, note) = match choose_folder(&name).resolve("export cancelled") {
+            let (dir, note) = match choose_folder(&folder, &name).resolve("export cancelled") {
                 Ok(v) => v,
                 Err(cancelled) => return cancelled,
             };
@@ -266,21 +679,18 @@ impl ExportManager {
                             run.central_flow.rows.len()
                         );
                     }
-                    let n = Notice {
-                        text: format!(
+                    let n = Notice::written(
+                        format!(
                             "{note}run written to {} (metrics.csv with {} rows, config.json{extra}{})",
                             dir.display(),
                             run.records.len(),
                             if with_npz { ", NPZ files follow" } else { "" }
                         ),
-                        is_error: false,
-                    };
+                        dir.clone(),
+                    );
                     Msg::RunFolder(RunFolder { dir, with_npz }, n)
                 }
-                Err(e) => Msg::Notice(Notice {
-                    text: format!("run export failed: {e}"),
-                    is_error: true,
-                }),
+                Err(e) => Msg::Notice(Notice::error(format!("run export failed: {e}"))),
             }
         });
     }
@@ -290,23 +700,22 @@ impl ExportManager {
         while let Ok(img) = self.shot_rx.try_recv() {
             self.notices
                 .retain(|n| !n.text.starts_with("taking a screenshot"));
-            let name = format!("window-{}.png", stamp());
+            let name = format!("window_{}.png", date_stamp(SystemTime::now()));
+            let folder = self.settings.folder();
             self.spawn(ctx, move || {
-                let (path, note) =
-                    match choose_file(&name, "png").resolve("screenshot not saved (cancelled)") {
-                        Ok(v) => v,
-                        Err(cancelled) => return cancelled,
-                    };
+                let (path, note) = match choose_file(&folder, &name, "png")
+                    .resolve("screenshot not saved (cancelled)")
+                {
+                    Ok(v) => v,
+                    Err(cancelled) => return cancelled,
+                };
                 let r = ensure_parent(&path).and_then(|_| save_png(&path, &img));
                 Msg::Notice(match r {
-                    Ok(()) => Notice {
-                        text: format!("{note}window screenshot written to {}", path.display()),
-                        is_error: false,
-                    },
-                    Err(e) => Notice {
-                        text: format!("screenshot failed: {e}"),
-                        is_error: true,
-                    },
+                    Ok(()) => Notice::written(
+                        format!("{note}window screenshot written to {}", path.display()),
+                        path,
+                    ),
+                    Err(e) => Notice::error(format!("screenshot failed: {e}")),
                 })
             });
         }
@@ -318,12 +727,57 @@ impl ExportManager {
                     self.notices.push(n);
                     self.finished_run_folders.push(f);
                 }
+                Msg::GifDone(key, n) => {
+                    self.gif_jobs.retain(|j| j.key != key);
+                    self.notices.push(n);
+                }
+                Msg::Folder(p) => {
+                    self.notices.push(Notice::written(
+                        format!("figures will be exported to {}", p.display()),
+                        p.clone(),
+                    ));
+                    self.settings.folder = Some(p);
+                    self.folder_text = None;
+                }
             }
         }
         if self.notices.len() > 6 {
             let extra = self.notices.len() - 6;
             self.notices.drain(..extra);
         }
+    }
+}
+
+/// Write `fig` once per style into `folder` (created if need be); the notice names every file.
+pub fn write_figures(
+    folder: &Path,
+    fig: &Figure,
+    styles: &[(ExportStyle, &'static str)],
+    names: &[String],
+) -> Notice {
+    if let Err(e) = std::fs::create_dir_all(folder) {
+        return Notice::error(format!(
+            "figure export failed: cannot create the folder {}: {e}. Choose another export folder.",
+            folder.display()
+        ));
+    }
+    let mut written = Vec::new();
+    for ((st, _), name) in styles.iter().zip(names) {
+        let path = unique_path(folder, name);
+        if let Err(e) = write_figure(&path, fig, st) {
+            return Notice::error(format!("figure export failed: {e}"));
+        }
+        let (w, h) = st.pixels();
+        written.push((path, w, h));
+    }
+    let text = written
+        .iter()
+        .map(|(p, w, h)| format!("{} ({w} × {h})", p.display()))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    match written.into_iter().next() {
+        Some((path, ..)) => Notice::written(format!("figure written to {text}"), path),
+        None => Notice::error("figure export failed: no size or look chosen"),
     }
 }
 

@@ -322,6 +322,11 @@ impl Workspace for LinearWorkspace {
                 banner(ui, &format!("The run {o}."), pal.error_bg, pal.error_fg);
             }
             self.status_ui(ui);
+            cx.exports.context = crate::ui::export::ExportContext::new(
+                cx.settings.last_preset.as_deref(),
+                |k| matches!(k, crate::engine::presets::PresetKind::Linear(_)),
+                self.params.lr,
+            );
             self.plots_ui(ui, cx.exports);
         });
     }

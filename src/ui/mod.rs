@@ -6,7 +6,7 @@
 //! Environment variables (for scripts and screenshots):
 //! * `EOS_START_TAB=training|selfstab|linear|runs` — workspace shown first;
 //! * `EOS_FPS_LOG=1` — print frames per second to stderr every 3 s;
-//! * `EOS_EXPORT_DIR=…` — default export folder (else `./eos-exports`);
+//! * `EOS_EXPORT_DIR=…` — default export folder until one is chosen (else `~/eos-exports`);
 //! * `EOS_NO_DIALOG=1` — never open file dialogs (exports go to the default folder);
 //! * `EOS_WORKER_NICE=N` — nice level of the training worker (default 10; 0 keeps the UI's);
 //! * `EOS_FOLLOW_NETWORK=1` — the Self-stabilization workspace starts with “follow” on (it
@@ -80,6 +80,8 @@ pub struct Settings {
     pub autostart: bool,
     /// Run folders opened lately (newest first), offered in the Runs workspace.
     pub recent_runs: Vec<String>,
+    /// Export size, look, folder and GIF options.
+    pub export: export::ExportSettings,
 }
 
 impl Default for Settings {
@@ -92,6 +94,7 @@ impl Default for Settings {
             cifar_dir: None,
             autostart: true,
             recent_runs: Vec::new(),
+            export: export::ExportSettings::default(),
         }
     }
 }

@@ -389,9 +389,23 @@ pub fn header(
     exports: &mut crate::ui::export::ExportManager,
     fig: &Figure,
 ) {
+    header_with(ui, key, title, exports, fig, || {
+        crate::engine::figure::animate::Animation::growing(fig.clone())
+    });
+}
+
+/// [`header`] with the GIF's frames from `animation` (e.g. the map's play-back).
+pub fn header_with(
+    ui: &mut egui::Ui,
+    key: &str,
+    title: &str,
+    exports: &mut crate::ui::export::ExportManager,
+    fig: &Figure,
+    animation: impl FnOnce() -> Result<crate::engine::figure::animate::Animation, String>,
+) {
     ui.horizontal(|ui| {
         plot_tools(ui, key, fig);
-        crate::ui::plots::plot_header(ui, title, exports, fig);
+        crate::ui::plots::plot_header_with(ui, title, exports, fig, animation);
     });
 }
 

@@ -6,8 +6,9 @@ use std::ops::RangeInclusive;
 use eframe::egui;
 use egui_plot::{GridInput, GridMark, HoverPosition};
 
-use super::export::ExportManager;
+use super::export::{ExportLook, ExportManager, ExportSize, Notice};
 use crate::engine::figure::Figure;
+use crate::engine::figure::animate::Animation;
 
 /// At most this many points per drawn series (full data is kept for export).
 pub const MAX_DRAWN: usize = 2000;
@@ -175,17 +176,61 @@ pub fn linked_plot<'a>(
         .label_formatter(hover_label(x_name, log_y))
 }
 
-/// Title row with "SVG" / "PNG" export buttons that write `fig` (the figure on screen).
+/// Title row with "PNG" / "SVG" / "GIF" export buttons that write `fig` (the figure on screen;
+/// the GIF shows it growing step by step) and the export options.
 pub fn plot_header(ui: &mut egui::Ui, title: &str, exports: &mut ExportManager, fig: &Figure) {
+    plot_header_with(ui, title, exports, fig, || Animation::growing(fig.clone()));
+}
+
+/// [`plot_header`] with the GIF's frames from `animation` (e.g. the map's play-back).
+pub fn plot_header_with(
+    ui: &mut egui::Ui,
+    title: &str,
+    exports: &mut ExportManager,
+    fig: &Figure,
+    animation: impl FnOnce() -> Result<Animation, String>,
+) {
     ui.horizontal(|ui| {
         ui.strong(title);
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            let png = ui
-                .small_button("PNG")
-                .on_hover_text(format!("Export “{title}” as a PNG figure"));
+            ui.menu_button("export…", |ui| export_options_ui(ui, exports))
+                .response
+                .on_hover_text("Size, light or dark, folder, GIF frame rate and length");
+            if let Some(job) = exports.gif_job(&fig.id) {
+                if ui
+                    .small_button("cancel")
+                    .on_hover_text("Stop writing the GIF")
+                    .clicked()
+                {
+                    job.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                let done = job.done.load(std::sync::atomic::Ordering::Relaxed);
+                ui.add(
+                    egui::ProgressBar::new(done as f32 / job.total.max(1) as f32)
+                        .desired_width(90.0)
+                        .text(format!("GIF {done}/{}", job.total)),
+                );
+            } else {
+                let g = &exports.settings.gif;
+                let gif = ui.small_button("GIF").on_hover_text(format!(
+                    "Export “{title}” as an animated GIF ({} fps, {} s)",
+                    g.fps, g.seconds
+                ));
+                if gif.clicked() {
+                    match animation() {
+                        Ok(a) => exports.export_gif(ui.ctx(), &fig.id, a),
+                        Err(e) => exports
+                            .notices
+                            .push(Notice::error(format!("cannot animate “{title}”: {e}"))),
+                    }
+                }
+            }
             let svg = ui
                 .small_button("SVG")
                 .on_hover_text(format!("Export “{title}” as an SVG figure"));
+            let png = ui
+                .small_button("PNG")
+                .on_hover_text(format!("Export “{title}” as a PNG figure"));
             let ext = if svg.clicked() {
                 Some("svg")
             } else if png.clicked() {
@@ -198,6 +243,92 @@ pub fn plot_header(ui: &mut egui::Ui, title: &str, exports: &mut ExportManager, 
             }
         });
     });
+}
+
+/// The export options: size, look, folder, GIF frame rate and length.
+pub fn export_options_ui(ui: &mut egui::Ui, exports: &mut ExportManager) {
+    ui.set_min_width(300.0);
+    let st = &mut exports.settings;
+    ui.label("Size");
+    for size in ExportSize::ALL {
+        ui.radio_value(&mut st.size, size, size.label());
+    }
+    if st.size == ExportSize::Paper {
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::DragValue::new(&mut st.paper_inches[0])
+                    .range(1.0..=40.0)
+                    .speed(0.05)
+                    .suffix(" in"),
+            );
+            ui.label("×");
+            ui.add(
+                egui::DragValue::new(&mut st.paper_inches[1])
+                    .range(1.0..=40.0)
+                    .speed(0.05)
+                    .suffix(" in"),
+            );
+            ui.label("at");
+            ui.add(
+                egui::DragValue::new(&mut st.dpi)
+                    .range(50.0..=1200.0)
+                    .speed(5.0)
+                    .suffix(" DPI"),
+            );
+        });
+    }
+    let (w, h) = st.style(crate::engine::figure::Theme::Light).pixels();
+    ui.weak(format!("{w} × {h} pixels"));
+    ui.separator();
+    ui.horizontal(|ui| {
+        ui.label("Look");
+        ui.radio_value(&mut st.look, ExportLook::Light, "light");
+        ui.radio_value(&mut st.look, ExportLook::Dark, "dark");
+        ui.radio_value(&mut st.look, ExportLook::Both, "both")
+            .on_hover_text("A light and a dark file (GIFs: light)");
+    });
+    ui.separator();
+    ui.horizontal(|ui| {
+        ui.label("GIF");
+        egui::ComboBox::from_id_salt("gif-fps")
+            .selected_text(format!("{} fps", st.gif.fps))
+            .show_ui(ui, |ui| {
+                for fps in [10, 15, 24, 30] {
+                    ui.selectable_value(&mut st.gif.fps, fps, format!("{fps} fps"));
+                }
+            });
+        egui::ComboBox::from_id_salt("gif-seconds")
+            .selected_text(format!("{} s", st.gif.seconds))
+            .show_ui(ui, |ui| {
+                for s in [3.0, 5.0, 6.0, 8.0, 12.0, 20.0] {
+                    ui.selectable_value(&mut st.gif.seconds, s, format!("{s} s"));
+                }
+            });
+    });
+    ui.weak(format!(
+        "{} frames, then the last one stays {} s",
+        st.gif.frames(),
+        st.gif.hold_seconds
+    ));
+    ui.separator();
+    ui.label("Folder (full path)");
+    let current = exports.settings.folder().display().to_string();
+    let text = exports.folder_text.get_or_insert_with(|| current.clone());
+    let r = ui.add(egui::TextEdit::singleline(text).desired_width(280.0));
+    if r.lost_focus() {
+        let t = text.clone();
+        exports.folder_text = None;
+        if t != current {
+            exports.set_folder_text(&t);
+        }
+    }
+    if ui
+        .button("choose folder…")
+        .on_hover_text("Pick the export folder in a dialog")
+        .clicked()
+    {
+        exports.choose_export_folder(ui.ctx());
+    }
 }
 
 /// A workspace's list of (text, is_error) banners: each drawn with [`banner`], a dismissed one

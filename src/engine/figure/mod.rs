@@ -8,6 +8,7 @@
 //! training plots); it takes plain data (slices, [`RunSeries`]) and returns a [`Figure`].
 //! Nothing here imports UI crates.
 
+pub mod animate;
 pub mod central_flow;
 pub mod linear;
 pub mod render;

@@ -309,6 +309,14 @@ impl Workspace for SelfStabWorkspace {
                     pal.info_fg,
                 );
             }
+            cx.exports.context = crate::ui::export::ExportContext::new(
+                cx.settings
+                    .last_preset
+                    .as_deref()
+                    .filter(|_| !self.params_from_network),
+                |k| matches!(k, crate::engine::presets::PresetKind::SelfStab(_)),
+                self.params.lr,
+            );
             self.plots_ui(ui, cx.exports);
         });
     }

@@ -6,6 +6,7 @@ use egui_plot::Plot;
 
 use super::{SelfStabWorkspace, XDisplay, phase_extent};
 use crate::engine::figure;
+use crate::engine::figure::animate::Animation;
 use crate::engine::figure::selfstab::{Field, Fit, Measured, SelfStabView};
 use crate::engine::plot::padded_extent;
 use crate::engine::theory::self_stab::displacement_field_two_step;
@@ -75,6 +76,46 @@ impl SelfStabWorkspace {
             figure::selfstab::sharpness(s, &view),
             figure::selfstab::phase(s, &view),
         ];
+        // The play-back as a GIF: each figure rebuilt at t with the map run up to t.
+        let playback = |which: usize| {
+            let run = self.run.clone();
+            let display = self.display;
+            let measured = measured.cloned();
+            let fit = view.fit;
+            let field = view.field.clone();
+            let delta_line = view.delta_line;
+            move || -> Result<Animation, String> {
+                let run = run.ok_or("the map has not been simulated")?;
+                let last = run.rows.last().map_or(0.0, |r| r.t as f64);
+                let first = run.rows.first().map_or(0.0, |r| r.t as f64);
+                if last <= first {
+                    return Err("the map has fewer than two steps".into());
+                }
+                Ok(Animation::new((first, last), move |t| {
+                    let mut r = run.clone();
+                    r.rows.retain(|row| row.t as f64 <= t);
+                    let s = super::series_of(&r, display);
+                    let at = r.rows.last().map(|row| [row.x, row.y]);
+                    let v = SelfStabView {
+                        x_name,
+                        delta_line,
+                        measured: measured.as_ref().map(|m| Measured {
+                            x: &m.x,
+                            sharpness: &m.sharpness,
+                            phase: &m.phase,
+                        }),
+                        fit,
+                        field: field.clone(),
+                        cursor: Some((t.floor(), at)),
+                    };
+                    match which {
+                        0 => figure::selfstab::x_over_t(&s, &v),
+                        1 => figure::selfstab::sharpness(&s, &v),
+                        _ => figure::selfstab::phase(&s, &v),
+                    }
+                }))
+            }
+        };
         // A plot's id carries whether the axes are held on the measured trajectory: when
         // that is switched off, a fresh plot memory fits the axes to the map again.
         let id = |name: &str| format!("{name}{}", if fit.is_some() { "-fit" } else { "" });
@@ -87,7 +128,7 @@ impl SelfStabWorkspace {
                 1 => (&fs, "Sharpness 2/η + y_t"),
                 _ => (&fp, "Phase portrait (x_t, y_t)"),
             };
-            plot_aids::header(ui, keys[i], title, exports, fig);
+            plot_aids::header_with(ui, keys[i], title, exports, fig, playback(i));
             let plot = if i < 2 {
                 linked_plot(&id(keys[i]), height, link, "t", false)
                     .label_formatter(plot_aids::hover_all(fig, "t"))

@@ -58,6 +58,15 @@ impl TrainingWorkspace {
 
     pub(super) fn plots_ui(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_>) {
         let figs = self.figures();
+        // Exported titles and file names carry the preset and the run's η.
+        cx.exports.context = crate::ui::export::ExportContext::new(
+            cx.settings.last_preset.as_deref(),
+            |k| matches!(k, crate::engine::presets::PresetKind::Training(_)),
+            self.run
+                .as_ref()
+                .and_then(|r| r.info.as_ref())
+                .map_or(self.config.lr, |i| i.config.lr),
+        );
         let link = egui::Id::unique("training-x-link");
         let keys: Vec<String> = figs.iter().map(|f| format!("train-{}", f.id)).collect();
         let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
