@@ -57,6 +57,7 @@ pub enum StopReason {
 impl std::fmt::Display for StopReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            StopReason::MaxSteps { steps: 1 } => write!(f, "finished 1 step"),
             StopReason::MaxSteps { steps } => write!(f, "finished {steps} steps"),
             StopReason::AccuracyGoal { step, accuracy } => write!(
                 f,

@@ -668,7 +668,7 @@ impl ExportManager {
                 Ok(()) => {
                     let mut extra = String::new();
                     if !run.overlays.is_empty() {
-                        extra += &format!(", {} overlaid runs in overlays/", run.overlays.len());
+                        extra += &format!(", {} in overlays/", crate::ui::training::model::plural(run.overlays.len(), "overlaid run"));
                     }
                     if !run.theory.rows.is_empty() {
                         extra += &format!(", theory.csv with {} rows", run.theory.rows.len());
