@@ -832,20 +832,28 @@ fn app_worker_steps_per_second_with_the_central_flow() {
     let mut cfg = *cfg;
     let steps = env_usize("CF_STEPS", 300);
     cfg.max_steps = 100_000;
-    let d = CentralFlowProbeOptions::default();
+    // CF_LIVE=1 starts from the app's options (`CentralFlowProbeOptions::live`), else from
+    // the CLI's defaults; the other variables override single options.
+    let d = if env_usize("CF_LIVE", 0) == 1 {
+        CentralFlowProbeOptions::live()
+    } else {
+        CentralFlowProbeOptions::default()
+    };
     let opts = CentralFlowProbeOptions {
         substeps: env_usize("CF_SUBSTEPS", d.substeps),
         lanczos_tol: env_f64("CF_LANCZOS_TOL").unwrap_or(d.lanczos_tol),
         max_tracked: env_usize("CF_MAX_TRACKED", d.max_tracked),
         richardson: env_usize("CF_RICHARDSON", d.richardson as usize) == 1,
         third: match std::env::var("CF_THIRD").as_deref() {
+            Err(_) => d.third,
             Ok("gradients") => eos_explorer::engine::central_flow::ThirdMethod::Gradients,
-            Ok("hvp") | Err(_) => eos_explorer::engine::central_flow::ThirdMethod::Hvp,
+            Ok("hvp") => eos_explorer::engine::central_flow::ThirdMethod::Hvp,
             Ok(other) => panic!("CF_THIRD={other}: use hvp or gradients"),
         },
         eigen: match std::env::var("CF_EIGEN").as_deref() {
+            Err(_) => d.eigen,
             Ok("block") => eos_explorer::engine::central_flow::FlowEigen::Block,
-            Ok("lanczos") | Err(_) => eos_explorer::engine::central_flow::FlowEigen::Lanczos,
+            Ok("lanczos") => eos_explorer::engine::central_flow::FlowEigen::Lanczos,
             Ok(other) => panic!("CF_EIGEN={other}: use lanczos or block"),
         },
         ..d
