@@ -168,6 +168,53 @@ fn start_pause_step_lr_reset_stop() {
     });
 }
 
+/// Stop during a long step (a sharpness measurement of a thousand HVPs with
+/// reorthogonalisation: about 9 s here) is honoured within a bounded number of frames and
+/// within a second, and the stopped run keeps its plots.
+#[test]
+fn stop_is_honoured_within_frames_during_a_long_step() {
+    let mut h = app_harness();
+    tr_mut(h.state_mut()).set_config(RunConfig {
+        dataset: DatasetSpec::Digits {
+            n_train: 1000,
+            n_test: 0,
+        },
+        hidden: vec![256, 256],
+        max_steps: 50,
+        eig_every: 1,
+        neigs: 4,
+        lanczos_tol: 1e-15,
+        lanczos_max_iter: 1000,
+        ..RunConfig::default()
+    });
+    h.step();
+    h.get_by_label("Start").click();
+    wait(&mut h, "the run to start", |a| {
+        tr(a).run.as_ref().is_some_and(|r| r.info.is_some())
+    });
+    // Inside the first step's measurement.
+    std::thread::sleep(Duration::from_millis(500));
+    h.step();
+    h.get_by_label("Stop").click();
+    let asked = Instant::now();
+    let mut frames = 0;
+    while !tr(h.state())
+        .run
+        .as_ref()
+        .is_some_and(|r| r.finished.is_some())
+    {
+        assert!(
+            frames < 200 && asked.elapsed() < Duration::from_secs(2),
+            "Stop not honoured after {frames} frames, {:?}",
+            asked.elapsed()
+        );
+        h.step();
+        frames += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(records(h.state()) <= 1, "steps ran on after Stop");
+}
+
 #[test]
 fn short_run_finishes_with_sharpness() {
     let mut h = app_harness();

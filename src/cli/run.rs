@@ -643,6 +643,9 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
     if a.save_data {
         runner_data(&session, &out)?;
     }
+    // Ctrl-C also cuts a long sharpness measurement short (that step has no eigenvalues).
+    let mut session = session;
+    session.set_interrupt(signal.clone());
     let mut runner = Runner::new(session);
     runner.add_observer(Cadence::Every(1), Box::new(folder.metrics(cfg.neigs)?));
     if let Some(steps) = save_steps {

@@ -427,6 +427,10 @@ impl<S: ProbeSink> ProbeObserver<S> {
 
 impl<S: ProbeSink> Observer for ProbeObserver<S> {
     fn observe(&mut self, session: &Session, record: &StepRecord) -> Result<(), EngineError> {
+        // The run is being stopped, reset or replaced: no probe starts long work on this step.
+        if session.interrupted() {
+            return Ok(());
+        }
         let mut any = false;
         for (i, slot) in self.slots.iter_mut().enumerate() {
             let mut out = Vec::new();

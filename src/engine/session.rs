@@ -96,6 +96,9 @@ pub struct SessionT<T: Float> {
     initial_loss: Option<f64>,
     finished: Option<StopReason>,
     compute_s: f64,
+    /// Set from another thread to cut long work short (the sharpness measurement stops
+    /// between two HVPs and the step goes on without eigenvalues).
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 fn norm<T: Float>(v: &[T]) -> f64 {
@@ -142,6 +145,7 @@ impl<T: Float> SessionT<T> {
             initial_loss: None,
             finished: None,
             compute_s: 0.0,
+            interrupt: None,
         })
     }
 
@@ -167,6 +171,8 @@ impl<T: Float> SessionT<T> {
             initial_loss: self.initial_loss,
             finished: None,
             compute_s: self.compute_s,
+            // The worker gives each runner's session its flag (`runner_for`).
+            interrupt: None,
         }
     }
 
@@ -207,9 +213,18 @@ impl<T: Float> SessionT<T> {
         let dim = params.len();
         let mut vt = vec![T::zero(); dim];
         let mut ot = vec![T::zero(); dim];
+        let interrupt = self.interrupt.clone();
         let r = lanczos(
             dim,
             |v, out| {
+                // Interrupted: a non-finite product makes Lanczos return at once.
+                if interrupt
+                    .as_ref()
+                    .is_some_and(|f| f.load(Ordering::Relaxed))
+                {
+                    out.fill(f64::NAN);
+                    return;
+                }
                 for (a, b) in vt.iter_mut().zip(v) {
                     *a = T::of(*b);
                 }
@@ -230,6 +245,12 @@ impl<T: Float> SessionT<T> {
 
     fn threshold(&self) -> f64 {
         self.config.optimizer.stability_threshold(self.lr)
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
     }
 
     /// One step: measure at θ_t, check the stop rules, update to θ_{t+1}. `None` once the
@@ -275,11 +296,18 @@ impl<T: Float> SessionT<T> {
             lanczos_residual: None,
             grad_norm,
         };
-        if diverged.is_none() && cfg.eig_every > 0 && t.is_multiple_of(cfg.eig_every) {
+        if diverged.is_none()
+            && cfg.eig_every > 0
+            && t.is_multiple_of(cfg.eig_every)
+            && !self.interrupted()
+        {
             let r = self.sharpness();
-            rec.hvps = Some(r.matvecs);
-            rec.lanczos_residual = r.residuals.iter().copied().reduce(f64::max);
-            rec.eigs = Some(r.eigenvalues);
+            // An interrupted measurement leaves no eigenvalues for this step.
+            if !self.interrupted() {
+                rec.hvps = Some(r.matvecs);
+                rec.lanczos_residual = r.residuals.iter().copied().reduce(f64::max);
+                rec.eigs = Some(r.eigenvalues);
+            }
         }
         if cfg.test_every > 0
             && (t.is_multiple_of(cfg.test_every) || t == cfg.max_steps)
@@ -571,6 +599,17 @@ impl Session {
     pub fn finished(&self) -> Option<&StopReason> {
         each!(self, s => s.finished.as_ref())
     }
+    /// A flag another thread sets to cut the current step's sharpness measurement short
+    /// (Stop, Reset or a new run in the app answer within one HVP instead of one step).
+    pub fn set_interrupt(&mut self, flag: Arc<AtomicBool>) {
+        each!(self, s => s.interrupt = Some(flag))
+    }
+
+    /// Whether the interrupt flag is set (the run is being stopped, reset or replaced).
+    pub fn interrupted(&self) -> bool {
+        each!(self, s => s.interrupted())
+    }
+
     /// Mark the run as stopped by the user.
     pub fn stop(&mut self) {
         each!(self, s => {

@@ -207,6 +207,9 @@ pub struct TrainWorker {
     tx: SyncSender<Command>,
     rx: Option<Receiver<Event>>,
     shutdown: Arc<AtomicBool>,
+    /// Set with each command that abandons the current step (Start, Reset, Stop, Pause,
+    /// Shutdown) so a long measurement ends within one HVP; the loop clears it on handling.
+    interrupt: Arc<AtomicBool>,
     next_id: AtomicU64,
     thread: Option<JoinHandle<()>>,
 }
@@ -218,6 +221,8 @@ impl TrainWorker {
         let (ev_tx, rx) = sync_channel::<Event>(EVENT_CAPACITY);
         let shutdown = Arc::new(AtomicBool::new(false));
         let sd = shutdown.clone();
+        let interrupt = Arc::new(AtomicBool::new(false));
+        let int = interrupt.clone();
         let thread = std::thread::Builder::new()
             .name(format!("eos-train-{name}"))
             .spawn(move || {
@@ -227,6 +232,7 @@ impl TrainWorker {
                     tx: ev_tx,
                     waker: Arc::new(waker),
                     shutdown: sd,
+                    interrupt: int,
                     runner: None,
                     extras: Vec::new(),
                     run_id: 0,
@@ -240,6 +246,7 @@ impl TrainWorker {
             tx,
             rx: Some(rx),
             shutdown,
+            interrupt,
             next_id: AtomicU64::new(1),
             thread: Some(thread),
         })
@@ -283,8 +290,19 @@ impl TrainWorker {
         Ok(run_id)
     }
 
-    /// Queue a command without waiting.
+    /// Queue a command without waiting. Commands that abandon the current step also cut its
+    /// sharpness measurement short.
     pub fn send(&self, cmd: Command) -> Result<(), SendError> {
+        if matches!(
+            cmd,
+            Command::Start { .. }
+                | Command::Reset { .. }
+                | Command::Stop
+                | Command::Pause
+                | Command::Shutdown
+        ) {
+            self.interrupt.store(true, Ordering::Relaxed);
+        }
         map_send(self.tx.try_send(cmd))
     }
 
@@ -302,6 +320,7 @@ impl TrainWorker {
 impl Drop for TrainWorker {
     fn drop(&mut self) {
         self.shutdown.store(true, Ordering::Relaxed);
+        self.interrupt.store(true, Ordering::Relaxed);
         let _ = self.tx.try_send(Command::Shutdown);
         // Drop the receiver first so a worker waiting on a full event queue wakes up.
         self.rx.take();
@@ -367,6 +386,7 @@ struct TrainLoop {
     tx: SyncSender<Event>,
     waker: Arc<Waker>,
     shutdown: Arc<AtomicBool>,
+    interrupt: Arc<AtomicBool>,
     runner: Option<Runner>,
     extras: Vec<Extra>,
     run_id: u64,
@@ -417,7 +437,8 @@ impl TrainLoop {
         (self.runner.is_some() && !self.finished) || self.extras.iter().any(|e| !e.finished)
     }
 
-    fn runner_for(&self, run_id: u64, session: Session) -> Runner {
+    fn runner_for(&self, run_id: u64, mut session: Session) -> Runner {
+        session.set_interrupt(self.interrupt.clone());
         let mut runner = Runner::new(session);
         runner.add_observer(
             Cadence::Every(1),
@@ -464,6 +485,7 @@ impl TrainLoop {
 
     /// Returns false when the thread should end.
     fn handle(&mut self, cmd: Command) -> bool {
+        self.interrupt.store(false, Ordering::Relaxed);
         match cmd {
             Command::Shutdown => return false,
             Command::Start { run_id, config } => {
@@ -922,6 +944,48 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         panic!("timed out; events: {seen:?}");
+    }
+
+    /// Stop during a long sharpness measurement (a thousand HVPs with reorthogonalisation,
+    /// tens of seconds) is answered within about a second, not after the step.
+    #[test]
+    fn stop_cuts_a_long_measurement_short() {
+        let cfg = RunConfig {
+            dataset: DatasetSpec::Digits {
+                n_train: 1000,
+                n_test: 0,
+            },
+            hidden: vec![256, 256],
+            max_steps: 5,
+            eig_every: 1,
+            neigs: 4,
+            lanczos_tol: 1e-15,
+            lanczos_max_iter: 1000,
+            ..RunConfig::default()
+        };
+        let w = TrainWorker::spawn("interrupt-test", Box::new(|| {})).unwrap();
+        w.start(cfg).unwrap();
+        wait_for(&w, |e| matches!(e, Event::Started { .. }));
+        // Well inside the first step's measurement.
+        std::thread::sleep(Duration::from_millis(500));
+        let asked = Instant::now();
+        w.send(Command::Stop).unwrap();
+        let seen = wait_for(&w, |e| matches!(e, Event::Finished { .. }));
+        let waited = asked.elapsed();
+        assert!(
+            waited < Duration::from_secs(2),
+            "Stop answered after {waited:?}"
+        );
+        // The interrupted step is recorded without eigenvalues; nothing after it.
+        let records: Vec<&StepRecord> = seen
+            .iter()
+            .filter_map(|e| match e {
+                Event::Record { record, .. } => Some(&**record),
+                _ => None,
+            })
+            .collect();
+        assert!(records.len() <= 1, "{} steps ran after Stop", records.len());
+        assert!(records.iter().all(|r| r.eigs.is_none()));
     }
 
     #[test]
