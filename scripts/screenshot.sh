@@ -6,6 +6,7 @@
 #   WAIT=20 scripts/screenshot.sh    # seconds of training before the Training screenshot
 #   BIN=target/debug/eos-explorer scripts/screenshot.sh   # use an existing binary
 #   SHOTS="runs" SCREEN=1280x720 scripts/screenshot.sh     # only these shots, another screen
+#   SUFFIX=-1024x768 SCREEN=1024x768 scripts/screenshot.sh # training-1024x768.png, …
 #
 # Needs: xvfb x11-apps imagemagick (installed with apt-get if missing and running as root);
 # xdotool (optional) parks the mouse pointer.
@@ -37,11 +38,15 @@ shoot() { # tab file seconds [VAR=value ...]
     if command -v xdotool >/dev/null; then
         # Park the pointer off the plots so no hover label shows.
         sleep 2
+        # Fit the window to the screen (it opens at 1280x800, larger than 1024x768).
+        DISPLAY=":$DISPLAY_NUM" xdotool search --name "EoS explorer" windowmove 0 0 \
+            windowsize "${SCREEN%x*}" "${SCREEN#*x}" 2>/dev/null || true
         DISPLAY=":$DISPLAY_NUM" xdotool mousemove "$((${SCREEN%x*} - 1))" "$((${SCREEN#*x} - 1))" || true
         sleep "$((secs > 2 ? secs - 2 : 0))"
     else
         sleep "$secs"
     fi
+    file="${file%.png}${SUFFIX:-}.png"
     DISPLAY=":$DISPLAY_NUM" import -window root "$OUT/$file"
     kill "$APP_PID" 2>/dev/null || true
     wait "$APP_PID" 2>/dev/null || true

@@ -403,9 +403,21 @@ pub fn header_with(
     fig: &Figure,
     animation: impl FnOnce() -> Result<crate::engine::figure::animate::Animation, String>,
 ) {
+    // The buttons take about 340 px; in a narrower column the title gets its own line so
+    // they never paint over it (seen at 1024×768 in Self-stabilization).
+    let font = egui::TextStyle::Body.resolve(ui.style());
+    let title_w = ui
+        .painter()
+        .layout_no_wrap(title.to_string(), font, egui::Color32::WHITE)
+        .size()
+        .x;
+    let narrow = title_w + 360.0 > ui.available_width();
+    if narrow {
+        ui.strong(title);
+    }
     ui.horizontal(|ui| {
         plot_tools(ui, key, fig);
-        crate::ui::plots::plot_header_with(ui, title, exports, fig, animation);
+        crate::ui::plots::plot_header_row(ui, title, !narrow, exports, fig, animation);
     });
 }
 

@@ -190,8 +190,23 @@ pub fn plot_header_with(
     fig: &Figure,
     animation: impl FnOnce() -> Result<Animation, String>,
 ) {
+    plot_header_row(ui, title, true, exports, fig, animation);
+}
+
+/// The header row; `show_title = false` when the caller drew the title on a line of its own
+/// (a narrow column, where the buttons would paint over it).
+pub fn plot_header_row(
+    ui: &mut egui::Ui,
+    title: &str,
+    show_title: bool,
+    exports: &mut ExportManager,
+    fig: &Figure,
+    animation: impl FnOnce() -> Result<Animation, String>,
+) {
     ui.horizontal(|ui| {
-        ui.strong(title);
+        if show_title {
+            ui.strong(title);
+        }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             ui.menu_button("export…", |ui| export_options_ui(ui, exports))
                 .response
