@@ -101,8 +101,13 @@ impl Default for Settings {
 
 pub(crate) const SETTINGS_KEY: &str = "eos-explorer-settings";
 
+/// When `run_app` was called: with `EOS_FPS_LOG` set, the Training workspace logs how long
+/// after launch the first crossing of 2/η arrived.
+pub static LAUNCHED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 /// Open the window (blocks until it is closed).
 pub fn run_app(opts: AppOptions) -> anyhow::Result<()> {
+    let _ = LAUNCHED.set(std::time::Instant::now());
     let renderer = match opts.renderer {
         Renderer::Glow => eframe::Renderer::Glow,
         #[cfg(feature = "wgpu")]

@@ -428,8 +428,25 @@ impl TrainingWorkspace {
             // More are waiting: come back soon (within the repaint policy's interval).
             self.repaint.request(&self.ctx);
         }
+        let crossed_before = self
+            .run
+            .as_ref()
+            .is_some_and(|r| r.series.first_crossing.is_some());
         for e in events {
             self.handle(e);
+        }
+        if !crossed_before
+            && std::env::var_os("EOS_FPS_LOG").is_some()
+            && let Some(run) = &self.run
+            && let Some(c) = run.series.first_crossing
+            && let Some(t0) = crate::ui::LAUNCHED.get()
+        {
+            // For measuring a demo's pace (README): launch to the first λ1 ≥ 2/η.
+            eprintln!(
+                "first crossing of 2/η at step {} shown {:.1} s after launch",
+                c[0],
+                t0.elapsed().as_secs_f64()
+            );
         }
         if self.run.as_ref().is_some_and(|r| !r.paused) && self.any_active() {
             self.ctx.request_repaint_after(Duration::from_millis(250));
