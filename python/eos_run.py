@@ -62,7 +62,7 @@ KNOWN_COLUMNS = (
     "hvps", "lanczos_residual", "grad_norm", "threshold",
 )
 #: Columns written as integers (the format's integer columns).
-INTEGER_COLUMNS = frozenset(("step", "t", "anchor", "hvps", "first_step"))
+INTEGER_COLUMNS = frozenset(("step", "t", "anchor", "hvps", "first_step", "k"))
 #: The fields of config.json's ``info`` and their types (the reader's RunInfo).
 INFO_FIELDS = {
     "program": str, "version": str, "network": str, "parameters": int, "dataset": str,

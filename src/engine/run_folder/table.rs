@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 /// Columns written as integers wherever they appear (`metrics.csv`, probe tables).
-pub const INTEGER_COLUMNS: [&str; 5] = ["step", "t", "anchor", "hvps", "first_step"];
+pub const INTEGER_COLUMNS: [&str; 6] = ["step", "t", "anchor", "hvps", "first_step", "k"];
 
 /// Whether a column of this name holds whole numbers.
 pub fn is_integer_column(name: &str) -> bool {
