@@ -107,6 +107,31 @@ impl ThirdDerivatives {
     }
 }
 
+/// The finite-difference step (`eps`, or `default_fd_step`), checked, after checking that
+/// `params` and every vector have one entry per parameter.
+fn checked_step<'a, D: Derivatives>(
+    d: &D,
+    params: &[f64],
+    mut vectors: impl Iterator<Item = &'a [f64]>,
+    eps: Option<f64>,
+) -> Result<f64, TheoryError> {
+    let p = d.dim();
+    if params.len() != p || vectors.any(|u| u.len() != p) {
+        return Err(TheoryError::Shape(format!(
+            "third derivatives need vectors of length {p} (the number of parameters)"
+        )));
+    }
+    let eps = eps.unwrap_or_else(|| default_fd_step(d.unit_roundoff(), params));
+    if !(eps.is_finite() && eps > 0.0) {
+        return Err(TheoryError::invalid(
+            "eps",
+            eps,
+            "the finite-difference step must be a finite number > 0",
+        ));
+    }
+    Ok(eps)
+}
+
 /// D_ij(ε) = (∇²L(w + εu_i)u_j − ∇²L(w − εu_i)u_j)/(2ε) for all j ≥ i (2 HVPs per j).
 fn mixed_differences<D: Derivatives>(
     d: &mut D,
@@ -153,20 +178,7 @@ pub fn third_derivatives<D: Derivatives>(
     eps: Option<f64>,
     richardson: bool,
 ) -> Result<ThirdDerivatives, TheoryError> {
-    let p = d.dim();
-    if params.len() != p || us.iter().any(|u| u.len() != p) {
-        return Err(TheoryError::Shape(format!(
-            "third derivatives need vectors of length {p} (the number of parameters)"
-        )));
-    }
-    let eps = eps.unwrap_or_else(|| default_fd_step(d.unit_roundoff(), params));
-    if !(eps.is_finite() && eps > 0.0) {
-        return Err(TheoryError::invalid(
-            "eps",
-            eps,
-            "the finite-difference step must be a finite number > 0",
-        ));
-    }
+    let eps = checked_step(d, params, us.iter().map(Vec::as_slice), eps)?;
     let k = us.len();
     let mut g = Vec::with_capacity(k * (k + 1) / 2);
     let mut hvps = 0;
@@ -255,20 +267,8 @@ pub fn third_derivatives_from_gradients<D: Derivatives>(
     eps: Option<f64>,
     richardson: bool,
 ) -> Result<ThirdDerivatives, TheoryError> {
-    let p = d.dim();
-    if params.len() != p || grad0.len() != p || us.iter().any(|u| u.len() != p) {
-        return Err(TheoryError::Shape(format!(
-            "third derivatives need vectors of length {p} (the number of parameters)"
-        )));
-    }
-    let eps = eps.unwrap_or_else(|| default_fd_step(d.unit_roundoff(), params));
-    if !(eps.is_finite() && eps > 0.0) {
-        return Err(TheoryError::invalid(
-            "eps",
-            eps,
-            "the finite-difference step must be a finite number > 0",
-        ));
-    }
+    let vectors = us.iter().map(Vec::as_slice).chain([grad0]);
+    let eps = checked_step(d, params, vectors, eps)?;
     let k = us.len();
     let mut g = Vec::with_capacity(k * (k + 1) / 2);
     let mut grads = 0;
