@@ -114,8 +114,8 @@ pub fn run_app(opts: AppOptions) -> anyhow::Result<()> {
         Renderer::Wgpu => eframe::Renderer::Wgpu,
         #[cfg(not(feature = "wgpu"))]
         Renderer::Wgpu => anyhow::bail!(
-            "this build has no wgpu renderer (it roughly doubles a first build): rebuild with \
-             `cargo build --release --features wgpu`, or leave out --renderer to use OpenGL (glow)"
+            "this build has no wgpu renderer: rebuild with `cargo build --release --features \
+             wgpu`, or leave out --renderer to use OpenGL (glow)"
         ),
     };
     let native = eframe::NativeOptions {
