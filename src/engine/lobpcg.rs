@@ -24,7 +24,7 @@
 
 use nalgebra::{DMatrix, SymmetricEigen};
 
-use super::lanczos::{axpy, dot, error_bounds, norm};
+use super::lanczos::{LanczosResult, axpy, dot, error_bounds, norm};
 use super::rng::Rng;
 
 /// How to solve.
@@ -42,23 +42,22 @@ pub struct LobpcgOptions {
     pub seed: u64,
 }
 
-/// What the solver found (same meaning as [`crate::engine::lanczos::LanczosResult`]).
-#[derive(Clone, Debug, Default)]
-pub struct LobpcgResult {
-    /// Top-k Ritz values, largest first.
-    pub eigenvalues: Vec<f64>,
-    /// Matching unit Ritz vectors.
-    pub eigenvectors: Vec<Vec<f64>>,
-    /// All b Ritz vectors of the final block: the next call's warm start.
-    pub warm_vectors: Vec<Vec<f64>>,
-    pub residuals: Vec<f64>,
-    pub error_bounds: Vec<f64>,
-    pub matvecs: usize,
-    pub converged: bool,
+/// Remove from `v` its components along the orthonormal `basis` (classical Gram–Schmidt,
+/// twice); returns the coefficients taken out, per basis vector.
+fn project_out(basis: &[Vec<f64>], v: &mut [f64]) -> Vec<f64> {
+    let mut coef = vec![0.0; basis.len()];
+    for _ in 0..2 {
+        for (q, c) in basis.iter().zip(coef.iter_mut()) {
+            let d = dot(q, v);
+            axpy(-d, q, v);
+            *c += d;
+        }
+    }
+    coef
 }
 
-/// Orthonormalise `v` against `basis` (twice), apply the same combination to `av` (its image),
-/// and append both if anything is left; returns whether it was kept.
+/// Orthonormalise `v` against `basis`, apply the same combination to `av` (its image), and
+/// append both if anything is left; returns whether it was kept.
 fn push_orthonormal(
     basis: &mut Vec<Vec<f64>>,
     images: &mut Vec<Vec<f64>>,
@@ -69,12 +68,8 @@ fn push_orthonormal(
     if !(n0 > 0.0 && n0.is_finite()) {
         return false;
     }
-    for _ in 0..2 {
-        for (q, aq) in basis.iter().zip(images.iter()) {
-            let c = dot(q, &v);
-            axpy(-c, q, &mut v);
-            axpy(-c, aq, &mut av);
-        }
+    for (c, aq) in project_out(basis, &mut v).into_iter().zip(images.iter()) {
+        axpy(-c, aq, &mut av);
     }
     let n = norm(&v);
     // Drop directions that were (numerically) already in the span.
@@ -132,14 +127,15 @@ fn combine(
 
 /// Run LOBPCG on a symmetric operator of dimension `dim` (`apply(v, out)` writes H·v),
 /// warm-started from `warm` (any number of vectors; missing columns are random).
-pub fn lobpcg<F>(dim: usize, mut apply: F, opts: &LobpcgOptions, warm: &[Vec<f64>]) -> LobpcgResult
+/// The result means what Lanczos's does, except that `warm_vectors` is the whole final block.
+pub fn lobpcg<F>(dim: usize, mut apply: F, opts: &LobpcgOptions, warm: &[Vec<f64>]) -> LanczosResult
 where
     F: FnMut(&[f64], &mut [f64]),
 {
     let k = opts.k.min(dim);
     let b = opts.block.max(k).min(dim);
     if k == 0 {
-        return LobpcgResult {
+        return LanczosResult {
             converged: true,
             ..Default::default()
         };
@@ -151,7 +147,7 @@ where
         *matvecs += 1;
         out.iter().all(|x| x.is_finite()).then_some(out)
     };
-    let failed = |matvecs: usize| LobpcgResult {
+    let failed = |matvecs: usize| LanczosResult {
         eigenvalues: vec![f64::NAN; k],
         eigenvectors: vec![vec![f64::NAN; dim]; k],
         residuals: vec![f64::NAN; k],
@@ -179,12 +175,7 @@ where
             candidates.remove(0)
         };
         // Orthonormalise before applying H, so no product is wasted on a dependent vector.
-        for _ in 0..2 {
-            for q in &x {
-                let c = dot(q, &v);
-                axpy(-c, q, &mut v);
-            }
-        }
+        project_out(&x, &mut v);
         let n = norm(&v);
         if n.is_nan() || n <= 1e-8 {
             continue;
@@ -220,7 +211,7 @@ where
         let accurate = (opts.tol > 0.0 || bounds.iter().all(|&r| r <= floor))
             && (0..k).all(|i| met(bounds[i], theta[i]));
         let active: Vec<usize> = (0..b).filter(|&j| !met(res[j], theta[j])).collect();
-        let done = |xs: Vec<Vec<f64>>, matvecs: usize, converged: bool| LobpcgResult {
+        let done = |xs: Vec<Vec<f64>>, matvecs: usize, converged: bool| LanczosResult {
             eigenvalues: theta[..k].to_vec(),
             eigenvectors: xs[..k].to_vec(),
             warm_vectors: xs,
@@ -241,16 +232,10 @@ where
             if n.is_nan() || n <= 0.0 {
                 continue;
             }
-            let w: Vec<f64> = w.iter().map(|e| e / n).collect();
-            // Orthogonalise against the basis before the product (saves nothing in products
-            // but keeps the image consistent with the stored vector).
-            let mut wv = w;
-            for _ in 0..2 {
-                for q in &basis {
-                    let cq = dot(q, &wv);
-                    axpy(-cq, q, &mut wv);
-                }
-            }
+            let mut wv: Vec<f64> = w.iter().map(|e| e / n).collect();
+            // Orthogonalise against the basis before the product, so the stored image is the
+            // image of the stored vector.
+            project_out(&basis, &mut wv);
             let nw = norm(&wv);
             if nw.is_nan() || nw <= 1e-10 {
                 continue;

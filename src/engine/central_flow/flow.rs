@@ -174,11 +174,11 @@ pub struct FlowRecord {
     pub sdcp_residual: f64,
 }
 
-/// Counts the calls made through it.
-struct Counting<'a, D: Derivatives> {
-    d: &'a mut D,
-    hvps: usize,
-    grads: usize,
+/// Counts the calls made through it (also the probe's measurements).
+pub(super) struct Counting<'a, D: Derivatives> {
+    pub(super) d: &'a mut D,
+    pub(super) hvps: usize,
+    pub(super) grads: usize,
 }
 
 impl<D: Derivatives> Derivatives for Counting<'_, D> {
@@ -355,7 +355,7 @@ impl<D: Derivatives> CentralFlow<D> {
                     err = Some(e);
                 }
             };
-            let (values, vectors, warm) = match self.opts.eigen {
+            let r = match self.opts.eigen {
                 FlowEigen::Lanczos => {
                     let opts = LanczosOptions {
                         k,
@@ -364,8 +364,7 @@ impl<D: Derivatives> CentralFlow<D> {
                         tol: self.opts.lanczos_tol,
                         seed: self.opts.seed,
                     };
-                    let r = lanczos(p, &mut apply, &opts, &self.warm);
-                    (r.eigenvalues, r.eigenvectors, r.warm_vectors)
+                    lanczos(p, &mut apply, &opts, &self.warm)
                 }
                 FlowEigen::Block => {
                     let opts = LobpcgOptions {
@@ -375,14 +374,14 @@ impl<D: Derivatives> CentralFlow<D> {
                         tol: self.opts.lanczos_tol,
                         seed: self.opts.seed,
                     };
-                    let r = lobpcg(p, &mut apply, &opts, &self.warm);
-                    (r.eigenvalues, r.eigenvectors, r.warm_vectors)
+                    lobpcg(p, &mut apply, &opts, &self.warm)
                 }
             };
             if let Some(e) = err {
                 return Err(e.into());
             }
-            self.warm = warm;
+            let (values, vectors) = (r.eigenvalues, r.eigenvectors);
+            self.warm = r.warm_vectors;
             let above = values
                 .iter()
                 .filter(|&&l| l >= self.opts.track_factor / eta)

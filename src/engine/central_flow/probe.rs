@@ -32,6 +32,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::flow::Counting;
 use super::{
     CentralFlow, CentralFlowError, CentralFlowOptions, DamianLink, FlowEigen, ThirdMethod,
     damian_link, distance,
@@ -560,35 +561,6 @@ pub struct CentralFlowProbe {
     link_done: bool,
 }
 
-/// HVPs and gradients counted on the probe's own derivatives.
-struct Count<'a> {
-    d: &'a mut Evaluator<f64>,
-    hvps: usize,
-}
-
-impl Derivatives for Count<'_> {
-    fn dim(&self) -> usize {
-        Derivatives::dim(self.d)
-    }
-    fn loss_grad(
-        &mut self,
-        p: &[f64],
-    ) -> Result<(f64, Vec<f64>), crate::engine::theory::TheoryError> {
-        Derivatives::loss_grad(self.d, p)
-    }
-    fn hvp(
-        &mut self,
-        p: &[f64],
-        v: &[f64],
-    ) -> Result<Vec<f64>, crate::engine::theory::TheoryError> {
-        self.hvps += 1;
-        Derivatives::hvp(self.d, p, v)
-    }
-    fn unit_roundoff(&self) -> f64 {
-        Derivatives::unit_roundoff(self.d)
-    }
-}
-
 impl CentralFlowProbe {
     /// Both flows start at the session's current parameters (θ₀ before the first step).
     pub fn new(session: &Session, opts: CentralFlowProbeOptions) -> Result<Self, ProbeError> {
@@ -622,9 +594,10 @@ impl CentralFlowProbe {
         let w = self.cf.params().to_vec();
         let tol = self.opts.lanczos_tol.max(1e-10);
         let max_iter = self.opts.lanczos_max_iter;
-        let mut c = Count {
+        let mut c = Counting {
             d: self.cf.derivatives(),
             hvps: 0,
+            grads: 0,
         };
         let top = top_eigen(&mut c, &w, 1, tol, max_iter, 0, &[dir.to_vec()], false)?;
         let (_, grad) = c.loss_grad(&w)?;
