@@ -436,10 +436,10 @@ impl TrainingWorkspace {
             self.handle(e);
         }
         if !crossed_before
-            && std::env::var_os("EOS_FPS_LOG").is_some()
             && let Some(run) = &self.run
             && let Some(c) = run.series.first_crossing
             && let Some(t0) = crate::ui::LAUNCHED.get()
+            && std::env::var_os("EOS_FPS_LOG").is_some()
         {
             // For measuring a demo's pace (README): launch to the first λ1 ≥ 2/η.
             eprintln!(
