@@ -5,6 +5,7 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    eos_explorer::engine::reuse_large_allocations();
     let args = cli::Cli::parse();
     match cli::dispatch(args) {
         Ok(code) => std::process::exit(code),

@@ -95,6 +95,10 @@ pub struct RunArgs {
     /// Relative accuracy of each eigenvalue.
     #[arg(long)]
     pub lanczos_tol: Option<f64>,
+    /// Eigensolver: `block` (default: a warm-started block of k + 2 vectors after a first
+    /// Lanczos solve) or `lanczos` (Lanczos every time).
+    #[arg(long)]
+    pub eig_solver: Option<eos_explorer::engine::eigen::EigenSolver>,
     #[arg(long)]
     pub seed: Option<u64>,
     /// Stop at this train accuracy (fraction, e.g. 0.99).
@@ -345,6 +349,9 @@ pub fn build_config(a: &RunArgs) -> anyhow::Result<(RunConfig, String)> {
     }
     if let Some(v) = a.lanczos_tol {
         cfg.lanczos_tol = v;
+    }
+    if let Some(v) = a.eig_solver {
+        cfg.eig_solver = v;
     }
     if let Some(v) = a.seed {
         cfg.seed = v;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Precision;
 use super::data::DatasetSpec;
+use super::eigen::EigenSolver;
 use super::model::{Activation, Init, MlpSpec};
 use super::network::LossKind;
 
@@ -90,6 +91,10 @@ pub struct RunConfig {
     pub lanczos_max_iter: usize,
     /// Start each estimate from the previous Ritz vectors.
     pub warm_start: bool,
+    /// Eigensolver of the estimates: `block` (warm LOBPCG on k + 2 vectors after a first
+    /// Lanczos solve) or `lanczos`. Older config files without it get `block`.
+    #[serde(default)]
+    pub eig_solver: EigenSolver,
     /// Test-set loss/accuracy every this many steps (0 = never).
     pub test_every: usize,
     /// Worker threads for the full-batch passes (0 = [`default_threads`]). Only the speed
@@ -122,6 +127,7 @@ impl RunConfig {
         "lanczos_tol",
         "lanczos_max_iter",
         "warm_start",
+        "eig_solver",
         "test_every",
         "threads",
         "chunk_rows",
@@ -154,6 +160,7 @@ impl Default for RunConfig {
             lanczos_tol: 1e-3,
             lanczos_max_iter: 60,
             warm_start: true,
+            eig_solver: EigenSolver::Block,
             test_every: 10,
             threads: 0,
             chunk_rows: 2048,
@@ -447,5 +454,18 @@ mod tests {
         want.sort_unstable();
         got.sort_unstable();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_config_written_before_eig_solver_reads_with_the_block_solver() {
+        let mut v = serde_json::to_value(RunConfig {
+            eig_solver: EigenSolver::Lanczos,
+            ..RunConfig::default()
+        })
+        .expect("json");
+        let obj = v.as_object_mut().expect("an object");
+        assert_eq!(obj.remove("eig_solver"), Some(serde_json::json!("lanczos")));
+        let c: RunConfig = serde_json::from_value(v).expect("reads without the field");
+        assert_eq!(c.eig_solver, EigenSolver::Block);
     }
 }

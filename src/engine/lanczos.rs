@@ -33,6 +33,8 @@
 use nalgebra::{DMatrix, SymmetricEigen};
 
 use super::rng::Rng;
+pub(crate) use super::vecops::{axpy, dot, norm};
+use super::vecops::{combine, project_out};
 
 /// How to run Lanczos.
 #[derive(Clone, Debug)]
@@ -84,36 +86,6 @@ pub struct LanczosResult {
     pub matvecs: usize,
     /// Whether every requested eigenvalue met `tol` (or the Krylov space became invariant).
     pub converged: bool,
-}
-
-/// Dot product with eight independent partial sums, so the compiler can vectorise it (the
-/// reorthogonalisation is ~2·m dot products of length p per iteration).
-pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f64>() + tail
-}
-
-pub(crate) fn norm(a: &[f64]) -> f64 {
-    dot(a, a).sqrt()
-}
-
-pub(crate) fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
-    for (yi, xi) in y.iter_mut().zip(x) {
-        *yi += alpha * xi;
-    }
 }
 
 /// Eigen-decomposition of the tridiagonal T (diagonal `a`, off-diagonal `b`), eigenvalues
@@ -235,13 +207,8 @@ where
         }
         let alpha = dot(&basis[j], &w);
         alphas.push(alpha);
-        // Full reorthogonalisation, twice ("twice is enough", Parlett).
-        for _ in 0..2 {
-            for q in &basis {
-                let c = dot(q, &w);
-                axpy(-c, q, &mut w);
-            }
-        }
+        // Full reorthogonalisation (classical Gram–Schmidt, twice).
+        project_out(&basis, &mut w);
         let beta = norm(&w);
         let m = alphas.len();
         let (theta, s) = tridiag_eig(&alphas, &betas);
@@ -262,20 +229,17 @@ where
             result.eigenvalues = theta[..kk].to_vec();
             result.residuals = res[..kk].to_vec();
             result.error_bounds = bounds;
-            let ritz = |i: usize| {
-                let mut y = vec![0.0; dim];
-                for (l, q) in basis.iter().enumerate() {
-                    axpy(s[(l, i)], q, &mut y);
-                }
-                let ny = norm(&y);
-                if ny > 0.0 {
-                    for x in y.iter_mut() {
-                        *x /= ny;
+            let nw = (k + 2).min(m);
+            result.warm_vectors = combine(&basis, &s.columns(0, nw).into_owned(), 0..m)
+                .into_iter()
+                .map(|mut y| {
+                    let ny = norm(&y);
+                    if ny > 0.0 {
+                        y.iter_mut().for_each(|x| *x /= ny);
                     }
-                }
-                y
-            };
-            result.warm_vectors = (0..(k + 2).min(m)).map(ritz).collect();
+                    y
+                })
+                .collect();
             result.eigenvectors = result.warm_vectors[..kk].to_vec();
             result.matvecs = matvecs;
             result.converged = accurate || invariant;

@@ -24,8 +24,9 @@
 
 use nalgebra::{DMatrix, SymmetricEigen};
 
-use super::lanczos::{LanczosResult, axpy, dot, error_bounds, norm};
+use super::lanczos::{LanczosResult, error_bounds};
 use super::rng::Rng;
+use super::vecops::{axpy, combine, gram_sym, norm, project_out, residual_norms};
 
 /// How to solve.
 #[derive(Clone, Debug)]
@@ -38,22 +39,12 @@ pub struct LobpcgOptions {
     pub max_matvecs: usize,
     /// Relative accuracy target on each of the top-k eigenvalues (as in Lanczos).
     pub tol: f64,
+    /// The guard columns (k+1 … block) take part in the update only while their residual is
+    /// above `guard_tol`·|θ| (≥ `tol`). They need only be good enough to show an eigenvalue
+    /// rising past the top k; each active column costs one product per round.
+    pub guard_tol: f64,
     /// Seed of the random columns (fresh start, or to fill a short warm block).
     pub seed: u64,
-}
-
-/// Remove from `v` its components along the orthonormal `basis` (classical Gram–Schmidt,
-/// twice); returns the coefficients taken out, per basis vector.
-fn project_out(basis: &[Vec<f64>], v: &mut [f64]) -> Vec<f64> {
-    let mut coef = vec![0.0; basis.len()];
-    for _ in 0..2 {
-        for (q, c) in basis.iter().zip(coef.iter_mut()) {
-            let d = dot(q, v);
-            axpy(-d, q, v);
-            *c += d;
-        }
-    }
-    coef
 }
 
 /// Orthonormalise `v` against `basis`, apply the same combination to `av` (its image), and
@@ -87,14 +78,7 @@ fn push_orthonormal(
 /// (largest first) and the coefficient matrix (columns = Ritz vectors in the basis).
 fn rayleigh_ritz(basis: &[Vec<f64>], images: &[Vec<f64>], b: usize) -> (Vec<f64>, DMatrix<f64>) {
     let m = basis.len();
-    let mut g = DMatrix::<f64>::zeros(m, m);
-    for i in 0..m {
-        for j in i..m {
-            let v = 0.5 * (dot(&basis[i], &images[j]) + dot(&basis[j], &images[i]));
-            g[(i, j)] = v;
-            g[(j, i)] = v;
-        }
-    }
+    let g = gram_sym(basis, images);
     let eig = SymmetricEigen::new(g);
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by(|&i, &j| eig.eigenvalues[j].total_cmp(&eig.eigenvalues[i]));
@@ -105,24 +89,6 @@ fn rayleigh_ritz(basis: &[Vec<f64>], images: &[Vec<f64>], b: usize) -> (Vec<f64>
         c.set_column(col, &eig.eigenvectors.column(i));
     }
     (theta, c)
-}
-
-/// Σ_l c[(l, col)] · vs[l] over rows `rows` of `c` (vs[l] pairs with row rows.start + l).
-fn combine(
-    vs: &[Vec<f64>],
-    c: &DMatrix<f64>,
-    rows: std::ops::Range<usize>,
-    col: usize,
-) -> Vec<f64> {
-    let dim = vs.first().map_or(0, |v| v.len());
-    let mut out = vec![0.0; dim];
-    for (l, r) in rows.enumerate() {
-        let coef = c[(r, col)];
-        if coef != 0.0 {
-            axpy(coef, &vs[l], &mut out);
-        }
-    }
-    out
 }
 
 /// Run LOBPCG on a symmetric operator of dimension `dim` (`apply(v, out)` writes H·v),
@@ -189,20 +155,15 @@ where
     }
     let b = x.len();
     let (mut theta, c) = rayleigh_ritz(&x, &ax, b);
-    let mut xs: Vec<Vec<f64>> = (0..b).map(|j| combine(&x, &c, 0..b, j)).collect();
-    let mut axs: Vec<Vec<f64>> = (0..b).map(|j| combine(&ax, &c, 0..b, j)).collect();
-    let mut p: Vec<Vec<f64>> = Vec::new();
-    let mut ap: Vec<Vec<f64>> = Vec::new();
+    let mut xs = combine(&x, &c, 0..b);
+    let mut axs = combine(&ax, &c, 0..b);
+    // The last round's W and P parts (vectors, images) and its Ritz coefficients: the new P
+    // (the part of the new X outside the old X) is formed from them only if another round
+    // is needed.
+    let mut last: Option<(Vec<Vec<f64>>, Vec<Vec<f64>>, DMatrix<f64>)> = None;
 
     loop {
-        let res_vecs: Vec<Vec<f64>> = (0..b)
-            .map(|j| {
-                let mut r = axs[j].clone();
-                axpy(-theta[j], &xs[j], &mut r);
-                r
-            })
-            .collect();
-        let res: Vec<f64> = res_vecs.iter().map(|r| norm(r)).collect();
+        let res = residual_norms(&axs, &theta, &xs);
         let bounds = error_bounds(&theta[..k], &res[..k]);
         // Residuals at rounding level of the operator's scale count as exact (an invariant
         // subspace: a relative test can never pass on an eigenvalue that is 0).
@@ -210,7 +171,16 @@ where
         let met = |r: f64, t: f64| r <= opts.tol * t.abs() || r <= floor;
         let accurate = (opts.tol > 0.0 || bounds.iter().all(|&r| r <= floor))
             && (0..k).all(|i| met(bounds[i], theta[i]));
-        let active: Vec<usize> = (0..b).filter(|&j| !met(res[j], theta[j])).collect();
+        let guard_tol = opts.guard_tol.max(opts.tol);
+        let active: Vec<usize> = (0..b)
+            .filter(|&j| {
+                if j < k {
+                    !met(res[j], theta[j])
+                } else {
+                    res[j] > guard_tol * theta[j].abs() && res[j] > floor
+                }
+            })
+            .collect();
         let done = |xs: Vec<Vec<f64>>, matvecs: usize, converged: bool| LanczosResult {
             eigenvalues: theta[..k].to_vec(),
             eigenvectors: xs[..k].to_vec(),
@@ -224,15 +194,17 @@ where
             return done(xs, matvecs, accurate);
         }
         // Basis [X, W, P] with images; X is orthonormal already.
-        let mut basis = xs.clone();
-        let mut images = axs.clone();
+        let mut basis = xs;
+        let mut images = axs;
         for &j in &active {
-            let w = res_vecs[j].clone();
-            let n = norm(&w);
+            // W: the residual A x_j − θ_j x_j, normalised by its norm.
+            let n = res[j];
             if n.is_nan() || n <= 0.0 {
                 continue;
             }
-            let mut wv: Vec<f64> = w.iter().map(|e| e / n).collect();
+            let mut wv = images[j].clone();
+            axpy(-theta[j], &basis[j], &mut wv);
+            wv.iter_mut().for_each(|e| *e /= n);
             // Orthogonalise against the basis before the product, so the stored image is the
             // image of the stored vector.
             project_out(&basis, &mut wv);
@@ -250,20 +222,23 @@ where
         if basis.len() == b {
             // No residual direction is new: the block spans an invariant subspace (to
             // rounding), so the Ritz values are as good as they will get.
-            return done(xs, matvecs, true);
+            return done(basis, matvecs, true);
         }
-        for (v, av) in p.drain(..).zip(ap.drain(..)) {
-            push_orthonormal(&mut basis, &mut images, v, av);
+        if let Some((tail, tail_images, c)) = last.take() {
+            let rows = b..b + tail.len();
+            let p = combine(&tail, &c, rows.clone());
+            let ap = combine(&tail_images, &c, rows);
+            for (v, av) in p.into_iter().zip(ap) {
+                push_orthonormal(&mut basis, &mut images, v, av);
+            }
         }
         let (t, c) = rayleigh_ritz(&basis, &images, b);
         let m = basis.len();
-        let new_x: Vec<Vec<f64>> = (0..b).map(|j| combine(&basis, &c, 0..m, j)).collect();
-        let new_ax: Vec<Vec<f64>> = (0..b).map(|j| combine(&images, &c, 0..m, j)).collect();
-        // P: the part of the new X outside the old X (its W and P components).
-        p = (0..b).map(|j| combine(&basis[b..], &c, b..m, j)).collect();
-        ap = (0..b).map(|j| combine(&images[b..], &c, b..m, j)).collect();
-        xs = new_x;
-        axs = new_ax;
+        xs = combine(&basis, &c, 0..m);
+        axs = combine(&images, &c, 0..m);
+        let tail = basis.split_off(b);
+        let tail_images = images.split_off(b);
+        last = Some((tail, tail_images, c));
         theta = t;
     }
 }
@@ -296,6 +271,7 @@ mod tests {
                 block: 4,
                 max_matvecs: 2000,
                 tol: 1e-10,
+                guard_tol: 0.0,
                 seed,
             };
             let r = lobpcg(60, apply(&h), &opts, &[]);
@@ -349,6 +325,7 @@ mod tests {
             block: 3,
             max_matvecs: 500,
             tol: 1e-8,
+            guard_tol: 0.0,
             seed: 1,
         };
         let r = lobpcg(n, apply(&h), &opts, &warm);
@@ -368,6 +345,7 @@ mod tests {
             block: 3,
             max_matvecs: 3000,
             tol: 1e-8,
+            guard_tol: 0.0,
             seed: 0,
         };
         let cold = lobpcg(n, apply(&h), &opts, &[]);

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::config::{Optimizer, RunConfig};
 use super::data::DatasetSpec;
+use super::eigen::EigenSolver;
 use super::model::{Activation, Init};
 use super::network::LossKind;
 use super::theory::linear::LinearParams;
@@ -61,6 +62,7 @@ fn cohen_fig1(lr: f64) -> RunConfig {
         lanczos_tol: 1e-3,
         lanczos_max_iter: 60,
         warm_start: true,
+        eig_solver: EigenSolver::Block,
         test_every: 100,
         threads: 0,
         chunk_rows: 2500,
@@ -97,6 +99,7 @@ fn cifar4_central_flow() -> RunConfig {
         lanczos_tol: 1e-4,
         lanczos_max_iter: 60,
         warm_start: true,
+        eig_solver: EigenSolver::Block,
         test_every: 0,
         threads: 0,
         chunk_rows: 1000,
@@ -135,6 +138,7 @@ fn cifar_lecture() -> RunConfig {
         lanczos_tol: 1e-3,
         lanczos_max_iter: 60,
         warm_start: true,
+        eig_solver: EigenSolver::Block,
         test_every: 0,
         threads: 0,
         chunk_rows: 1000,
@@ -181,6 +185,7 @@ fn digits_demo() -> RunConfig {
         lanczos_tol: 1e-3,
         lanczos_max_iter: 60,
         warm_start: true,
+        eig_solver: EigenSolver::Block,
         test_every: 10,
         threads: 0,
         chunk_rows: 2048,
@@ -209,6 +214,7 @@ fn chebyshev() -> RunConfig {
         lanczos_tol: 1e-4,
         lanczos_max_iter: 60,
         warm_start: true,
+        eig_solver: EigenSolver::Block,
         test_every: 0,
         threads: 1,
         chunk_rows: 2048,

@@ -14,9 +14,10 @@ use serde::Serialize;
 
 use super::config::{CheckedConfig, Optimizer, RunConfig};
 use super::data::Dataset;
+use super::eigen::top_eigen;
 use super::error::EngineError;
 use super::export::{ExportError, NpzFile};
-use super::lanczos::{LanczosOptions, LanczosResult, lanczos};
+use super::lanczos::{LanczosOptions, LanczosResult};
 use super::model::MlpSpec;
 use super::network::{Batch, Evaluator, LossStats, batch_from_f64};
 use super::{Float, Precision, Rng};
@@ -214,10 +215,11 @@ impl<T: Float> SessionT<T> {
         let mut vt = vec![T::zero(); dim];
         let mut ot = vec![T::zero(); dim];
         let interrupt = self.interrupt.clone();
-        let r = lanczos(
+        let r = top_eigen(
+            self.config.eig_solver,
             dim,
             |v, out| {
-                // Interrupted: a non-finite product makes Lanczos return at once.
+                // Interrupted: a non-finite product makes the solver return at once.
                 if interrupt
                     .as_ref()
                     .is_some_and(|f| f.load(Ordering::Relaxed))

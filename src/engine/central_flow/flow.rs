@@ -372,6 +372,7 @@ impl<D: Derivatives> CentralFlow<D> {
                         block: (k + 1).min(p),
                         max_matvecs: self.opts.lanczos_max_iter.max(k + 1),
                         tol: self.opts.lanczos_tol,
+                        guard_tol: 0.0,
                         seed: self.opts.seed,
                     };
                     lobpcg(p, &mut apply, &opts, &self.warm)
