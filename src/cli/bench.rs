@@ -28,6 +28,17 @@ pub struct BenchArgs {
     /// Learning rate of that trajectory (0.02 = cohen-fig1, stable at initialisation).
     #[arg(long, default_value_t = 0.02)]
     pub lr: f64,
+    /// Eigenvalues per estimate in the sharpness-every-step measurement.
+    #[arg(long, default_value_t = 1)]
+    pub neigs: usize,
+    /// GD steps of the sharpness-every-step measurement, each estimate warm-started from the
+    /// previous one with both solvers (0 = skip).
+    #[arg(long, default_value_t = 20)]
+    pub every_step_steps: usize,
+    /// Also check every such estimate against a float64 reference solved to 1e-8 (slow:
+    /// about 10 s per step on CIFAR-5k).
+    #[arg(long)]
+    pub error_study: bool,
 }
 
 pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
@@ -39,6 +50,9 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
         chunk_rows: args.chunk_rows,
         trajectory_steps: args.trajectory_steps,
         lr: args.lr,
+        neigs: args.neigs,
+        every_step_steps: args.every_step_steps,
+        error_study: args.error_study,
         ..Default::default()
     };
     let report = run(&opts, |line| eprintln!("  {line}")).context("benchmark failed")?;

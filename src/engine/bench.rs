@@ -14,7 +14,8 @@ use ndarray::linalg::general_mat_mul;
 
 use super::Rng;
 use super::data::{Dataset, DatasetSpec};
-use super::lanczos::{LanczosOptions, lanczos};
+use super::eigen::{EigenSolver, top_eigen};
+use super::lanczos::{LanczosOptions, LanczosResult, lanczos};
 use super::model::{Activation, Init, MlpSpec};
 use super::network::{Batch, Evaluator, LossKind, batch_from_f64};
 
@@ -30,6 +31,13 @@ pub struct BenchOptions {
     /// GD steps along which warm-started estimates are counted.
     pub trajectory_steps: usize,
     pub lr: f64,
+    /// Eigenvalues asked of each estimate along the trajectory.
+    pub neigs: usize,
+    /// GD steps of the sharpness-every-step measurement (0 = skip it).
+    pub every_step_steps: usize,
+    /// Also compare every estimate of that measurement with a float64 reference to 1e-8
+    /// (warm-started Lanczos on exact f64 HVPs: ~4× an f32 product, many of them).
+    pub error_study: bool,
 }
 
 impl Default for BenchOptions {
@@ -43,6 +51,9 @@ impl Default for BenchOptions {
             chunk_rows: 2500,
             trajectory_steps: 10,
             lr: 0.02,
+            neigs: 1,
+            every_step_steps: 20,
+            error_study: false,
         }
     }
 }
@@ -408,6 +419,24 @@ pub fn run(
             opts.trajectory_steps, opts.lr
         ),
     });
+    if opts.every_step_steps > 0 {
+        let f64_batch = opts.error_study.then(|| {
+            batch_from_f64::<f64>(
+                &train.x,
+                &train.targets.mse_targets(),
+                train.targets.labels(),
+            )
+        });
+        let mut reference = f64_batch
+            .map(|b| Evaluator::new(spec.clone(), LossKind::Mse, b, threads, opts.chunk_rows));
+        lines.extend(every_step(
+            opts,
+            &mut ev,
+            &mut params,
+            reference.as_mut(),
+            &mut progress,
+        ));
+    }
     Ok(BenchReport {
         data: data.name.clone(),
         threads,
@@ -415,4 +444,164 @@ pub fn run(
         gemm_gflops,
         lines,
     })
+}
+
+/// One solver's estimates along the trajectory of [`every_step`].
+#[derive(Default)]
+struct SolverTrace {
+    warm: Vec<Vec<f64>>,
+    seconds: Vec<f64>,
+    hvps: Vec<f64>,
+    /// Time inside the products (the rest is the solver's own vector work).
+    hvp_seconds: f64,
+    /// Worst |θ_i − λ_i| / λ_i over the steps and the top k, and the worst error relative to
+    /// the solve's own bound for it.
+    worst_rel_err: f64,
+    worst_err_over_bound: f64,
+    /// Worst certified bound (error bound / |θ|) over the steps and the top k.
+    worst_bound_rel: f64,
+    over_tol: usize,
+    unconverged: usize,
+}
+
+/// Sharpness at every GD step: each solver warm-started from its own previous estimate along
+/// the same trajectory (GD at `opts.lr` from the current parameters), timed against the GD
+/// step of that trajectory; with a float64 `reference` evaluator, every estimate is also
+/// compared with a reference solve to 1e-8.
+fn every_step(
+    opts: &BenchOptions,
+    ev: &mut Evaluator<f32>,
+    params: &mut [f32],
+    mut reference: Option<&mut Evaluator<f64>>,
+    progress: &mut impl FnMut(&str),
+) -> Vec<BenchLine> {
+    let p = params.len();
+    let k = opts.neigs.max(1);
+    let tol = 1e-3;
+    let mut grad = vec![0.0f32; p];
+    let mut traces: Vec<(EigenSolver, SolverTrace)> = EigenSolver::ALL
+        .into_iter()
+        .map(|s| (s, SolverTrace::default()))
+        .collect();
+    let mut ref_warm: Vec<Vec<f64>> = Vec::new();
+    let mut gd_times = Vec::new();
+    let lr = opts.lr as f32;
+    for step in 0..opts.every_step_steps {
+        let start = Instant::now();
+        ev.loss_grad(params, &mut grad);
+        let grad_s = start.elapsed().as_secs_f64();
+        let reference_eigs: Option<LanczosResult> = reference.as_deref_mut().map(|rev| {
+            let p64: Vec<f64> = params.iter().map(|&x| x as f64).collect();
+            let mut g64 = vec![0.0; p];
+            rev.loss_grad(&p64, &mut g64);
+            let r = lanczos(
+                p,
+                |x, o| rev.hvp(&p64, x, o),
+                &LanczosOptions {
+                    k: k + 1,
+                    max_iter: 300,
+                    min_iter: 1,
+                    tol: 1e-8,
+                    seed: 100 + step as u64,
+                },
+                &ref_warm,
+            );
+            ref_warm = r.warm_vectors.clone();
+            r
+        });
+        for (solver, trace) in traces.iter_mut() {
+            let mut vt = vec![0.0f32; p];
+            let mut ot = vec![0.0f32; p];
+            let started = Instant::now();
+            let mut in_hvp = 0.0;
+            let r = top_eigen(
+                *solver,
+                p,
+                |x, o| {
+                    let t0 = Instant::now();
+                    for (a, b) in vt.iter_mut().zip(x) {
+                        *a = *b as f32;
+                    }
+                    ev.hvp(params, &vt, &mut ot);
+                    in_hvp += t0.elapsed().as_secs_f64();
+                    for (a, b) in o.iter_mut().zip(&ot) {
+                        *a = *b as f64;
+                    }
+                },
+                &LanczosOptions {
+                    k,
+                    max_iter: 80,
+                    min_iter: 1,
+                    tol,
+                    seed: step as u64,
+                },
+                &trace.warm,
+            );
+            trace.seconds.push(started.elapsed().as_secs_f64());
+            trace.hvp_seconds += in_hvp;
+            trace.hvps.push(r.matvecs as f64);
+            if !r.converged {
+                trace.unconverged += 1;
+            }
+            for (b, t) in r.error_bounds.iter().zip(&r.eigenvalues) {
+                trace.worst_bound_rel = trace.worst_bound_rel.max(b / t.abs());
+            }
+            if let Some(truth) = &reference_eigs {
+                for i in 0..k.min(r.eigenvalues.len()) {
+                    let err = (r.eigenvalues[i] - truth.eigenvalues[i]).abs();
+                    let rel = err / truth.eigenvalues[i].abs();
+                    trace.worst_rel_err = trace.worst_rel_err.max(rel);
+                    trace.worst_err_over_bound =
+                        trace.worst_err_over_bound.max(err / r.error_bounds[i]);
+                    if rel > tol {
+                        trace.over_tol += 1;
+                    }
+                }
+            }
+            trace.warm = r.warm_vectors;
+        }
+        let start = Instant::now();
+        for (w, g) in params.iter_mut().zip(&grad) {
+            *w -= lr * *g;
+        }
+        gd_times.push(grad_s + start.elapsed().as_secs_f64());
+    }
+    let gd = median(&mut gd_times);
+    progress(&format!(
+        "sharpness every step: {} GD steps at η = {}, GD step median {gd:.4} s",
+        opts.every_step_steps, opts.lr
+    ));
+    traces
+        .into_iter()
+        .map(|(solver, mut t)| {
+            let secs = median(&mut t.seconds);
+            let hv = median(&mut t.hvps.clone());
+            let max_hv = t.hvps.iter().copied().fold(0.0, f64::max);
+            let total: f64 = t.seconds.iter().sum();
+            let mut note = format!(
+                "{:.2} GD steps per estimate (GD step {gd:.4} s); HVPs median {hv} max {max_hv}; {:.0}% of the time in HVPs; certified relative error ≤ {:.1e}",
+                secs / gd,
+                100.0 * t.hvp_seconds / total,
+                t.worst_bound_rel
+            );
+            if t.unconverged > 0 {
+                note.push_str(&format!("; {} not converged", t.unconverged));
+            }
+            if reference.is_some() {
+                note.push_str(&format!(
+                    "; worst rel. error vs f64 1e-8 reference {:.1e} (error/bound ≤ {:.2}; {} values over 1e-3)",
+                    t.worst_rel_err, t.worst_err_over_bound, t.over_tol
+                ));
+            }
+            progress(&format!("  {}: {note}", solver.name()));
+            BenchLine {
+                name: format!("λ1..λ{k} every step, {} warm, to 1e-3", solver.name()),
+                median_s: secs,
+                gflop: f64::NAN,
+                gflops: f64::NAN,
+                ratio_to_gemm: f64::NAN,
+                note,
+            }
+        })
+        .collect()
 }
