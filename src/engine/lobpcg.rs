@@ -91,6 +91,9 @@ fn rayleigh_ritz(basis: &[Vec<f64>], images: &[Vec<f64>], b: usize) -> (Vec<f64>
     (theta, c)
 }
 
+/// A round's W and P vectors, their images and the round's Ritz coefficients.
+type LastRound = (Vec<Vec<f64>>, Vec<Vec<f64>>, DMatrix<f64>);
+
 /// Run LOBPCG on a symmetric operator of dimension `dim` (`apply(v, out)` writes H·v),
 /// warm-started from `warm` (any number of vectors; missing columns are random).
 /// The result means what Lanczos's does, except that `warm_vectors` is the whole final block.
@@ -160,7 +163,7 @@ where
     // The last round's W and P parts (vectors, images) and its Ritz coefficients: the new P
     // (the part of the new X outside the old X) is formed from them only if another round
     // is needed.
-    let mut last: Option<(Vec<Vec<f64>>, Vec<Vec<f64>>, DMatrix<f64>)> = None;
+    let mut last: Option<LastRound> = None;
 
     loop {
         let res = residual_norms(&axs, &theta, &xs);
