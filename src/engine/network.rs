@@ -20,7 +20,6 @@ use std::sync::{Mutex, OnceLock};
 
 use super::model::Activation;
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip, s};
 use serde::{Deserialize, Serialize};
 
@@ -147,6 +146,67 @@ impl<T: Float> Clone for Evaluator<T> {
             partials: Vec::new(),
             counters: self.counters,
         }
+    }
+}
+
+/// `c ← α·a·b + β·c` (BLAS convention; with β = 0, `c` is not read) for views of any strides,
+/// so transposed operands (`w.t()`, `delta.t()`) need no copy. One thread: the engine threads
+/// by chunks. The `gemm` crate picks its kernel at run time (AVX-512, AVX2/FMA or scalar); its
+/// blocking depends on the shapes and the machine's caches only, so a product is computed the
+/// same way whichever thread runs it.
+pub(crate) fn matmul<T: Float>(
+    alpha: T,
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    beta: T,
+    c: &mut ArrayViewMut2<'_, T>,
+) {
+    let (m, k) = a.dim();
+    let (kb, n) = b.dim();
+    assert_eq!(k, kb, "matmul: inner dimensions");
+    assert_eq!(c.dim(), (m, n), "matmul: output shape");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if beta == T::zero() {
+            c.fill(T::zero());
+        } else {
+            c.mapv_inplace(|x| x * beta);
+        }
+        return;
+    }
+    let (ars, acs) = (a.strides()[0], a.strides()[1]);
+    let (brs, bcs) = (b.strides()[0], b.strides()[1]);
+    let (crs, ccs) = (c.strides()[0], c.strides()[1]);
+    #[allow(unsafe_code)]
+    // SAFETY: the pointers and strides come from live ndarray views whose shapes were checked
+    // above to be m×k, k×n and m×n, so every element `gemm` touches is inside its view; `c` is
+    // borrowed mutably, so it aliases neither input. `gemm` computes dst ← α'·dst + β'·lhs·rhs
+    // (hence β, α in that order) and reads dst only when told to. `T` is f32 or f64 (the only
+    // `Float` types), which `gemm` supports.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            ccs,
+            crs,
+            beta != T::zero(),
+            a.as_ptr(),
+            acs,
+            ars,
+            b.as_ptr(),
+            bcs,
+            brs,
+            beta,
+            alpha,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
     }
 }
 
@@ -448,7 +508,7 @@ impl<T: Float> Evaluator<T> {
             let mut z = Array2::<T>::zeros((m, lay.fan_out));
             {
                 let a_prev = if l == 0 { x } else { a_list[l - 1].view() };
-                general_mat_mul(T::one(), &a_prev, &w.t(), T::zero(), &mut z);
+                matmul(T::one(), a_prev, w.t(), T::zero(), &mut z.view_mut());
             }
             add_bias(&mut z, bias(params, lay));
             if l + 1 < nl {
@@ -543,13 +603,13 @@ impl<T: Float> Evaluator<T> {
             if let Some(gacc) = grad.as_deref_mut() {
                 let a_prev = if l == 0 { x } else { a_list[l - 1].view() };
                 let mut gw = view2_mut(gacc, lay);
-                general_mat_mul(T::one(), &delta.t(), &a_prev, T::one(), &mut gw);
+                matmul(T::one(), delta.t(), a_prev, T::one(), &mut gw);
                 add_colsum(gacc, lay, &delta);
             }
             if l > 0 {
                 let w = view2(params, lay);
                 let mut g = Array2::<T>::zeros((m, lay.fan_in));
-                general_mat_mul(T::one(), &delta, &w, T::zero(), &mut g);
+                matmul(T::one(), delta.view(), w, T::zero(), &mut g.view_mut());
                 let mut nd = g.clone();
                 nd *= &d1_list[l - 1];
                 g_list[l - 1] = g;
@@ -587,11 +647,11 @@ impl<T: Float> Evaluator<T> {
             let mut rz = Array2::<T>::zeros((m, lay.fan_out));
             {
                 let a_prev = if l == 0 { x } else { c.a[l - 1].view() };
-                general_mat_mul(T::one(), &a_prev, &vw.t(), T::zero(), &mut rz);
+                matmul(T::one(), a_prev, vw.t(), T::zero(), &mut rz.view_mut());
             }
             if l > 0 {
                 let w = view2(params, lay);
-                general_mat_mul(T::one(), &ra_list[l - 1], &w.t(), T::one(), &mut rz);
+                matmul(T::one(), ra_list[l - 1].view(), w.t(), T::one(), &mut rz.view_mut());
             }
             add_bias(&mut rz, bias(v, lay));
             if l + 1 < nl {
@@ -626,9 +686,9 @@ impl<T: Float> Evaluator<T> {
             {
                 let a_prev = if l == 0 { x } else { c.a[l - 1].view() };
                 let mut hw = view2_mut(acc, lay);
-                general_mat_mul(T::one(), &rdelta.t(), &a_prev, T::one(), &mut hw);
+                matmul(T::one(), rdelta.t(), a_prev, T::one(), &mut hw);
                 if l > 0 {
-                    general_mat_mul(T::one(), &delta.t(), &ra_list[l - 1], T::one(), &mut hw);
+                    matmul(T::one(), delta.t(), ra_list[l - 1].view(), T::one(), &mut hw);
                 }
             }
             add_colsum(acc, lay, &rdelta);
@@ -636,8 +696,8 @@ impl<T: Float> Evaluator<T> {
                 let w = view2(params, lay);
                 let vw = view2(v, lay);
                 let mut rg = Array2::<T>::zeros((m, lay.fan_in));
-                general_mat_mul(T::one(), &rdelta, &w, T::zero(), &mut rg);
-                general_mat_mul(T::one(), &delta, &vw, T::one(), &mut rg);
+                matmul(T::one(), rdelta.view(), w, T::zero(), &mut rg.view_mut());
+                matmul(T::one(), delta.view(), vw, T::one(), &mut rg.view_mut());
                 let k = l - 1;
                 let mut nrd = rg;
                 nrd *= &c.d1[k];
