@@ -232,8 +232,11 @@ fn view2<'a, T>(p: &'a [T], lay: &LayerLayout) -> ArrayView2<'a, T> {
 /// W of layer `lay` in a buffer holding the parameters from offset `shift` on.
 fn view2_mut<'a, T>(p: &'a mut [T], lay: &LayerLayout, shift: usize) -> ArrayViewMut2<'a, T> {
     let r = lay.w_range();
-    ArrayViewMut2::from_shape((lay.fan_out, lay.fan_in), &mut p[r.start - shift..r.end - shift])
-        .expect("parameter layout matches the weight shape")
+    ArrayViewMut2::from_shape(
+        (lay.fan_out, lay.fan_in),
+        &mut p[r.start - shift..r.end - shift],
+    )
+    .expect("parameter layout matches the weight shape")
 }
 
 fn bias<'a, T>(p: &'a [T], lay: &LayerLayout) -> Option<ArrayView1<'a, T>> {
@@ -282,6 +285,68 @@ fn activate_with_derivative<T: Float>(act: Activation, z: &mut Array2<T>, d1: &m
             *z = s;
             *d1 = ds;
         }),
+    }
+}
+
+/// `z ← σ(z + b)` and, when `d1` is given, `d1 ← σ'(z + b)`: bias, activation and derivative
+/// in one pass over the rows (instead of three).
+fn bias_activate<T: Float>(
+    act: Activation,
+    z: &mut Array2<T>,
+    b: Option<ArrayView1<'_, T>>,
+    d1: Option<&mut Array2<T>>,
+) {
+    let width = z.ncols();
+    if width == 0 {
+        return;
+    }
+    let zero_bias = vec![T::zero(); if b.is_none() { width } else { 0 }];
+    let b = b.as_ref().map_or(&zero_bias[..], |b| {
+        b.as_slice()
+            .expect("a bias is a contiguous slice of the parameters")
+    });
+    let z = z
+        .as_slice_mut()
+        .expect("chunk arrays are in standard layout");
+    match (act, d1) {
+        (Activation::Tanh, Some(d1)) => {
+            let d1 = d1
+                .as_slice_mut()
+                .expect("chunk arrays are in standard layout");
+            for (zr, dr) in z.chunks_exact_mut(width).zip(d1.chunks_exact_mut(width)) {
+                for ((z, d), b) in zr.iter_mut().zip(dr.iter_mut()).zip(b) {
+                    let t = (*z + *b).tanh_fast();
+                    *z = t;
+                    *d = T::one() - t * t;
+                }
+            }
+        }
+        (Activation::Tanh, None) => {
+            for zr in z.chunks_exact_mut(width) {
+                for (z, b) in zr.iter_mut().zip(b) {
+                    *z = (*z + *b).tanh_fast();
+                }
+            }
+        }
+        (_, Some(d1)) => {
+            let d1 = d1
+                .as_slice_mut()
+                .expect("chunk arrays are in standard layout");
+            for (zr, dr) in z.chunks_exact_mut(width).zip(d1.chunks_exact_mut(width)) {
+                for ((z, d), b) in zr.iter_mut().zip(dr.iter_mut()).zip(b) {
+                    let (s, ds, _) = act.eval(*z + *b);
+                    *z = s;
+                    *d = ds;
+                }
+            }
+        }
+        (_, None) => {
+            for zr in z.chunks_exact_mut(width) {
+                for (z, b) in zr.iter_mut().zip(b) {
+                    *z = act.eval(*z + *b).0;
+                }
+            }
+        }
     }
 }
 
@@ -643,25 +708,32 @@ impl<T: Float> Evaluator<T> {
             } else {
                 let mut z = Array2::<T>::zeros((m, lay.fan_out));
                 let w = view2(params, lay);
-                matmul(T::one(), a_list[l - 1].view(), w.t(), T::zero(), &mut z.view_mut());
+                matmul(
+                    T::one(),
+                    a_list[l - 1].view(),
+                    w.t(),
+                    T::zero(),
+                    &mut z.view_mut(),
+                );
                 z
             };
-            add_bias(&mut z, bias(params, lay));
             if l + 1 < nl {
+                let mut d1 = Array2::<T>::zeros(if backward { z.dim() } else { (0, 0) });
                 if keep_z {
+                    add_bias(&mut z, bias(params, lay));
                     z_list.push(z.clone());
-                }
-                let d1 = if backward {
-                    let mut d1 = Array2::<T>::zeros(z.raw_dim());
-                    activate_with_derivative(act, &mut z, &mut d1);
-                    d1
+                    if backward {
+                        activate_with_derivative(act, &mut z, &mut d1);
+                    } else {
+                        activate(act, &mut z);
+                    }
                 } else {
-                    activate(act, &mut z);
-                    Array2::<T>::zeros((0, 0))
-                };
+                    bias_activate(act, &mut z, bias(params, lay), backward.then_some(&mut d1));
+                }
                 a_list.push(z);
                 d1_list.push(d1);
             } else {
+                add_bias(&mut z, bias(params, lay));
                 out = z;
             }
         }
@@ -734,29 +806,39 @@ impl<T: Float> Evaluator<T> {
         // Backward pass.
         let mut g_list: Vec<Array2<T>> = vec![Array2::zeros((0, 0)); nl.saturating_sub(1)];
         let shift = self.first_len();
-        let mut delta = dout.clone();
-        for l in (0..nl).rev() {
+        let keep_first = grad.is_some();
+        if nl == 1 && keep_first {
+            // No hidden layer: ∂L/∂z₁ is ∂L/∂f.
+            for (f, d) in first.iter_mut().zip(dout.iter()) {
+                *f = *d;
+            }
+        }
+        // ∂L/∂z of the layer at hand (∂L/∂f at the output).
+        let mut delta_owned: Option<Array2<T>> = None;
+        for l in (1..nl).rev() {
             let lay = &self.layout[l];
+            let delta = delta_owned.as_ref().unwrap_or(&dout);
             if let Some(gacc) = grad.as_deref_mut() {
-                if l == 0 {
-                    for (f, d) in first.iter_mut().zip(delta.iter()) {
-                        *f = *d;
-                    }
-                } else {
-                    let mut gw = view2_mut(gacc, lay, shift);
-                    matmul(T::one(), delta.t(), a_list[l - 1].view(), T::one(), &mut gw);
-                    add_colsum(gacc, lay, delta.view(), shift);
-                }
+                let mut gw = view2_mut(gacc, lay, shift);
+                matmul(T::one(), delta.t(), a_list[l - 1].view(), T::one(), &mut gw);
+                add_colsum(gacc, lay, delta.view(), shift);
             }
-            if l > 0 {
-                let w = view2(params, lay);
-                let mut g = Array2::<T>::zeros((m, lay.fan_in));
-                matmul(T::one(), delta.view(), w, T::zero(), &mut g.view_mut());
-                let mut nd = g.clone();
-                nd *= &d1_list[l - 1];
-                g_list[l - 1] = g;
-                delta = nd;
+            let w = view2(params, lay);
+            let mut g = Array2::<T>::zeros((m, lay.fan_in));
+            matmul(T::one(), delta.view(), w, T::zero(), &mut g.view_mut());
+            let d1 = &d1_list[l - 1];
+            if l > 1 {
+                delta_owned = Some(Zip::from(&g).and(d1).map_collect(|g, d| *g * *d));
+            } else if keep_first {
+                // The first layer's signal goes straight to its rows of the full-batch buffer.
+                let mut f =
+                    ArrayViewMut2::from_shape((m, lay.fan_in), &mut *first).expect("chunk rows");
+                Zip::from(&mut f)
+                    .and(&g)
+                    .and(d1)
+                    .for_each(|f, g, d| *f = *g * *d);
             }
+            g_list[l - 1] = g;
         }
         let cache = ChunkCache {
             a: a_list,
@@ -774,14 +856,7 @@ impl<T: Float> Evaluator<T> {
     /// every layer but the first (the parameters from [`first_len`](Self::first_len) on).
     /// `first` holds the chunk's rows of x·V₁ᵀ and receives its rows of the first layer's
     /// R-signal (for [`first_layer_products`](Self::first_layer_products)).
-    fn chunk_hvp(
-        &self,
-        params: &[T],
-        v: &[T],
-        c: &ChunkCache<T>,
-        acc: &mut [T],
-        first: &mut [T],
-    ) {
+    fn chunk_hvp(&self, params: &[T], v: &[T], c: &ChunkCache<T>, acc: &mut [T], first: &mut [T]) {
         let m = c.dout.nrows();
         let nl = self.layout.len();
         // R-forward.
@@ -793,16 +868,26 @@ impl<T: Float> Evaluator<T> {
             } else {
                 let mut rz = Array2::<T>::zeros((m, lay.fan_out));
                 let vw = view2(v, lay);
-                matmul(T::one(), c.a[l - 1].view(), vw.t(), T::zero(), &mut rz.view_mut());
+                matmul(
+                    T::one(),
+                    c.a[l - 1].view(),
+                    vw.t(),
+                    T::zero(),
+                    &mut rz.view_mut(),
+                );
                 let w = view2(params, lay);
-                matmul(T::one(), ra_list[l - 1].view(), w.t(), T::one(), &mut rz.view_mut());
+                matmul(
+                    T::one(),
+                    ra_list[l - 1].view(),
+                    w.t(),
+                    T::one(),
+                    &mut rz.view_mut(),
+                );
                 rz
             };
             add_bias(&mut rz, bias(v, lay));
             if l + 1 < nl {
-                let mut ra = rz.clone();
-                ra *= &c.d1[l];
-                ra_list.push(ra);
+                ra_list.push(Zip::from(&rz).and(&c.d1[l]).map_collect(|r, d| *r * *d));
             }
             rz_list.push(rz);
         }
@@ -826,41 +911,67 @@ impl<T: Float> Evaluator<T> {
         };
         // R-backward.
         let shift = self.first_len();
-        let mut delta = c.dout.clone();
-        for l in (0..nl).rev() {
+        if nl == 1 {
+            for (f, d) in first.iter_mut().zip(rdelta.iter()) {
+                *f = *d;
+            }
+        }
+        // ∂L/∂z of the layer at hand (∂L/∂f at the output), from the cache.
+        let mut delta_owned: Option<Array2<T>> = None;
+        for l in (1..nl).rev() {
             let lay = &self.layout[l];
-            if l == 0 {
-                for (f, d) in first.iter_mut().zip(rdelta.iter()) {
-                    *f = *d;
+            let delta = delta_owned.as_ref().unwrap_or(&c.dout);
+            let mut hw = view2_mut(acc, lay, shift);
+            matmul(T::one(), rdelta.t(), c.a[l - 1].view(), T::one(), &mut hw);
+            matmul(
+                T::one(),
+                delta.t(),
+                ra_list[l - 1].view(),
+                T::one(),
+                &mut hw,
+            );
+            add_colsum(acc, lay, rdelta.view(), shift);
+            let w = view2(params, lay);
+            let vw = view2(v, lay);
+            let mut rg = Array2::<T>::zeros((m, lay.fan_in));
+            matmul(T::one(), rdelta.view(), w, T::zero(), &mut rg.view_mut());
+            matmul(T::one(), delta.view(), vw, T::one(), &mut rg.view_mut());
+            let k = l - 1;
+            // R(∂L/∂z_k) = R(∂L/∂a_k)·σ' + ∂L/∂a_k·σ''·R(z_k), in one pass; the first layer's
+            // goes straight to its rows of the full-batch buffer.
+            let d2 = (!self.spec.activation.is_piecewise_linear()).then(|| {
+                &c.d2
+                    .get_or_init(|| second_derivatives(self.spec.activation, c))[k]
+            });
+            let (d1, g, rz) = (&c.d1[k], &c.g[k], &rz_list[k]);
+            if k == 0 {
+                let mut f =
+                    ArrayViewMut2::from_shape((m, lay.fan_in), &mut *first).expect("chunk rows");
+                match d2 {
+                    None => Zip::from(&mut f)
+                        .and(&rg)
+                        .and(d1)
+                        .for_each(|f, r, d1| *f = *r * *d1),
+                    Some(d2) => Zip::from(&mut f)
+                        .and(&rg)
+                        .and(d1)
+                        .and(g)
+                        .and(d2)
+                        .and(rz)
+                        .for_each(|f, r, d1, g, d2, rz| *f = *r * *d1 + *g * *d2 * *rz),
                 }
             } else {
-                let mut hw = view2_mut(acc, lay, shift);
-                matmul(T::one(), rdelta.t(), c.a[l - 1].view(), T::one(), &mut hw);
-                matmul(T::one(), delta.t(), ra_list[l - 1].view(), T::one(), &mut hw);
-                add_colsum(acc, lay, rdelta.view(), shift);
-            }
-            if l > 0 {
-                let w = view2(params, lay);
-                let vw = view2(v, lay);
-                let mut rg = Array2::<T>::zeros((m, lay.fan_in));
-                matmul(T::one(), rdelta.view(), w, T::zero(), &mut rg.view_mut());
-                matmul(T::one(), delta.view(), vw, T::one(), &mut rg.view_mut());
-                let k = l - 1;
-                let mut nrd = rg;
-                nrd *= &c.d1[k];
-                if !self.spec.activation.is_piecewise_linear() {
-                    let d2 =
-                        c.d2.get_or_init(|| second_derivatives(self.spec.activation, c));
-                    Zip::from(&mut nrd)
-                        .and(&c.g[k])
-                        .and(&d2[k])
-                        .and(&rz_list[k])
-                        .for_each(|r, g, d2, rz| *r += *g * *d2 * *rz);
+                match d2 {
+                    None => Zip::from(&mut rg).and(d1).for_each(|r, d1| *r = *r * *d1),
+                    Some(d2) => Zip::from(&mut rg)
+                        .and(d1)
+                        .and(g)
+                        .and(d2)
+                        .and(rz)
+                        .for_each(|r, d1, g, d2, rz| *r = *r * *d1 + *g * *d2 * *rz),
                 }
-                let mut nd = c.g[k].clone();
-                nd *= &c.d1[k];
-                rdelta = nrd;
-                delta = nd;
+                delta_owned = Some(Zip::from(g).and(d1).map_collect(|g, d| *g * *d));
+                rdelta = rg;
             }
         }
     }
