@@ -626,8 +626,8 @@ impl<T: Float> Evaluator<T> {
         run_chunks(groups.len(), self.threads, &mut slots, |i, rows| {
             if let Some(rows) = rows {
                 let r = groups[i].clone();
-                let mut z = ArrayViewMut2::from_shape((r.len(), lay.fan_out), &mut **rows)
-                    .expect("group rows");
+                let mut z =
+                    ArrayViewMut2::from_shape((r.len(), lay.fan_out), rows).expect("group rows");
                 matmul(T::one(), x.slice(s![r, ..]), w.t(), T::zero(), &mut z);
             }
         });
@@ -962,7 +962,7 @@ impl<T: Float> Evaluator<T> {
                 }
             } else {
                 match d2 {
-                    None => Zip::from(&mut rg).and(d1).for_each(|r, d1| *r = *r * *d1),
+                    None => Zip::from(&mut rg).and(d1).for_each(|r, d1| *r *= *d1),
                     Some(d2) => Zip::from(&mut rg)
                         .and(d1)
                         .and(g)
