@@ -8,9 +8,12 @@
 //!   [`PARALLEL_CHUNKS`] when the batch is big enough, [`chunk_ranges`]), so temporaries stay
 //!   bounded and every core finds work. Threads take chunks as they free up; each chunk's
 //!   partial loss, gradient or HVP is computed into its own buffer and the partials are summed
-//!   in chunk order, so the results are **bit-identical for any thread count** (the GEMM
-//!   inside a chunk is matrixmultiply's, single-threaded here; even its optional threading
-//!   splits only the output rows, never a sum).
+//!   in chunk order, so the results are **bit-identical for any thread count** (each GEMM is
+//!   single-threaded, [`matmul`]).
+//! * The first layer's two big products (x·W₁ᵀ forward; dᵀ·x for its weight gradient or HVP,
+//!   the bulk of the work at the CIFAR shape) run over fewer, larger row groups than the
+//!   chunks ([`group_ranges`], fixed by the batch size alone, partials summed in group order):
+//!   the GEMM packs W once per call, so fewer calls cost less.
 //! * The forward/backward quantities of the last gradient evaluation (activations, σ', σ'',
 //!   back-propagated signals) are cached per chunk; an HVP at the same parameters reuses them,
 //!   so it costs the R-passes only (≈ 14.8 GFLOP at the CIFAR-5k shape instead of ≈ 27).
@@ -20,7 +23,6 @@ use std::sync::{Mutex, OnceLock};
 
 use super::model::Activation;
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip, s};
 use serde::{Deserialize, Serialize};
 
@@ -128,6 +130,14 @@ pub struct Evaluator<T: Float> {
     /// One parameter-sized buffer per chunk for the chunk partials of a gradient or HVP,
     /// kept between calls so they are not reallocated.
     partials: Vec<Vec<T>>,
+    /// n × width₁ for every row of the batch: x·W₁ᵀ (or x·V₁ᵀ in an HVP), then, row by row as
+    /// the chunks finish, the back-propagated ∂L/∂z₁ (or its R-derivative); kept between calls
+    /// (see [`first_layer_forward`](Evaluator::first_layer_forward)).
+    first_rows: Vec<T>,
+    /// A second such buffer, for an HVP without the cache (x·W₁ᵀ while the first holds x·V₁ᵀ).
+    first_rows_b: Vec<T>,
+    /// The per-group partials of the first layer's weight product.
+    group_partials: Vec<Vec<T>>,
     pub counters: Counters,
 }
 
@@ -145,8 +155,72 @@ impl<T: Float> Clone for Evaluator<T> {
             cache_enabled: self.cache_enabled,
             cache: None,
             partials: Vec::new(),
+            first_rows: Vec::new(),
+            first_rows_b: Vec::new(),
+            group_partials: Vec::new(),
             counters: self.counters,
         }
+    }
+}
+
+/// `c ← α·a·b + β·c` (BLAS convention; with β = 0, `c` is not read) for views of any strides,
+/// so transposed operands (`w.t()`, `delta.t()`) need no copy. One thread: the engine threads
+/// by chunks. The `gemm` crate picks its kernel at run time (AVX-512, AVX2/FMA or scalar); its
+/// blocking depends on the shapes and the machine's caches only, so a product is computed the
+/// same way whichever thread runs it.
+pub(crate) fn matmul<T: Float>(
+    alpha: T,
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    beta: T,
+    c: &mut ArrayViewMut2<'_, T>,
+) {
+    let (m, k) = a.dim();
+    let (kb, n) = b.dim();
+    assert_eq!(k, kb, "matmul: inner dimensions");
+    assert_eq!(c.dim(), (m, n), "matmul: output shape");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if beta == T::zero() {
+            c.fill(T::zero());
+        } else {
+            c.mapv_inplace(|x| x * beta);
+        }
+        return;
+    }
+    let (ars, acs) = (a.strides()[0], a.strides()[1]);
+    let (brs, bcs) = (b.strides()[0], b.strides()[1]);
+    let (crs, ccs) = (c.strides()[0], c.strides()[1]);
+    #[allow(unsafe_code)]
+    // SAFETY: the pointers and strides come from live ndarray views whose shapes were checked
+    // above to be m×k, k×n and m×n, so every element `gemm` touches is inside its view; `c` is
+    // borrowed mutably, so it aliases neither input. `gemm` computes dst ← α'·dst + β'·lhs·rhs
+    // (hence β, α in that order) and reads dst only when told to. `T` is f32 or f64 (the only
+    // `Float` types), which `gemm` supports.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            ccs,
+            crs,
+            beta != T::zero(),
+            a.as_ptr(),
+            acs,
+            ars,
+            b.as_ptr(),
+            bcs,
+            brs,
+            beta,
+            alpha,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
     }
 }
 
@@ -155,9 +229,14 @@ fn view2<'a, T>(p: &'a [T], lay: &LayerLayout) -> ArrayView2<'a, T> {
         .expect("parameter layout matches the weight shape")
 }
 
-fn view2_mut<'a, T>(p: &'a mut [T], lay: &LayerLayout) -> ArrayViewMut2<'a, T> {
-    ArrayViewMut2::from_shape((lay.fan_out, lay.fan_in), &mut p[lay.w_range()])
-        .expect("parameter layout matches the weight shape")
+/// W of layer `lay` in a buffer holding the parameters from offset `shift` on.
+fn view2_mut<'a, T>(p: &'a mut [T], lay: &LayerLayout, shift: usize) -> ArrayViewMut2<'a, T> {
+    let r = lay.w_range();
+    ArrayViewMut2::from_shape(
+        (lay.fan_out, lay.fan_in),
+        &mut p[r.start - shift..r.end - shift],
+    )
+    .expect("parameter layout matches the weight shape")
 }
 
 fn bias<'a, T>(p: &'a [T], lay: &LayerLayout) -> Option<ArrayView1<'a, T>> {
@@ -172,9 +251,11 @@ fn add_bias<T: Float>(z: &mut Array2<T>, b: Option<ArrayView1<'_, T>>) {
     }
 }
 
-fn add_colsum<T: Float>(acc: &mut [T], lay: &LayerLayout, m: &Array2<T>) {
+/// Adds the column sums of `m` (rows in order) to the bias of `lay` in a buffer holding the
+/// parameters from offset `shift` on.
+fn add_colsum<T: Float>(acc: &mut [T], lay: &LayerLayout, m: ArrayView2<'_, T>, shift: usize) {
     if let Some(r) = lay.b_range() {
-        let mut b = ArrayViewMut1::from(&mut acc[r]);
+        let mut b = ArrayViewMut1::from(&mut acc[r.start - shift..r.end - shift]);
         for row in m.rows() {
             b += &row;
         }
@@ -207,6 +288,68 @@ fn activate_with_derivative<T: Float>(act: Activation, z: &mut Array2<T>, d1: &m
     }
 }
 
+/// `z ← σ(z + b)` and, when `d1` is given, `d1 ← σ'(z + b)`: bias, activation and derivative
+/// in one pass over the rows (instead of three).
+fn bias_activate<T: Float>(
+    act: Activation,
+    z: &mut Array2<T>,
+    b: Option<ArrayView1<'_, T>>,
+    d1: Option<&mut Array2<T>>,
+) {
+    let width = z.ncols();
+    if width == 0 {
+        return;
+    }
+    let zero_bias = vec![T::zero(); if b.is_none() { width } else { 0 }];
+    let b = b.as_ref().map_or(&zero_bias[..], |b| {
+        b.as_slice()
+            .expect("a bias is a contiguous slice of the parameters")
+    });
+    let z = z
+        .as_slice_mut()
+        .expect("chunk arrays are in standard layout");
+    match (act, d1) {
+        (Activation::Tanh, Some(d1)) => {
+            let d1 = d1
+                .as_slice_mut()
+                .expect("chunk arrays are in standard layout");
+            for (zr, dr) in z.chunks_exact_mut(width).zip(d1.chunks_exact_mut(width)) {
+                for ((z, d), b) in zr.iter_mut().zip(dr.iter_mut()).zip(b) {
+                    let t = (*z + *b).tanh_fast();
+                    *z = t;
+                    *d = T::one() - t * t;
+                }
+            }
+        }
+        (Activation::Tanh, None) => {
+            for zr in z.chunks_exact_mut(width) {
+                for (z, b) in zr.iter_mut().zip(b) {
+                    *z = (*z + *b).tanh_fast();
+                }
+            }
+        }
+        (_, Some(d1)) => {
+            let d1 = d1
+                .as_slice_mut()
+                .expect("chunk arrays are in standard layout");
+            for (zr, dr) in z.chunks_exact_mut(width).zip(d1.chunks_exact_mut(width)) {
+                for ((z, d), b) in zr.iter_mut().zip(dr.iter_mut()).zip(b) {
+                    let (s, ds, _) = act.eval(*z + *b);
+                    *z = s;
+                    *d = ds;
+                }
+            }
+        }
+        (_, None) => {
+            for zr in z.chunks_exact_mut(width) {
+                for (z, b) in zr.iter_mut().zip(b) {
+                    *z = act.eval(*z + *b).0;
+                }
+            }
+        }
+    }
+}
+
 /// σ''(z) for every hidden layer of a cached chunk.
 fn second_derivatives<T: Float>(act: Activation, c: &ChunkCache<T>) -> Vec<Array2<T>> {
     match act {
@@ -226,6 +369,45 @@ fn second_derivatives<T: Float>(act: Activation, c: &ChunkCache<T>) -> Vec<Array
         _ if act.is_piecewise_linear() => c.a.iter().map(|a| Array2::zeros(a.raw_dim())).collect(),
         _ => c.z.iter().map(|z| z.mapv(|v| act.eval(v).2)).collect(),
     }
+}
+
+/// Rows per group of the first layer's two big products (x·W₁ᵀ forward, dᵀ·x for the weight
+/// gradient or HVP), which run as tasks of their own over row groups larger than the chunks:
+/// `gemm` packs W for every call, so at the CIFAR-5k shape the forward GEMM costs ≈ 13 % more
+/// in 12 calls of 417 rows than in one over all rows, and ≈ 1.5 % more in 4 (thread CPU time,
+/// measured on this project's 2-core VM; see README "Benchmarks").
+const FIRST_LAYER_GROUP_ROWS: usize = 1280;
+
+/// At least this many row groups when the batch has the rows for them, so up to this many
+/// threads share the big products.
+const FIRST_LAYER_MIN_GROUPS: usize = 4;
+
+/// The row groups of the first layer's products for a batch of `n` rows: contiguous, in order,
+/// of near-equal size, depending on `n` only (never on the thread count).
+fn group_ranges(n: usize) -> Vec<Range<usize>> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let count = n
+        .div_ceil(FIRST_LAYER_GROUP_ROWS)
+        .max(FIRST_LAYER_MIN_GROUPS.min(n.div_ceil(MIN_CHUNK_ROWS)))
+        .max(1);
+    (0..count)
+        .map(|i| n * i / count..n * (i + 1) / count)
+        .collect()
+}
+
+/// `buf` cut into consecutive pieces of `width` × (rows of each chunk) elements.
+fn split_rows<'a, T>(buf: &'a mut [T], chunks: &[Range<usize>], width: usize) -> Vec<&'a mut [T]> {
+    let mut rest = buf;
+    chunks
+        .iter()
+        .map(|r| {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(r.len() * width);
+            rest = tail;
+            head
+        })
+        .collect()
 }
 
 /// A batch is cut into at least this many chunks when it has the rows for it, so up to this
@@ -373,12 +555,16 @@ impl<T: Float> Evaluator<T> {
             cache_enabled: true,
             cache: None,
             partials: Vec::new(),
+            first_rows: Vec::new(),
+            first_rows_b: Vec::new(),
+            group_partials: Vec::new(),
             counters: Counters::default(),
         }
     }
 
     /// With caching off, every HVP recomputes the forward and backward passes chunk by chunk
-    /// (memory O(chunk × width) instead of O(n × width), ≈ 1.5× the work).
+    /// (memory O(chunk × width) instead of O(n × width), ≈ 1.5× the work; only the first
+    /// layer's n × width₁ products are kept whole, two of them).
     pub fn set_cache_enabled(&mut self, on: bool) {
         self.cache_enabled = on;
         if !on {
@@ -407,9 +593,9 @@ impl<T: Float> Evaluator<T> {
         chunk_ranges(n, self.chunk_rows)
     }
 
-    /// `count` zeroed parameter-sized buffers for chunk partials (reused between calls).
-    fn take_partials(&mut self, count: usize) -> Vec<Vec<T>> {
-        let p = self.num_params();
+    /// `count` zeroed buffers of `len` elements for chunk partials (reused between calls).
+    fn take_partials(&mut self, count: usize, len: usize) -> Vec<Vec<T>> {
+        let p = len;
         let mut bufs = std::mem::take(&mut self.partials);
         bufs.truncate(count);
         bufs.resize_with(count, Vec::new);
@@ -420,22 +606,95 @@ impl<T: Float> Evaluator<T> {
         bufs
     }
 
+    /// Parameters of the first layer: its W and b open the parameter vector.
+    fn first_len(&self) -> usize {
+        self.layout
+            .first()
+            .map_or(0, |l| l.b_range().map_or(l.w_range().end, |r| r.end))
+    }
+
+    /// `out` (n × width₁) ← x·W₁ᵀ for the first layer's W in `p` (the parameters, or the
+    /// direction of an HVP), over fixed row groups ([`group_ranges`]) that threads take as they
+    /// free up. The chunks then read their rows of it.
+    fn first_layer_forward(&self, x: ArrayView2<'_, T>, p: &[T], out: &mut [T]) {
+        let Some(lay) = self.layout.first() else {
+            return;
+        };
+        let w = view2(p, lay);
+        let groups = group_ranges(x.nrows());
+        let mut slots = split_rows(out, &groups, lay.fan_out);
+        run_chunks(groups.len(), self.threads, &mut slots, |i, rows| {
+            if let Some(rows) = rows {
+                let r = groups[i].clone();
+                let mut z =
+                    ArrayViewMut2::from_shape((r.len(), lay.fan_out), rows).expect("group rows");
+                matmul(T::one(), x.slice(s![r, ..]), w.t(), T::zero(), &mut z);
+            }
+        });
+    }
+
+    /// The first layer's weight and bias products over the whole batch, into `out` (its
+    /// parameters): `W ← dᵀ·x` and `b ← Σ_rows d`, where `d` (n × width₁) is the back-propagated
+    /// signal of every row and `x` the inputs. Each row group ([`group_ranges`]) computes its
+    /// partial `d_gᵀ·x_g` into its own buffer of `parts`, and the partials are summed in group
+    /// order: the result does not depend on the thread count.
+    fn first_layer_products(
+        &self,
+        d: ArrayView2<'_, T>,
+        x: ArrayView2<'_, T>,
+        out: &mut [T],
+        parts: &mut Vec<Vec<T>>,
+    ) {
+        let Some(lay) = self.layout.first() else {
+            return;
+        };
+        let groups = group_ranges(d.nrows());
+        let w_len = lay.fan_in * lay.fan_out;
+        let (w, b) = out.split_at_mut(w_len);
+        parts.truncate(groups.len());
+        parts.resize_with(groups.len(), Vec::new);
+        for part in parts.iter_mut() {
+            // Overwritten by the product (β = 0).
+            part.resize(w_len, T::zero());
+        }
+        run_chunks(groups.len(), self.threads, parts, |i, part| {
+            if let Some(part) = part {
+                let r = groups[i].clone();
+                let mut g = ArrayViewMut2::from_shape((lay.fan_out, lay.fan_in), &mut part[..])
+                    .expect("parameter layout matches the weight shape");
+                let dg = d.slice(s![r.clone(), ..]);
+                matmul(T::one(), dg.t(), x.slice(s![r, ..]), T::zero(), &mut g);
+            }
+        });
+        sum_in_chunk_order(parts, w, self.threads);
+        if !b.is_empty() {
+            b.fill(T::zero());
+            let mut b = ArrayViewMut1::from(b);
+            for row in d.rows() {
+                b += &row;
+            }
+        }
+    }
+
     /// Forward (and optionally backward) pass on one chunk. Returns the summed loss over its
-    /// rows, the number correct, and the cached quantities. `grad`, when given, accumulates
-    /// the chunk's contribution to the full-batch gradient; `n_total` is the full-batch size
-    /// the loss is averaged over.
+    /// rows, the number correct, and the cached quantities. `first` holds the chunk's rows of
+    /// x·W₁ᵀ ([`first_layer_forward`](Self::first_layer_forward)). `grad`, when given,
+    /// accumulates the chunk's contribution to the gradient of every layer but the first (the
+    /// parameters from [`first_len`](Self::first_len) on), and `first` then receives the
+    /// chunk's rows of ∂L/∂z₁ (for [`first_layer_products`](Self::first_layer_products));
+    /// `n_total` is the full-batch size the loss is averaged over.
     #[allow(clippy::too_many_arguments)]
     fn chunk_pass(
         &self,
         params: &[T],
-        x: ArrayView2<'_, T>,
+        first: &mut [T],
         y: ArrayView2<'_, T>,
         labels: Option<&[u8]>,
         n_total: usize,
         backward: bool,
         mut grad: Option<&mut [T]>,
     ) -> (f64, usize, Option<ChunkCache<T>>) {
-        let m = x.nrows();
+        let m = y.nrows();
         let nl = self.layout.len();
         let act = self.spec.activation;
         let mut a_list: Vec<Array2<T>> = Vec::with_capacity(nl.saturating_sub(1));
@@ -444,28 +703,37 @@ impl<T: Float> Evaluator<T> {
         let keep_z = backward && !matches!(act, Activation::Tanh) && !act.is_piecewise_linear();
         let mut out = Array2::<T>::zeros((m, 0));
         for (l, lay) in self.layout.iter().enumerate() {
-            let w = view2(params, lay);
-            let mut z = Array2::<T>::zeros((m, lay.fan_out));
-            {
-                let a_prev = if l == 0 { x } else { a_list[l - 1].view() };
-                general_mat_mul(T::one(), &a_prev, &w.t(), T::zero(), &mut z);
-            }
-            add_bias(&mut z, bias(params, lay));
+            let mut z = if l == 0 {
+                Array2::from_shape_vec((m, lay.fan_out), first.to_vec()).expect("chunk rows")
+            } else {
+                let mut z = Array2::<T>::zeros((m, lay.fan_out));
+                let w = view2(params, lay);
+                matmul(
+                    T::one(),
+                    a_list[l - 1].view(),
+                    w.t(),
+                    T::zero(),
+                    &mut z.view_mut(),
+                );
+                z
+            };
             if l + 1 < nl {
+                let mut d1 = Array2::<T>::zeros(if backward { z.dim() } else { (0, 0) });
                 if keep_z {
+                    add_bias(&mut z, bias(params, lay));
                     z_list.push(z.clone());
-                }
-                let d1 = if backward {
-                    let mut d1 = Array2::<T>::zeros(z.raw_dim());
-                    activate_with_derivative(act, &mut z, &mut d1);
-                    d1
+                    if backward {
+                        activate_with_derivative(act, &mut z, &mut d1);
+                    } else {
+                        activate(act, &mut z);
+                    }
                 } else {
-                    activate(act, &mut z);
-                    Array2::<T>::zeros((0, 0))
-                };
+                    bias_activate(act, &mut z, bias(params, lay), backward.then_some(&mut d1));
+                }
                 a_list.push(z);
                 d1_list.push(d1);
             } else {
+                add_bias(&mut z, bias(params, lay));
                 out = z;
             }
         }
@@ -537,24 +805,40 @@ impl<T: Float> Evaluator<T> {
 
         // Backward pass.
         let mut g_list: Vec<Array2<T>> = vec![Array2::zeros((0, 0)); nl.saturating_sub(1)];
-        let mut delta = dout.clone();
-        for l in (0..nl).rev() {
+        let shift = self.first_len();
+        let keep_first = grad.is_some();
+        if nl == 1 && keep_first {
+            // No hidden layer: ∂L/∂z₁ is ∂L/∂f.
+            for (f, d) in first.iter_mut().zip(dout.iter()) {
+                *f = *d;
+            }
+        }
+        // ∂L/∂z of the layer at hand (∂L/∂f at the output).
+        let mut delta_owned: Option<Array2<T>> = None;
+        for l in (1..nl).rev() {
             let lay = &self.layout[l];
+            let delta = delta_owned.as_ref().unwrap_or(&dout);
             if let Some(gacc) = grad.as_deref_mut() {
-                let a_prev = if l == 0 { x } else { a_list[l - 1].view() };
-                let mut gw = view2_mut(gacc, lay);
-                general_mat_mul(T::one(), &delta.t(), &a_prev, T::one(), &mut gw);
-                add_colsum(gacc, lay, &delta);
+                let mut gw = view2_mut(gacc, lay, shift);
+                matmul(T::one(), delta.t(), a_list[l - 1].view(), T::one(), &mut gw);
+                add_colsum(gacc, lay, delta.view(), shift);
             }
-            if l > 0 {
-                let w = view2(params, lay);
-                let mut g = Array2::<T>::zeros((m, lay.fan_in));
-                general_mat_mul(T::one(), &delta, &w, T::zero(), &mut g);
-                let mut nd = g.clone();
-                nd *= &d1_list[l - 1];
-                g_list[l - 1] = g;
-                delta = nd;
+            let w = view2(params, lay);
+            let mut g = Array2::<T>::zeros((m, lay.fan_in));
+            matmul(T::one(), delta.view(), w, T::zero(), &mut g.view_mut());
+            let d1 = &d1_list[l - 1];
+            if l > 1 {
+                delta_owned = Some(Zip::from(&g).and(d1).map_collect(|g, d| *g * *d));
+            } else if keep_first {
+                // The first layer's signal goes straight to its rows of the full-batch buffer.
+                let mut f =
+                    ArrayViewMut2::from_shape((m, lay.fan_in), &mut *first).expect("chunk rows");
+                Zip::from(&mut f)
+                    .and(&g)
+                    .and(d1)
+                    .for_each(|f, g, d| *f = *g * *d);
             }
+            g_list[l - 1] = g;
         }
         let cache = ChunkCache {
             a: a_list,
@@ -568,36 +852,42 @@ impl<T: Float> Evaluator<T> {
         (loss_sum, correct, Some(cache))
     }
 
-    /// R-operator passes on one chunk: accumulates H·v restricted to the chunk into `acc`.
-    fn chunk_hvp(
-        &self,
-        params: &[T],
-        v: &[T],
-        x: ArrayView2<'_, T>,
-        c: &ChunkCache<T>,
-        acc: &mut [T],
-    ) {
-        let m = x.nrows();
+    /// R-operator passes on one chunk: accumulates H·v restricted to the chunk into `acc` for
+    /// every layer but the first (the parameters from [`first_len`](Self::first_len) on).
+    /// `first` holds the chunk's rows of x·V₁ᵀ and receives its rows of the first layer's
+    /// R-signal (for [`first_layer_products`](Self::first_layer_products)).
+    fn chunk_hvp(&self, params: &[T], v: &[T], c: &ChunkCache<T>, acc: &mut [T], first: &mut [T]) {
+        let m = c.dout.nrows();
         let nl = self.layout.len();
         // R-forward.
         let mut rz_list: Vec<Array2<T>> = Vec::with_capacity(nl);
         let mut ra_list: Vec<Array2<T>> = Vec::with_capacity(nl);
         for (l, lay) in self.layout.iter().enumerate() {
-            let vw = view2(v, lay);
-            let mut rz = Array2::<T>::zeros((m, lay.fan_out));
-            {
-                let a_prev = if l == 0 { x } else { c.a[l - 1].view() };
-                general_mat_mul(T::one(), &a_prev, &vw.t(), T::zero(), &mut rz);
-            }
-            if l > 0 {
+            let mut rz = if l == 0 {
+                Array2::from_shape_vec((m, lay.fan_out), first.to_vec()).expect("chunk rows")
+            } else {
+                let mut rz = Array2::<T>::zeros((m, lay.fan_out));
+                let vw = view2(v, lay);
+                matmul(
+                    T::one(),
+                    c.a[l - 1].view(),
+                    vw.t(),
+                    T::zero(),
+                    &mut rz.view_mut(),
+                );
                 let w = view2(params, lay);
-                general_mat_mul(T::one(), &ra_list[l - 1], &w.t(), T::one(), &mut rz);
-            }
+                matmul(
+                    T::one(),
+                    ra_list[l - 1].view(),
+                    w.t(),
+                    T::one(),
+                    &mut rz.view_mut(),
+                );
+                rz
+            };
             add_bias(&mut rz, bias(v, lay));
             if l + 1 < nl {
-                let mut ra = rz.clone();
-                ra *= &c.d1[l];
-                ra_list.push(ra);
+                ra_list.push(Zip::from(&rz).and(&c.d1[l]).map_collect(|r, d| *r * *d));
             }
             rz_list.push(rz);
         }
@@ -620,40 +910,68 @@ impl<T: Float> Evaluator<T> {
             _ => rf.mapv(|v| v * inv_n),
         };
         // R-backward.
-        let mut delta = c.dout.clone();
-        for l in (0..nl).rev() {
-            let lay = &self.layout[l];
-            {
-                let a_prev = if l == 0 { x } else { c.a[l - 1].view() };
-                let mut hw = view2_mut(acc, lay);
-                general_mat_mul(T::one(), &rdelta.t(), &a_prev, T::one(), &mut hw);
-                if l > 0 {
-                    general_mat_mul(T::one(), &delta.t(), &ra_list[l - 1], T::one(), &mut hw);
-                }
+        let shift = self.first_len();
+        if nl == 1 {
+            for (f, d) in first.iter_mut().zip(rdelta.iter()) {
+                *f = *d;
             }
-            add_colsum(acc, lay, &rdelta);
-            if l > 0 {
-                let w = view2(params, lay);
-                let vw = view2(v, lay);
-                let mut rg = Array2::<T>::zeros((m, lay.fan_in));
-                general_mat_mul(T::one(), &rdelta, &w, T::zero(), &mut rg);
-                general_mat_mul(T::one(), &delta, &vw, T::one(), &mut rg);
-                let k = l - 1;
-                let mut nrd = rg;
-                nrd *= &c.d1[k];
-                if !self.spec.activation.is_piecewise_linear() {
-                    let d2 =
-                        c.d2.get_or_init(|| second_derivatives(self.spec.activation, c));
-                    Zip::from(&mut nrd)
-                        .and(&c.g[k])
-                        .and(&d2[k])
-                        .and(&rz_list[k])
-                        .for_each(|r, g, d2, rz| *r += *g * *d2 * *rz);
+        }
+        // ∂L/∂z of the layer at hand (∂L/∂f at the output), from the cache.
+        let mut delta_owned: Option<Array2<T>> = None;
+        for l in (1..nl).rev() {
+            let lay = &self.layout[l];
+            let delta = delta_owned.as_ref().unwrap_or(&c.dout);
+            let mut hw = view2_mut(acc, lay, shift);
+            matmul(T::one(), rdelta.t(), c.a[l - 1].view(), T::one(), &mut hw);
+            matmul(
+                T::one(),
+                delta.t(),
+                ra_list[l - 1].view(),
+                T::one(),
+                &mut hw,
+            );
+            add_colsum(acc, lay, rdelta.view(), shift);
+            let w = view2(params, lay);
+            let vw = view2(v, lay);
+            let mut rg = Array2::<T>::zeros((m, lay.fan_in));
+            matmul(T::one(), rdelta.view(), w, T::zero(), &mut rg.view_mut());
+            matmul(T::one(), delta.view(), vw, T::one(), &mut rg.view_mut());
+            let k = l - 1;
+            // R(∂L/∂z_k) = R(∂L/∂a_k)·σ' + ∂L/∂a_k·σ''·R(z_k), in one pass; the first layer's
+            // goes straight to its rows of the full-batch buffer.
+            let d2 = (!self.spec.activation.is_piecewise_linear()).then(|| {
+                &c.d2
+                    .get_or_init(|| second_derivatives(self.spec.activation, c))[k]
+            });
+            let (d1, g, rz) = (&c.d1[k], &c.g[k], &rz_list[k]);
+            if k == 0 {
+                let mut f =
+                    ArrayViewMut2::from_shape((m, lay.fan_in), &mut *first).expect("chunk rows");
+                match d2 {
+                    None => Zip::from(&mut f)
+                        .and(&rg)
+                        .and(d1)
+                        .for_each(|f, r, d1| *f = *r * *d1),
+                    Some(d2) => Zip::from(&mut f)
+                        .and(&rg)
+                        .and(d1)
+                        .and(g)
+                        .and(d2)
+                        .and(rz)
+                        .for_each(|f, r, d1, g, d2, rz| *f = *r * *d1 + *g * *d2 * *rz),
                 }
-                let mut nd = c.g[k].clone();
-                nd *= &c.d1[k];
-                rdelta = nrd;
-                delta = nd;
+            } else {
+                match d2 {
+                    None => Zip::from(&mut rg).and(d1).for_each(|r, d1| *r *= *d1),
+                    Some(d2) => Zip::from(&mut rg)
+                        .and(d1)
+                        .and(g)
+                        .and(d2)
+                        .and(rz)
+                        .for_each(|r, d1, g, d2, rz| *r = *r * *d1 + *g * *d2 * *rz),
+                }
+                delta_owned = Some(Zip::from(g).and(d1).map_collect(|g, d| *g * *d));
+                rdelta = rg;
             }
         }
     }
@@ -667,25 +985,42 @@ impl<T: Float> Evaluator<T> {
         let n = self.train.len();
         let chunks = self.chunks(n);
         let keep = self.cache_enabled;
-        let mut partials = self.take_partials(chunks.len());
+        let first_len = self.first_len();
+        let width = self.layout.first().map_or(0, |l| l.fan_out);
+        let mut partials = self.take_partials(chunks.len(), p - first_len);
+        let mut first = std::mem::take(&mut self.first_rows);
+        first.resize(n * width, T::zero());
+        self.first_layer_forward(self.train.x.view(), params, &mut first);
         let results = {
             let this = &*self;
-            run_chunks(chunks.len(), this.threads, &mut partials, |i, g| {
+            let mut slots: Vec<_> = partials
+                .iter_mut()
+                .zip(split_rows(&mut first, &chunks, width))
+                .collect();
+            run_chunks(chunks.len(), this.threads, &mut slots, |i, slot| {
+                let Some((g, first)) = slot else {
+                    return (0.0, 0, None);
+                };
                 let r = chunks[i].clone();
                 let (loss, correct, cache) = this.chunk_pass(
                     params,
-                    this.train.x.slice(s![r.clone(), ..]),
+                    first,
                     this.train.y.slice(s![r.clone(), ..]),
                     this.train.labels.as_deref().map(|lab| &lab[r]),
                     n,
                     true,
-                    g.map(|g| g.as_mut_slice()),
+                    Some(g.as_mut_slice()),
                 );
                 (loss, correct, cache.filter(|_| keep))
             })
         };
-        sum_in_chunk_order(&partials, grad, self.threads);
+        sum_in_chunk_order(&partials, &mut grad[first_len..], self.threads);
+        let d = ArrayView2::from_shape((n, width), &first[..]).expect("n × width₁ rows");
+        let mut parts = std::mem::take(&mut self.group_partials);
+        self.first_layer_products(d, self.train.x.view(), &mut grad[..first_len], &mut parts);
+        self.group_partials = parts;
         self.partials = partials;
+        self.first_rows = first;
         let mut loss = 0.0;
         let mut correct = 0;
         let mut caches = Vec::with_capacity(results.len());
@@ -723,13 +1058,19 @@ impl<T: Float> Evaluator<T> {
             };
         }
         let chunks = self.chunks(n);
+        let width = self.layout.first().map_or(0, |l| l.fan_out);
+        let mut first = std::mem::take(&mut self.first_rows);
+        first.resize(n * width, T::zero());
+        self.first_layer_forward(batch.x.view(), params, &mut first);
         let results = {
             let this = &*self;
-            run_chunks(chunks.len(), this.threads, &mut [] as &mut [()], |i, _| {
+            let mut slots = split_rows(&mut first, &chunks, width);
+            run_chunks(chunks.len(), this.threads, &mut slots, |i, first| {
+                let Some(first) = first else { return (0.0, 0) };
                 let r = chunks[i].clone();
                 let (loss, correct, _) = this.chunk_pass(
                     params,
-                    batch.x.slice(s![r.clone(), ..]),
+                    first,
                     batch.y.slice(s![r.clone(), ..]),
                     batch.labels.as_deref().map(|lab| &lab[r]),
                     n,
@@ -739,6 +1080,7 @@ impl<T: Float> Evaluator<T> {
                 (loss, correct)
             })
         };
+        self.first_rows = first;
         self.counters.forward_only += 1;
         // Summed in chunk order, whatever thread computed each.
         let (loss, correct) = results
@@ -783,23 +1125,47 @@ impl<T: Float> Evaluator<T> {
             self.loss_grad(params, &mut scratch);
             self.counters.gradients -= 1;
         }
-        let mut partials = self.take_partials(chunks.len());
+        let first_len = self.first_len();
+        let width = self.layout.first().map_or(0, |l| l.fan_out);
+        let mut partials = self.take_partials(chunks.len(), p - first_len);
+        // x·V₁ᵀ, then the R-signal of the first layer; without the cache also x·W₁ᵀ.
+        let mut first = std::mem::take(&mut self.first_rows);
+        first.resize(n * width, T::zero());
+        self.first_layer_forward(self.train.x.view(), v, &mut first);
+        let use_cache = self
+            .cache
+            .as_ref()
+            .is_some_and(|c| c.params.as_slice() == params && c.chunks.len() == chunks.len());
+        let mut first_b = std::mem::take(&mut self.first_rows_b);
+        if !use_cache {
+            first_b.resize(n * width, T::zero());
+            self.first_layer_forward(self.train.x.view(), params, &mut first_b);
+        }
         {
             let this = &*self;
-            let cache = this
-                .cache
-                .as_ref()
-                .filter(|c| c.params.as_slice() == params && c.chunks.len() == chunks.len());
-            run_chunks(chunks.len(), this.threads, &mut partials, |i, acc| {
-                let Some(acc) = acc else { return };
-                let r = chunks[i].clone();
-                let x = this.train.x.slice(s![r.clone(), ..]);
+            let cache = this.cache.as_ref().filter(|_| use_cache);
+            let mut rows_b = if use_cache {
+                Vec::new()
+            } else {
+                split_rows(&mut first_b, &chunks, width)
+            };
+            rows_b.resize_with(chunks.len(), Default::default);
+            let mut slots: Vec<_> = partials
+                .iter_mut()
+                .zip(split_rows(&mut first, &chunks, width))
+                .zip(rows_b)
+                .collect();
+            run_chunks(chunks.len(), this.threads, &mut slots, |i, slot| {
+                let Some(((acc, first), first_b)) = slot else {
+                    return;
+                };
                 match cache {
-                    Some(c) => this.chunk_hvp(params, v, x, &c.chunks[i], acc),
+                    Some(c) => this.chunk_hvp(params, v, &c.chunks[i], acc, first),
                     None => {
+                        let r = chunks[i].clone();
                         let (_, _, cc) = this.chunk_pass(
                             params,
-                            x,
+                            first_b,
                             this.train.y.slice(s![r, ..]),
                             None,
                             n,
@@ -807,14 +1173,20 @@ impl<T: Float> Evaluator<T> {
                             None,
                         );
                         if let Some(cc) = cc {
-                            this.chunk_hvp(params, v, x, &cc, acc);
+                            this.chunk_hvp(params, v, &cc, acc, first);
                         }
                     }
                 }
             });
         }
-        sum_in_chunk_order(&partials, out, self.threads);
+        self.first_rows_b = first_b;
+        sum_in_chunk_order(&partials, &mut out[first_len..], self.threads);
+        let d = ArrayView2::from_shape((n, width), &first[..]).expect("n × width₁ rows");
+        let mut parts = std::mem::take(&mut self.group_partials);
+        self.first_layer_products(d, self.train.x.view(), &mut out[..first_len], &mut parts);
+        self.group_partials = parts;
         self.partials = partials;
+        self.first_rows = first;
         self.counters.hvps += 1;
     }
 
