@@ -600,8 +600,19 @@ mod tests {
         };
         assert_eq!(
             msg(&orphan, &cfg).as_deref(),
-            Some("--theory-steps, --theory-reanchor and --theory-eps need --theory")
+            Some(
+                "--theory-steps, --theory-reanchor, --theory-eps and --theory-probe-precision need --theory"
+            )
         );
+        // The probes' precision: f32 unless asked for f64.
+        let f64_probes = ProbeFlags {
+            theory_probe_precision: Some(Precision::F64),
+            ..flags.clone()
+        };
+        assert!(matches!(
+            &probes_from_flags(&f64_probes, &cfg).ok().as_deref(),
+            Some([ProbeConfig::MeasuredTheory(o)]) if o.probe_precision == Precision::F64
+        ));
         let zero = ProbeFlags {
             theory_steps: Some(0),
             ..flags.clone()
