@@ -2,6 +2,7 @@
 //! differences of exact HVPs against finite differences of the dense λ1, the definitions of α, β,
 //! δ, the predicted map, and the x_t / y_t bookkeeping on a short f64 run that crosses 2/η.
 
+use eos_explorer::engine::Precision;
 use eos_explorer::engine::Rng;
 use eos_explorer::engine::config::RunConfig;
 use eos_explorer::engine::lanczos::{dense_eigenvalues, dense_from_operator};
@@ -12,7 +13,8 @@ use eos_explorer::engine::probe::{FolderSink, ProbeConfig, ProbeObserver, ProbeR
 use eos_explorer::engine::session::{Cadence, Runner, Session};
 use eos_explorer::engine::theory::measured::{
     CSV_COLUMNS, Derivatives, MAP_RANGE_DELTAS, MeasuredTracker, Phase, StepInput, TheoryOptions,
-    TheoryRow, measure_anchor, predicted_lambda1, predicted_step, sharpness_gradient, top_eigen,
+    TheoryProbe, TheoryRow, evaluator_in, measure_anchor, predicted_lambda1, predicted_step,
+    sharpness_gradient, top_eigen,
 };
 use eos_explorer::engine::theory::self_stab::SelfStabParams;
 use ndarray::Array2;
@@ -287,6 +289,113 @@ fn observer_writes_csv_and_summary() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Runs `cfg` with two trackers side by side, one probing in f64 (`new`), one in f32
+/// (`with_cheap_probes`, the f32 copy of the same network and data) with `opts`; returns both.
+fn f64_and_f32_trackers(
+    cfg: &RunConfig,
+    opts: TheoryOptions,
+) -> (
+    MeasuredTracker<Evaluator<f64>>,
+    MeasuredTracker<Evaluator<f64>>,
+) {
+    let (mut s, _) = Session::from_config(cfg).expect("session");
+    let ev64 = s.evaluator_f64();
+    let ev32: Evaluator<f32> = evaluator_in(&ev64, cfg.chunk_rows);
+    let mut old = MeasuredTracker::new(ev64.clone(), opts.clone().f64_probes()).expect("tracker");
+    let mut new = MeasuredTracker::with_cheap_probes(ev64, Box::new(ev32), opts).expect("tracker");
+    assert!(!old.has_cheap_probes() && new.has_cheap_probes());
+    while let Some((rec, stop)) = s.step() {
+        let params = s.params_f64();
+        let input = StepInput::from_record(&rec, &params);
+        old.observe(&input).expect("observe f64");
+        new.observe(&input).expect("observe f32");
+        if stop.is_some() {
+            break;
+        }
+    }
+    (old, new)
+}
+
+/// The f32 probes (Lanczos to 1e-5 on the f32 network, f64 re-probes within 1e-4·2/η of 2/η)
+/// find the same crossing step and the same anchor as the f64 probes, and every tracked
+/// λ1 − 2/η agrees to 1e-4 (2/η = 4 here, so 2.5e-5 relative: the f32 Lanczos bound 1e-5·λ1
+/// plus f32 round-off) and lies on the same side of 2/η.
+#[test]
+fn f32_probes_agree_with_f64_probes() {
+    let cfg = crossing_config(75);
+    let opts = TheoryOptions {
+        window: 25,
+        ..TheoryOptions::default()
+    };
+    assert_eq!(opts.probe_precision, Precision::F32);
+    let (old, new) = f64_and_f32_trackers(&cfg, opts);
+    assert_eq!(*new.phase(), Phase::Done);
+    let (a, b) = (&old.anchors()[0].info, &new.anchors()[0].info);
+    assert_eq!(a.step, b.step, "crossing step");
+    assert_eq!(old.rows().len(), 25);
+    assert_eq!(new.rows().len(), 25);
+    // The anchor is measured in f64 at 1e-12 either way; only its warm start differs.
+    for (x, y, what) in [
+        (a.lambda1, b.lambda1, "λ1"),
+        (a.alpha, b.alpha, "α"),
+        (a.beta, b.beta, "β"),
+    ] {
+        assert!((x - y).abs() <= 1e-8 * x.abs(), "{what}: {x} vs {y}");
+    }
+    let mut max_diff: f64 = 0.0;
+    for (r, q) in old.rows().iter().zip(new.rows()) {
+        assert_eq!(r.step, q.step);
+        let (x, y) = (r.lambda1_minus_threshold, q.lambda1_minus_threshold);
+        max_diff = max_diff.max((x - y).abs());
+        assert_eq!(x < 0.0, y < 0.0, "step {}: {x} vs {y}", r.step);
+    }
+    assert!(max_diff <= 1e-4, "max |Δ(λ1 − 2/η)| = {max_diff:e}");
+    let (so, sn) = (old.probe_stats(), new.probe_stats());
+    assert_eq!(so.probes, sn.probes, "one probe per probed step either way");
+    assert_eq!((so.refinements, so.refinement_hvps), (0, 0));
+    assert_eq!(new.report().probe_precision, Precision::F32);
+    assert_eq!(old.report().probe_precision, Precision::F64);
+}
+
+/// With the refine band as wide as 2/η every f32 probe is redone in f64 at `probe_tol`, so the
+/// rows match the f64 tracker's to that tolerance (1e-6 relative) and every probe counts one
+/// refinement.
+#[test]
+fn refinement_redoes_the_probe_in_f64() {
+    let cfg = crossing_config(60);
+    let opts = TheoryOptions {
+        window: 10,
+        refine_band: 1.0,
+        ..TheoryOptions::default()
+    };
+    let (old, new) = f64_and_f32_trackers(&cfg, opts);
+    let sn = new.probe_stats();
+    assert!(sn.probes > 10);
+    assert_eq!(sn.refinements, sn.probes);
+    assert!(sn.refinement_hvps >= sn.refinements);
+    assert_eq!(old.rows().len(), new.rows().len());
+    for (r, q) in old.rows().iter().zip(new.rows()) {
+        let l = r.lambda1_minus_threshold + 4.0;
+        assert!(
+            (r.lambda1_minus_threshold - q.lambda1_minus_threshold).abs() <= 2e-6 * l,
+            "step {}: {} vs {}",
+            r.step,
+            r.lambda1_minus_threshold,
+            q.lambda1_minus_threshold
+        );
+    }
+}
+
+/// `TheoryProbe` probes in the precision its options ask for.
+#[test]
+fn theory_probe_builds_the_probes_in_the_asked_precision() {
+    let (s, _) = Session::from_config(&crossing_config(5)).expect("session");
+    let t = TheoryProbe::tracker_for(&s, TheoryOptions::default()).expect("tracker");
+    assert!(t.has_cheap_probes());
+    let t = TheoryProbe::tracker_for(&s, TheoryOptions::default().f64_probes()).expect("tracker");
+    assert!(!t.has_cheap_probes());
+}
+
 /// While λ1 is far below 2/η, the tracker leaves the watching to the run's own λ1 records
 /// (no f64 probes between them); without records it probes every `far_probe_every` steps.
 #[test]
@@ -308,7 +417,7 @@ fn searching_probes_only_when_the_records_do_not_tell() {
                 break;
             }
         }
-        tr.probe_stats().0
+        tr.probe_stats().probes
     };
     // Records every 20 steps (more than far_probe_every = 10) are enough once their cadence
     // is known: one probe at step 10, before the second record (step 20) shows it; none at

@@ -154,6 +154,11 @@ pub struct RunArgs {
     /// With --theory: finite-difference step ε for ∇S (default 1e-3·max(1, ‖θ‖/√p)).
     #[arg(long)]
     pub theory_eps: Option<f64>,
+    /// With --theory: arithmetic of the per-step λ1 probes, f32 (default: on an f32 copy of the
+    /// network, re-probed in f64 within 1e-4·2/η of 2/η) or f64 (every probe in f64, as before
+    /// f32 probes). The anchor (u, ∇S, α, β) is measured in f64 either way.
+    #[arg(long, value_name = "f32|f64")]
+    pub theory_probe_precision: Option<String>,
     /// Step Cohen et al. 2025's central flow and a gradient flow beside GD from the same θ₀
     /// (f64): writes central_flow.csv and central_flow_summary.json (GD only); with --plot
     /// also FILE_distance and FILE_sigma2, and the flow on the loss and sharpness figures.
@@ -575,6 +580,12 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
             theory_steps: a.theory_steps,
             theory_reanchor: a.theory_reanchor,
             theory_eps: a.theory_eps,
+            theory_probe_precision: a
+                .theory_probe_precision
+                .as_deref()
+                .map(str::parse::<Precision>)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
             central_flow: a.central_flow,
             cf_substeps: a.cf_substeps,
             cf_lanczos_tol: a.cf_lanczos_tol,

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use super::Precision;
 use super::central_flow::{
     CentralFlowError, CentralFlowLog, CentralFlowProbe, CentralFlowProbeOptions, CentralFlowReport,
     CentralFlowUpdate,
@@ -105,7 +106,7 @@ pub enum ProbeUpdate {
 #[serde(untagged)]
 pub enum ProbeReport {
     /// `theory_summary.json`.
-    MeasuredTheory(TheoryReport),
+    MeasuredTheory(Box<TheoryReport>),
     /// `central_flow_summary.json`.
     CentralFlow(Box<CentralFlowReport>),
 }
@@ -259,7 +260,7 @@ impl ProbeReport {
 }
 
 /// The CLI's probe flags (`run --theory [--theory-steps N] [--theory-reanchor K]
-/// [--theory-eps E]`, `run --central-flow [--cf-substeps N] [--cf-lanczos-tol T]
+/// [--theory-eps E] [--theory-probe-precision f32|f64]`, `run --central-flow [--cf-substeps N] [--cf-lanczos-tol T]
 /// [--cf-max-tracked K]`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProbeFlags {
@@ -267,6 +268,7 @@ pub struct ProbeFlags {
     pub theory_steps: Option<usize>,
     pub theory_reanchor: Option<usize>,
     pub theory_eps: Option<f64>,
+    pub theory_probe_precision: Option<Precision>,
     pub central_flow: bool,
     pub cf_substeps: Option<usize>,
     pub cf_lanczos_tol: Option<f64>,
@@ -285,10 +287,11 @@ pub fn probes_from_flags(
     if !flags.theory
         && (flags.theory_steps.is_some()
             || flags.theory_reanchor.is_some()
-            || flags.theory_eps.is_some())
+            || flags.theory_eps.is_some()
+            || flags.theory_probe_precision.is_some())
     {
         return Err(ProbeError::OptionWithoutProbe {
-            options: "--theory-steps, --theory-reanchor and --theory-eps",
+            options: "--theory-steps, --theory-reanchor, --theory-eps and --theory-probe-precision",
             probe: "--theory",
         });
     }
@@ -305,6 +308,9 @@ pub fn probes_from_flags(
             window: flags.theory_steps.unwrap_or(defaults.window),
             reanchor_every: flags.theory_reanchor.unwrap_or(defaults.reanchor_every),
             eps: flags.theory_eps,
+            probe_precision: flags
+                .theory_probe_precision
+                .unwrap_or(defaults.probe_precision),
             ..defaults
         };
         opts.check().map_err(|error| ProbeError::Options {
@@ -594,8 +600,19 @@ mod tests {
         };
         assert_eq!(
             msg(&orphan, &cfg).as_deref(),
-            Some("--theory-steps, --theory-reanchor and --theory-eps need --theory")
+            Some(
+                "--theory-steps, --theory-reanchor, --theory-eps and --theory-probe-precision need --theory"
+            )
         );
+        // The probes' precision: f32 unless asked for f64.
+        let f64_probes = ProbeFlags {
+            theory_probe_precision: Some(Precision::F64),
+            ..flags.clone()
+        };
+        assert!(matches!(
+            &probes_from_flags(&f64_probes, &cfg).ok().as_deref(),
+            Some([ProbeConfig::MeasuredTheory(o)]) if o.probe_precision == Precision::F64
+        ));
         let zero = ProbeFlags {
             theory_steps: Some(0),
             ..flags.clone()

@@ -1069,7 +1069,7 @@ mod tests {
     fn theory_events_match_the_headless_tracker_and_restart_on_reset() {
         use crate::engine::probe::{ProbeConfig, ProbeUpdate};
         use crate::engine::theory::measured::{
-            MeasuredTracker, Phase, StepInput, TheoryLog, TheoryOptions, TheoryRow, TheoryUpdate,
+            Phase, StepInput, TheoryLog, TheoryOptions, TheoryProbe, TheoryRow, TheoryUpdate,
         };
         let mut c = tiny();
         c.dataset = DatasetSpec::Digits {
@@ -1098,8 +1098,9 @@ mod tests {
         let mut expected: Vec<TheoryRow> = Vec::new();
         {
             let (mut s, _) = Session::from_config(&c).unwrap_or_else(|e| panic!("{e}"));
-            let mut t = MeasuredTracker::new(s.evaluator_f64(), opts.clone())
-                .unwrap_or_else(|e| panic!("{e}"));
+            // The probe's own construction (f32 λ1 probes, f64 anchor).
+            let mut t =
+                TheoryProbe::tracker_for(&s, opts.clone()).unwrap_or_else(|e| panic!("{e}"));
             while let Some((r, stop)) = s.step() {
                 let params = s.params_f64();
                 let input = StepInput::from_record(&r, &params);

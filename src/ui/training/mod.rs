@@ -191,7 +191,7 @@ impl TrainingWorkspace {
                 }
                 self.sync_cifar_dir();
             }
-            // f64 λ1 probes on every step near the crossing cost seconds per step on CIFAR-5k:
+            // λ1 probes on every step near the crossing cost seconds per step on CIFAR-5k:
             // on by default only for the small presets.
             self.theory_on = !p.needs_cifar;
             self.preset = Some(p.clone());

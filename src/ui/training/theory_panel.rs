@@ -16,7 +16,7 @@ impl TrainingWorkspace {
         ui.heading("From the network (Damian et al. 2022, §4)");
         let mut on = self.theory_on;
         ui.checkbox(&mut on, "measure α, β, δ at the first crossing")
-            .on_hover_text("At the first step with λ1 ≥ 2/η: top eigenvector u, ∇S = ∇³L[u,u] (f64), α = −∇L·∇S⊥, β = ‖∇S⊥‖², δ = √(2α/β); then x_t, y_t, λ1 − 2/η along the next steps beside the predicted map. Costs f64 λ1 probes on every step near and after the crossing.");
+            .on_hover_text("At the first step with λ1 ≥ 2/η: top eigenvector u, ∇S = ∇³L[u,u] (f64), α = −∇L·∇S⊥, β = ‖∇S⊥‖², δ = √(2α/β); then x_t, y_t, λ1 − 2/η along the next steps beside the predicted map. Costs a λ1 probe (f32, redone in f64 within 1e-4·2/η of 2/η) on every step near and after the crossing.");
         if on != self.theory_on {
             self.set_theory(on);
         }
@@ -35,7 +35,7 @@ impl TrainingWorkspace {
         let status = match (&log.phase, log.anchors.first()) {
             (None, _) => "waiting for the run".to_string(),
             (Some(Phase::Searching), _) => format!(
-                "searching for λ1 ≥ 2/η ({} f64 probes, {} HVPs)",
+                "searching for λ1 ≥ 2/η ({} λ1 probes, {} HVPs)",
                 log.probes, log.probe_hvps
             ),
             (Some(Phase::Tracking), Some(a)) => format!(

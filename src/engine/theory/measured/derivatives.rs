@@ -50,6 +50,21 @@ impl<T: Float> Derivatives for Evaluator<T> {
     }
 }
 
+impl<D: Derivatives + ?Sized> Derivatives for Box<D> {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn loss_grad(&mut self, params: &[f64]) -> Result<(f64, Vec<f64>), TheoryError> {
+        (**self).loss_grad(params)
+    }
+    fn hvp(&mut self, params: &[f64], v: &[f64]) -> Result<Vec<f64>, TheoryError> {
+        (**self).hvp(params, v)
+    }
+    fn unit_roundoff(&self) -> f64 {
+        (**self).unit_roundoff()
+    }
+}
+
 impl Derivatives for Session {
     fn dim(&self) -> usize {
         self.num_params()

@@ -5,7 +5,7 @@ use super::agreement::{Agreement, agreement};
 use super::anchor::AnchorInfo;
 use super::options::TheoryOptions;
 use super::report::{TheoryReport, anchor_reports};
-use super::tracker::{Phase, TheoryRow};
+use super::tracker::{Phase, ProbeStats, TheoryRow};
 use crate::engine::theory::TheoryError;
 use crate::engine::theory::self_stab::SelfStabParams;
 
@@ -21,8 +21,8 @@ pub enum TheoryUpdate {
     Anchor(Box<AnchorInfo>),
     /// One tracked step.
     Row(Box<TheoryRow>),
-    /// Probe statistics (per-step λ1 probes and the HVPs they used so far).
-    Probes { probes: usize, hvps: usize },
+    /// Probe statistics so far (per-step λ1 probes, f64 re-probes near 2/η, their HVPs).
+    Probes(ProbeStats),
     /// The tracker failed and was switched off (the run goes on).
     Failed(String),
 }
@@ -37,6 +37,10 @@ pub struct TheoryLog {
     pub rows: Vec<TheoryRow>,
     pub probes: usize,
     pub probe_hvps: usize,
+    pub probe_seconds: f64,
+    pub refinements: usize,
+    pub refinement_hvps: usize,
+    pub refinement_seconds: f64,
     pub error: Option<String>,
 }
 
@@ -114,10 +118,15 @@ impl TheoryLog {
             TheoryUpdate::Phase(p) => self.phase = Some(p),
             TheoryUpdate::Anchor(a) => self.anchors.push(*a),
             TheoryUpdate::Row(r) => self.rows.push(*r),
-            TheoryUpdate::Probes { probes, hvps } => {
-                self.probes = probes;
-                self.probe_hvps = hvps;
+            TheoryUpdate::Probes(p) => {
+                self.probes = p.probes;
+                self.probe_hvps = p.hvps;
+                self.probe_seconds = p.seconds;
+                self.refinements = p.refinements;
+                self.refinement_hvps = p.refinement_hvps;
+                self.refinement_seconds = p.refinement_seconds;
             }
+
             TheoryUpdate::Failed(e) => {
                 self.error = Some(e);
                 self.phase = Some(Phase::Done);
@@ -143,8 +152,14 @@ impl TheoryLog {
             status,
             phase: self.phase.clone().unwrap_or(Phase::Searching),
             options: options.clone(),
+            // The app's tracker is a `TheoryProbe`, which probes in the options' precision.
+            probe_precision: options.probe_precision,
             probes: self.probes,
             probe_hvps: self.probe_hvps,
+            probe_seconds: self.probe_seconds,
+            refinements: self.refinements,
+            refinement_hvps: self.refinement_hvps,
+            refinement_seconds: self.refinement_seconds,
             anchors,
             rows: self.rows.clone(),
         }

@@ -19,12 +19,17 @@
 //!   ~ u_mach‖Hu‖/ε and the truncation error ~ ε⁴ balance near ε ≈ u_mach^{1/5} ≈ 1e-3; the test
 //!   `tests/theory_measured.rs` checks the result against finite differences of the dense λ1 to
 //!   1e-5 relative, and every anchor reports ‖D(ε) − D(ε/2)‖/‖D(ε/2)‖ as a quality figure.
-//!   For f32 derivatives (not used by the CLI, which probes in f64) ε is 30× larger.
+//!   For f32 derivatives (the anchor is always measured in f64 by the CLI and the app) ε is
+//!   30× larger.
 //! * ∇S⊥ = ∇S − u(uᵀ∇S), **α = −∇L(θ₀)·∇S⊥** (the rate of y in the derivation of Eq. (2);
 //!   Shapira's Assumption 2 uses the full ∇S, reported as `alpha_full`), **β = ‖∇S⊥‖²**,
 //!   **δ = √(2α/β)** (NaN unless α > 0).
 //! * Along the following iterates: x_t = uᵀ(θ_t − θ₀), y_t = ∇S⊥ᵀ(θ_t − θ₀), λ1(θ_t) − 2/η
-//!   (Lanczos in f64 at every tracked step, warm-started) and L(θ_t) − L(θ₀).
+//!   (a warm-started Lanczos probe at every tracked step) and L(θ_t) − L(θ₀). The probes run
+//!   in f32 by default ([`TheoryOptions::probe_precision`]) on an f32 copy of the network —
+//!   the run's own arithmetic on CIFAR — to a 1e-5 relative bound, and are redone in f64 (to
+//!   1e-6) whenever the f32 λ1 lands within 1e-4·2/η of 2/η, so which side of 2/η a step is on
+//!   (the crossing step, the measured return) is decided in f64 as before.
 //!
 //! # The prediction and its initial condition
 //!
@@ -70,10 +75,12 @@
 //! * [`files`]: reading a run's `theory.csv` and `theory_summary.json` back ([`read_theory_run`]);
 //! * [`figures`] holds [`theory_plots`];
 //! * [`log`]: the messages a live tracker sends ([`TheoryUpdate`]) and the app's [`TheoryLog`];
-//! * [`probe`]: [`TheoryProbe`], the tracker on the probe seam ([`crate::engine::probe`]).
+//! * [`probe`]: [`TheoryProbe`], the tracker on the probe seam ([`crate::engine::probe`]);
+//! * [`bench`](mod@bench): [`theory_probe_cost`], one probe timed the f64 and the f32 way.
 
 pub mod agreement;
 pub mod anchor;
+pub mod bench;
 pub mod derivatives;
 pub mod eigen;
 pub mod figures;
@@ -88,12 +95,15 @@ pub use agreement::{
     Agreement, Calibrated, FirstCycle, agreement, calibrated, measured_return, predicted_step,
 };
 pub use anchor::{AnchorInfo, AnchorMeasurement, AnchorVectors, measure_anchor};
+pub use bench::theory_probe_cost;
 pub use derivatives::Derivatives;
 pub use eigen::{SharpnessGradient, TopEigen, default_fd_step, sharpness_gradient, top_eigen};
 pub use figures::theory_plots;
 pub use files::{SkippedRow, TheoryRun, read_theory_run};
 pub use log::{MAP_RANGE_DELTAS, PredictedLambda1, TheoryLog, TheoryUpdate, predicted_lambda1};
 pub use options::TheoryOptions;
-pub use probe::TheoryProbe;
+pub use probe::{TheoryProbe, evaluator_in};
 pub use report::{AnchorReport, TheoryReport, anchor_reports, describe_anchors};
-pub use tracker::{CSV_COLUMNS, MeasuredTracker, Phase, StepInput, TheoryRow};
+pub use tracker::{
+    CSV_COLUMNS, MeasuredTracker, Phase, ProbeDerivatives, ProbeStats, StepInput, TheoryRow,
+};

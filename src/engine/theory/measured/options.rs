@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::engine::Precision;
 use crate::engine::theory::TheoryError;
 
 /// How the tracker works.
@@ -16,9 +17,25 @@ pub struct TheoryOptions {
     /// Lanczos tolerance and iteration cap at an anchor.
     pub anchor_tol: f64,
     pub anchor_max_iter: usize,
-    /// Lanczos tolerance and iteration cap of the per-step λ1 probes.
+    /// Arithmetic of the per-step λ1 probes that [`super::TheoryProbe`] (the CLI and the app)
+    /// builds: f32 (default) probes on an f32 copy of the network and training set and
+    /// re-probes in f64 (at `probe_tol`) whenever the f32 λ1 lands within `refine_band`·2/η of
+    /// 2/η, so the crossing step and the measured return are decided in f64 as before; f64
+    /// probes every step in f64 at `probe_tol` (the behaviour before f32 probes). The anchor
+    /// (u, ∇S, α, β) is measured in f64 either way. A [`super::MeasuredTracker`] built with
+    /// `new` probes with its own derivatives whatever this says.
+    pub probe_precision: Precision,
+    /// Lanczos tolerance (relative error bound on λ1) and iteration cap of the f64 λ1 probes
+    /// and of the f64 re-probes near 2/η.
     pub probe_tol: f64,
     pub probe_max_iter: usize,
+    /// Lanczos tolerance of the f32 probes: 1e-5 bounds the error at 1e-3 on λ1 ≈ 100, and
+    /// the error actually left is the f32 round-off either way (on CIFAR-5k at λ1 ≈ 72,
+    /// `theory_probe_cost`: 4.9e-6 from the f64 probe at 1e-5, 5.2e-6 at 1e-6, with one
+    /// or two HVPs fewer at 1e-5).
+    pub probe_tol_f32: f64,
+    /// With f32 probes: re-probe in f64 when |λ1(f32) − 2/η| ≤ this fraction of 2/η.
+    pub refine_band: f64,
     /// While searching, probe every step once the last known λ1 ≥ this fraction of 2/η.
     /// 0.97 leaves 3 % of 2/η between the last record below it and the crossing: on
     /// cohen-fig1 (λ1 every 20 steps, rising 1.3 between records near 2/η = 100) that is
@@ -41,8 +58,11 @@ impl Default for TheoryOptions {
             eps: None,
             anchor_tol: 1e-12,
             anchor_max_iter: 300,
+            probe_precision: Precision::F32,
             probe_tol: 1e-6,
             probe_max_iter: 200,
+            probe_tol_f32: 1e-5,
+            refine_band: 1e-4,
             near_fraction: 0.97,
             far_probe_every: 10,
             blowup: 1e8,
@@ -52,6 +72,14 @@ impl Default for TheoryOptions {
 }
 
 impl TheoryOptions {
+    /// The options that reproduce the tracker before f32 probes: every probe in f64.
+    pub fn f64_probes(self) -> Self {
+        TheoryOptions {
+            probe_precision: Precision::F64,
+            ..self
+        }
+    }
+
     pub fn check(&self) -> Result<(), TheoryError> {
         if self.window == 0 {
             return Err(TheoryError::invalid("window", 0, "track at least 1 step"));
@@ -59,6 +87,8 @@ impl TheoryOptions {
         for (name, v) in [
             ("anchor_tol", self.anchor_tol),
             ("probe_tol", self.probe_tol),
+            ("probe_tol_f32", self.probe_tol_f32),
+            ("refine_band", self.refine_band),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(TheoryError::invalid(name, v, "must be a finite number ≥ 0"));

@@ -3,13 +3,16 @@
 use super::log::TheoryUpdate;
 use super::options::TheoryOptions;
 use super::tracker::{CSV_COLUMNS, MeasuredTracker, Phase, StepInput};
-use crate::engine::network::Evaluator;
+use crate::engine::network::{Batch, Evaluator};
 use crate::engine::probe::{CsvFile, Probe, ProbeError, ProbeFiles, ProbeReport, ProbeUpdate};
 use crate::engine::session::{Session, StepRecord};
 use crate::engine::theory::TheoryError;
+use crate::engine::{Float, Precision};
 
 /// Feeds each step to a [`MeasuredTracker`] (f64 derivatives on a copy of the session's
-/// network and training set) and reports new anchors, rows, probe counts and phase changes.
+/// network and training set for the anchors; the per-step λ1 probes in
+/// [`TheoryOptions::probe_precision`]) and reports new anchors, rows, probe counts and phase
+/// changes.
 pub struct TheoryProbe {
     tracker: MeasuredTracker<Evaluator<f64>>,
     phase: Phase,
@@ -19,10 +22,26 @@ pub struct TheoryProbe {
 impl TheoryProbe {
     pub fn new(session: &Session, opts: TheoryOptions) -> Result<Self, TheoryError> {
         Ok(TheoryProbe {
-            tracker: MeasuredTracker::new(session.evaluator_f64(), opts)?,
+            tracker: Self::tracker_for(session, opts)?,
             phase: Phase::Searching,
             reported_anchors: 0,
         })
+    }
+
+    /// The tracker a `TheoryProbe` runs on `session`: f64 derivatives for the anchors and, with
+    /// f32 probes, an f32 copy of the network and training set for the per-step λ1.
+    pub fn tracker_for(
+        session: &Session,
+        opts: TheoryOptions,
+    ) -> Result<MeasuredTracker<Evaluator<f64>>, TheoryError> {
+        let ev64 = session.evaluator_f64();
+        match opts.probe_precision {
+            Precision::F64 => MeasuredTracker::new(ev64, opts),
+            Precision::F32 => {
+                let ev32: Evaluator<f32> = evaluator_in(&ev64, session.config().chunk_rows);
+                MeasuredTracker::with_cheap_probes(ev64, Box::new(ev32), opts)
+            }
+        }
     }
 
     pub fn tracker(&self) -> &MeasuredTracker<Evaluator<f64>> {
@@ -51,10 +70,7 @@ impl Probe for TheoryProbe {
         }
         let after = self.tracker.probe_stats();
         if after != before {
-            push(TheoryUpdate::Probes {
-                probes: after.0,
-                hvps: after.1,
-            });
+            push(TheoryUpdate::Probes(after));
         }
         if *self.tracker.phase() != self.phase {
             self.phase = self.tracker.phase().clone();
@@ -78,6 +94,26 @@ impl Probe for TheoryProbe {
     }
 
     fn report(&self) -> ProbeReport {
-        ProbeReport::MeasuredTheory(self.tracker.report())
+        ProbeReport::MeasuredTheory(Box::new(self.tracker.report()))
     }
+}
+
+/// An evaluator in arithmetic `T` of the same network, loss and training set as `ev`, with
+/// `chunk_rows` rows per chunk. With `T` = f32 and `ev` = a session's `evaluator_f64` of an f32
+/// run (inputs widened from f32), this is the run's own evaluator again: the same inputs,
+/// chunks and products.
+pub fn evaluator_in<T: Float, S: Float>(ev: &Evaluator<S>, chunk_rows: usize) -> Evaluator<T> {
+    let b = ev.train();
+    let batch = Batch {
+        x: b.x.mapv(|v| T::of(v.f64())),
+        y: b.y.mapv(|v| T::of(v.f64())),
+        labels: b.labels.clone(),
+    };
+    Evaluator::new(
+        ev.spec().clone(),
+        ev.loss_kind(),
+        batch,
+        ev.threads(),
+        chunk_rows,
+    )
 }

@@ -6,6 +6,7 @@ use super::agreement::{Agreement, agreement};
 use super::anchor::AnchorInfo;
 use super::options::TheoryOptions;
 use super::tracker::{Phase, TheoryRow};
+use crate::engine::Precision;
 
 /// One anchor's measurement and its agreement figures.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -21,9 +22,16 @@ pub struct TheoryReport {
     pub status: String,
     pub phase: Phase,
     pub options: TheoryOptions,
-    /// Per-step λ1 probes and the HVPs they used.
+    /// The arithmetic of the per-step λ1 probes.
+    pub probe_precision: Precision,
+    /// Per-step λ1 probes, the HVPs they used (in `probe_precision`) and their wall time.
     pub probes: usize,
     pub probe_hvps: usize,
+    pub probe_seconds: f64,
+    /// f64 re-probes of f32 probes that landed near 2/η: count, f64 HVPs, wall time.
+    pub refinements: usize,
+    pub refinement_hvps: usize,
+    pub refinement_seconds: f64,
     pub anchors: Vec<AnchorReport>,
     /// The tracked rows (in `theory.csv`, not in the summary JSON).
     #[serde(skip)]
@@ -34,10 +42,30 @@ impl TheoryReport {
     /// A few lines for a terminal.
     pub fn describe(&self) -> String {
         format!(
-            "theory: {}\n{}",
+            "theory: {}\n{}{}",
             self.status,
-            describe_anchors(&self.anchors)
+            describe_anchors(&self.anchors),
+            self.describe_probes()
         )
+    }
+
+    /// What the per-step λ1 probes cost, one line.
+    pub fn describe_probes(&self) -> String {
+        let mut s = format!(
+            "  λ1 probes: {} in {} ({} HVPs, {:.1} s)",
+            self.probes,
+            self.probe_precision.name(),
+            self.probe_hvps,
+            self.probe_seconds
+        );
+        if self.refinements > 0 {
+            s += &format!(
+                ", {} redone in f64 near 2/η ({} HVPs, {:.1} s)",
+                self.refinements, self.refinement_hvps, self.refinement_seconds
+            );
+        }
+        s.push('\n');
+        s
     }
 }
 

@@ -1,6 +1,8 @@
 //! [`MeasuredTracker`]: watches a run step by step, finds θ₀, measures it, then tracks x_t,
 //! y_t and λ1 − 2/η while stepping the predicted map alongside.
 
+use std::time::Instant;
+
 use serde::Serialize;
 
 use super::agreement::predicted_step;
@@ -9,6 +11,7 @@ use super::derivatives::{Derivatives, check_len};
 use super::eigen::top_eigen;
 use super::options::TheoryOptions;
 use super::report::{TheoryReport, anchor_reports};
+use crate::engine::Precision;
 use crate::engine::session::StepRecord;
 use crate::engine::theory::TheoryError;
 
@@ -110,9 +113,28 @@ struct Prediction {
     alive: bool,
 }
 
+/// Derivatives for the per-step probes in a cheaper arithmetic (an f32 evaluator).
+pub type ProbeDerivatives = Box<dyn Derivatives + Send>;
+
+/// Probe counts so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct ProbeStats {
+    /// Per-step λ1 probes (one per probed step), the HVPs they used (in the probes'
+    /// arithmetic) and their wall time in seconds (with the pass that fills the HVP cache).
+    pub probes: usize,
+    pub hvps: usize,
+    pub seconds: f64,
+    /// f64 re-probes of an f32 probe that landed near 2/η: count, f64 HVPs, seconds.
+    pub refinements: usize,
+    pub refinement_hvps: usize,
+    pub refinement_seconds: f64,
+}
+
 /// Watches a run step by step: finds θ₀, measures, tracks and predicts.
 pub struct MeasuredTracker<D: Derivatives> {
     d: D,
+    /// Cheaper derivatives for the per-step probes (None: probe with `d`).
+    cheap: Option<ProbeDerivatives>,
     opts: TheoryOptions,
     phase: Phase,
     last_known: Option<(usize, f64)>,
@@ -122,18 +144,39 @@ pub struct MeasuredTracker<D: Derivatives> {
     rows: Vec<TheoryRow>,
     pred: Option<Prediction>,
     first_anchor_step: usize,
-    probes: usize,
-    probe_matvecs: usize,
+    stats: ProbeStats,
     /// Step of the last record that carried λ1, and the spacing of such records.
     last_record_step: Option<usize>,
     record_cadence: Option<usize>,
 }
 
 impl<D: Derivatives> MeasuredTracker<D> {
+    /// A tracker that measures and probes with `d`.
     pub fn new(d: D, opts: TheoryOptions) -> Result<Self, TheoryError> {
+        Self::build(d, None, opts)
+    }
+
+    /// A tracker that measures anchors with `d` and probes λ1 with `cheap` (at
+    /// `probe_tol_f32`), re-probing with `d` (at `probe_tol`) when the cheap λ1 lands within
+    /// `refine_band`·2/η of 2/η.
+    pub fn with_cheap_probes(
+        d: D,
+        cheap: ProbeDerivatives,
+        opts: TheoryOptions,
+    ) -> Result<Self, TheoryError> {
+        check_len("the probe network", cheap.dim(), d.dim())?;
+        Self::build(d, Some(cheap), opts)
+    }
+
+    fn build(
+        d: D,
+        cheap: Option<ProbeDerivatives>,
+        opts: TheoryOptions,
+    ) -> Result<Self, TheoryError> {
         opts.check()?;
         Ok(MeasuredTracker {
             d,
+            cheap,
             opts,
             phase: Phase::Searching,
             last_known: None,
@@ -143,8 +186,7 @@ impl<D: Derivatives> MeasuredTracker<D> {
             rows: Vec::new(),
             pred: None,
             first_anchor_step: 0,
-            probes: 0,
-            probe_matvecs: 0,
+            stats: ProbeStats::default(),
             last_record_step: None,
             record_cadence: None,
         })
@@ -166,24 +208,64 @@ impl<D: Derivatives> MeasuredTracker<D> {
         &mut self.d
     }
     /// Per-step λ1 probes so far and the HVPs they used.
-    pub fn probe_stats(&self) -> (usize, usize) {
-        (self.probes, self.probe_matvecs)
+    pub fn probe_stats(&self) -> ProbeStats {
+        self.stats
+    }
+    /// Whether the per-step probes run on cheaper derivatives than the anchor.
+    pub fn has_cheap_probes(&self) -> bool {
+        self.cheap.is_some()
     }
 
-    fn probe(&mut self, params: &[f64], step: usize) -> Result<f64, TheoryError> {
+    /// λ1 at `params`, warm-started from the previous probe: on the cheap derivatives if any,
+    /// then again on `d` when that lands within the refine band of `threshold` (so which side
+    /// of 2/η a step is on is decided at `probe_tol` in `d`'s arithmetic).
+    fn probe(&mut self, params: &[f64], step: usize, threshold: f64) -> Result<f64, TheoryError> {
         let warm = std::mem::take(&mut self.warm);
-        let e = top_eigen(
-            &mut self.d,
-            params,
-            1,
-            self.opts.probe_tol,
-            self.opts.probe_max_iter,
-            self.opts.seed ^ step as u64,
-            &warm,
-            false,
-        )?;
-        self.probes += 1;
-        self.probe_matvecs += e.matvecs;
+        let seed = self.opts.seed ^ step as u64;
+        let max_iter = self.opts.probe_max_iter;
+        let start = Instant::now();
+        let mut e = match self.cheap.as_mut() {
+            Some(c) => top_eigen(
+                c,
+                params,
+                1,
+                self.opts.probe_tol_f32,
+                max_iter,
+                seed,
+                &warm,
+                false,
+            )?,
+            None => top_eigen(
+                &mut self.d,
+                params,
+                1,
+                self.opts.probe_tol,
+                max_iter,
+                seed,
+                &warm,
+                false,
+            )?,
+        };
+        self.stats.probes += 1;
+        self.stats.hvps += e.matvecs;
+        self.stats.seconds += start.elapsed().as_secs_f64();
+        let band = self.opts.refine_band * threshold.abs();
+        if self.cheap.is_some() && (e.eigenvalues[0] - threshold).abs() <= band {
+            let start = Instant::now();
+            e = top_eigen(
+                &mut self.d,
+                params,
+                1,
+                self.opts.probe_tol,
+                max_iter,
+                seed,
+                &e.ritz,
+                false,
+            )?;
+            self.stats.refinements += 1;
+            self.stats.refinement_hvps += e.matvecs;
+            self.stats.refinement_seconds += start.elapsed().as_secs_f64();
+        }
         self.warm = e.ritz;
         let l = e.eigenvalues[0];
         self.last_known = Some((step, l));
@@ -307,7 +389,7 @@ impl<D: Derivatives> MeasuredTracker<D> {
                 if !must_probe {
                     return Ok(None);
                 }
-                let l = self.probe(s.params, s.step)?;
+                let l = self.probe(s.params, s.step, s.threshold)?;
                 if l < s.threshold {
                     self.seen_below = true;
                     return Ok(None);
@@ -324,7 +406,7 @@ impl<D: Derivatives> MeasuredTracker<D> {
                     self.phase = Phase::Done;
                     return Ok(None);
                 }
-                let l = self.probe(s.params, s.step)?;
+                let l = self.probe(s.params, s.step, s.threshold)?;
                 let since = self
                     .anchors
                     .last()
@@ -337,6 +419,19 @@ impl<D: Derivatives> MeasuredTracker<D> {
                 self.rows.push(row.clone());
                 Ok(Some(row))
             }
+        }
+    }
+
+    /// The arithmetic the per-step probes ran in.
+    pub fn probe_precision(&self) -> Precision {
+        let u = match &self.cheap {
+            Some(c) => c.unit_roundoff(),
+            None => self.d.unit_roundoff(),
+        };
+        if u > 1e-10 {
+            Precision::F32
+        } else {
+            Precision::F64
         }
     }
 
@@ -360,8 +455,13 @@ impl<D: Derivatives> MeasuredTracker<D> {
             status,
             phase: self.phase.clone(),
             options: self.opts.clone(),
-            probes: self.probes,
-            probe_hvps: self.probe_matvecs,
+            probe_precision: self.probe_precision(),
+            probes: self.stats.probes,
+            probe_hvps: self.stats.hvps,
+            probe_seconds: self.stats.seconds,
+            refinements: self.stats.refinements,
+            refinement_hvps: self.stats.refinement_hvps,
+            refinement_seconds: self.stats.refinement_seconds,
             anchors,
             rows: self.rows.clone(),
         }
