@@ -35,6 +35,10 @@ pub struct BenchArgs {
     /// previous one with both solvers (0 = skip).
     #[arg(long, default_value_t = 20)]
     pub every_step_steps: usize,
+    /// GD steps along which the measured-theory tracker's λ1 probe is timed, the old way
+    /// (f64 Lanczos) and the new (f32, block solver) (0 = skip).
+    #[arg(long, default_value_t = 10)]
+    pub theory_probe_steps: usize,
     /// Also check every such estimate against a float64 reference solved to 1e-8 (slow:
     /// about 10 s per step on CIFAR-5k).
     #[arg(long)]
@@ -52,6 +56,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
         lr: args.lr,
         neigs: args.neigs,
         every_step_steps: args.every_step_steps,
+        theory_probe_steps: args.theory_probe_steps,
         error_study: args.error_study,
         ..Default::default()
     };

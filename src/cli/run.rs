@@ -95,7 +95,7 @@ pub struct RunArgs {
     /// Relative accuracy of each eigenvalue.
     #[arg(long)]
     pub lanczos_tol: Option<f64>,
-    /// Eigensolver: `block` (default: a warm-started block of k + 2 vectors after a first
+    /// Eigensolver: `block` (default: a warm-started block of k + 1 vectors after a first
     /// Lanczos solve) or `lanczos` (Lanczos every time).
     #[arg(long)]
     pub eig_solver: Option<eos_explorer::engine::eigen::EigenSolver>,

@@ -34,6 +34,8 @@ pub struct BenchOptions {
     pub neigs: usize,
     /// GD steps of the sharpness-every-step measurement (0 = skip it).
     pub every_step_steps: usize,
+    /// GD steps along which the measured-theory tracker's λ1 probe is timed (0 = skip it).
+    pub theory_probe_steps: usize,
     /// Also compare every estimate of that measurement with a float64 reference to 1e-8
     /// (warm-started Lanczos on exact f64 HVPs: ~4× an f32 product, many of them).
     pub error_study: bool,
@@ -52,6 +54,7 @@ impl Default for BenchOptions {
             lr: 0.02,
             neigs: 1,
             every_step_steps: 20,
+            theory_probe_steps: 10,
             error_study: false,
         }
     }
@@ -421,6 +424,17 @@ pub fn run(
             ),
         });
     }
+    if opts.theory_probe_steps > 0 {
+        lines.extend(crate::engine::theory::measured::theory_probe_cost(
+            &ev,
+            &params,
+            opts.chunk_rows,
+            opts.lr,
+            opts.theory_probe_steps,
+            gflop_hvp,
+            &mut progress,
+        ));
+    }
     if opts.every_step_steps > 0 {
         let f64_batch = opts.error_study.then(|| {
             batch_from_f64::<f64>(
@@ -456,6 +470,8 @@ struct SolverTrace {
     hvps: Vec<f64>,
     /// Time inside the products (the rest is the solver's own vector work).
     hvp_seconds: f64,
+    /// Per estimate, the seconds outside the products.
+    outside: Vec<f64>,
     /// Worst |θ_i − λ_i| / λ_i over the steps and the top k, and the worst error relative to
     /// the solve's own bound for it.
     worst_rel_err: f64,
@@ -541,6 +557,9 @@ fn every_step(
             );
             trace.seconds.push(started.elapsed().as_secs_f64());
             trace.hvp_seconds += in_hvp;
+            trace
+                .outside
+                .push(trace.seconds.last().copied().unwrap_or(0.0) - in_hvp);
             trace.hvps.push(r.matvecs as f64);
             if !r.converged {
                 trace.unconverged += 1;
@@ -581,9 +600,10 @@ fn every_step(
             let max_hv = t.hvps.iter().copied().fold(0.0, f64::max);
             let total: f64 = t.seconds.iter().sum();
             let mut note = format!(
-                "{:.2} GD steps per estimate (GD step {gd:.4} s); HVPs median {hv} max {max_hv}; {:.0}% of the time in HVPs; certified relative error ≤ {:.1e}",
+                "{:.2} GD steps per estimate (GD step {gd:.4} s); HVPs median {hv} max {max_hv}; {:.0}% of the time in HVPs, median {:.0} ms outside them; certified relative error ≤ {:.1e}",
                 secs / gd,
                 100.0 * t.hvp_seconds / total,
+                1e3 * median(&mut t.outside),
                 t.worst_bound_rel
             );
             if t.unconverged > 0 {

@@ -91,7 +91,7 @@ pub struct RunConfig {
     pub lanczos_max_iter: usize,
     /// Start each estimate from the previous Ritz vectors.
     pub warm_start: bool,
-    /// Eigensolver of the estimates: `block` (warm LOBPCG on k + 2 vectors after a first
+    /// Eigensolver of the estimates: `block` (warm LOBPCG on k + 1 vectors after a first
     /// Lanczos solve) or `lanczos`. Older config files without it get `block`.
     #[serde(default)]
     pub eig_solver: EigenSolver,

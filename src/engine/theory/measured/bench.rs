@@ -4,10 +4,11 @@
 
 use std::time::Instant;
 
-use super::eigen::top_eigen;
+use super::eigen::{top_eigen, top_eigen_with};
 use super::options::TheoryOptions;
 use super::probe::evaluator_in;
 use crate::engine::bench::BenchLine;
+use crate::engine::eigen::EigenSolver;
 use crate::engine::network::Evaluator;
 
 fn median(v: &mut [f64]) -> f64 {
@@ -22,10 +23,10 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Times the tracker's per-step λ1 probe along `steps` GD steps at learning rate `lr` from
 /// `params`, each probe warm-started from the previous step's Ritz vector as the tracker does:
-/// in f64 at `probe_tol` (1e-6, on an f64 copy of `ev` with `chunk_rows` rows per chunk, as
-/// the session's `evaluator_f64` makes it), in f32 at `probe_tol_f32` (1e-5, on `ev` itself),
-/// and in f32 at the f64 tolerance (to show what the f32 round-off does to Lanczos' stopping
-/// test). Each timing includes the forward/backward pass that fills the HVP cache at the new
+/// in f64 by Lanczos at `probe_tol` (1e-6, on an f64 copy of `ev` with `chunk_rows` rows per
+/// chunk, as the session's `evaluator_f64` makes it: every probe before 2026-12-05), in f32
+/// by Lanczos at `probe_tol_f32` (1e-5, on `ev` itself), and in f32 by the block solver at
+/// `probe_tol_f32` (today's default). Each timing includes the forward/backward pass that fills the HVP cache at the new
 /// parameters, as in the tracker. `gflop_per_hvp` fills the GFLOP columns (NaN: unknown);
 /// the GEMM ratio is left NaN. `params` is not changed (the steps run on a copy).
 pub fn theory_probe_cost(
@@ -68,18 +69,25 @@ pub fn theory_probe_cost(
             }];
         }
     };
-    // (name, tolerance, f64?) and per-variant warm vectors, seconds, HVPs.
-    let variants: [(&str, f64, bool); 3] = [
-        ("theory λ1 probe, f64 (old), warm", opts.probe_tol, true),
+    // (name, tolerance, f64?, solver) and per-variant warm vectors, seconds, HVPs.
+    let variants: [(&str, f64, bool, EigenSolver); 3] = [
         (
-            "theory λ1 probe, f32 (new), warm",
-            opts.probe_tol_f32,
-            false,
+            "theory λ1 probe, f64 Lanczos (old)",
+            opts.probe_tol,
+            true,
+            EigenSolver::Lanczos,
         ),
         (
-            "theory λ1 probe, f32 at f64 tol, warm",
-            opts.probe_tol,
+            "theory λ1 probe, f32 (new)",
+            opts.probe_tol_f32,
             false,
+            opts.probe_solver,
+        ),
+        (
+            "theory λ1 probe, f32 block solver",
+            opts.probe_tol_f32,
+            false,
+            EigenSolver::Block,
         ),
     ];
     let mut warm: Vec<Vec<Vec<f64>>> = vec![cold.ritz.clone(); variants.len()];
@@ -95,13 +103,14 @@ pub fn theory_probe_cost(
         }
         let p64 = as_f64(&theta);
         let mut l1 = vec![f64::NAN; variants.len()];
-        for (i, &(_, tol, in_f64)) in variants.iter().enumerate() {
+        for (i, &(_, tol, in_f64, solver)) in variants.iter().enumerate() {
             let seed = opts.seed ^ step as u64;
             let start = Instant::now();
+            let w = &warm[i];
             let r = if in_f64 {
-                top_eigen(&mut ev64, &p64, 1, tol, max_iter, seed, &warm[i], false)
+                top_eigen_with(solver, &mut ev64, &p64, 1, tol, max_iter, seed, w, false)
             } else {
-                top_eigen(&mut ev32, &p64, 1, tol, max_iter, seed, &warm[i], false)
+                top_eigen_with(solver, &mut ev32, &p64, 1, tol, max_iter, seed, w, false)
             };
             let t = start.elapsed().as_secs_f64();
             match r {
@@ -119,18 +128,20 @@ pub fn theory_probe_cost(
         }
         last_l1 = l1[0];
         progress(&format!(
-            "theory probe step {}: λ1 f64 {:.6}, f32 {:.6} ({:.0} vs {:.0} HVPs)",
+            "theory probe step {}: λ1 f64 {:.6}, f32 {:.6}, f32 block {:.6} ({:.0}, {:.0}, {:.0} HVPs)",
             step + 1,
             l1[0],
             l1[1],
+            l1[2],
             hvps[0].last().copied().unwrap_or(f64::NAN),
             hvps[1].last().copied().unwrap_or(f64::NAN),
+            hvps[2].last().copied().unwrap_or(f64::NAN),
         ));
     }
     variants
         .iter()
         .enumerate()
-        .map(|(i, &(name, tol, _))| {
+        .map(|(i, &(name, tol, _, _))| {
             let s = median(&mut secs[i].clone());
             let h = median(&mut hvps[i].clone());
             let hmax = hvps[i].iter().copied().fold(0.0, f64::max);

@@ -3,7 +3,8 @@
 //! [`super`]).
 
 use super::derivatives::{Derivatives, check_len, norm};
-use crate::engine::lanczos::{LanczosOptions, lanczos};
+use crate::engine::eigen::{self, EigenSolver};
+use crate::engine::lanczos::LanczosOptions;
 use crate::engine::theory::TheoryError;
 
 /// Top eigenpairs of ∇²L(params).
@@ -32,6 +33,32 @@ pub fn top_eigen<D: Derivatives>(
     warm: &[Vec<f64>],
     check_residual: bool,
 ) -> Result<TopEigen, TheoryError> {
+    top_eigen_with(
+        EigenSolver::Lanczos,
+        d,
+        params,
+        k,
+        tol,
+        max_iter,
+        seed,
+        warm,
+        check_residual,
+    )
+}
+
+/// [`top_eigen`] with the solver chosen ([`EigenSolver::Block`] for warm-started probes).
+#[allow(clippy::too_many_arguments)]
+pub fn top_eigen_with<D: Derivatives>(
+    solver: EigenSolver,
+    d: &mut D,
+    params: &[f64],
+    k: usize,
+    tol: f64,
+    max_iter: usize,
+    seed: u64,
+    warm: &[Vec<f64>],
+    check_residual: bool,
+) -> Result<TopEigen, TheoryError> {
     let p = d.dim();
     check_len("the parameter vector", params.len(), p)?;
     if p == 0 {
@@ -45,7 +72,8 @@ pub fn top_eigen<D: Derivatives>(
         seed,
     };
     let mut err = None;
-    let r = lanczos(
+    let r = eigen::top_eigen(
+        solver,
         p,
         |v, out| match d.hvp(params, v) {
             Ok(h) => out.copy_from_slice(&h),

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::engine::eigen::EigenSolver;
+
 use crate::engine::Precision;
 use crate::engine::theory::TheoryError;
 
@@ -29,13 +31,18 @@ pub struct TheoryOptions {
     /// and of the f64 re-probes near 2/η.
     pub probe_tol: f64,
     pub probe_max_iter: usize,
-    /// Lanczos tolerance of the f32 probes: 1e-5 bounds the error at 1e-3 on λ1 ≈ 100, and
-    /// the error actually left is the f32 round-off either way (on CIFAR-5k at λ1 ≈ 72,
-    /// `theory_probe_cost`: 4.9e-6 from the f64 probe at 1e-5, 5.2e-6 at 1e-6, with one
-    /// or two HVPs fewer at 1e-5).
+    /// Lanczos tolerance of the f32 probes: 1e-4 bounds the error at 1e-2 on λ1 ≈ 100 (λ1 − 2/η
+    /// peaks near 10 on CIFAR), and the error actually left is near the f32 round-off (on
+    /// CIFAR-5k at λ1 ≈ 71, `eos-explorer bench`: 6.6e-6 from the f64 probe at 1e-4 with a
+    /// median of 9 HVPs, 5.0e-6 at 3e-5 with 10.5, 4.9e-6 at 1e-5 with 12). Which side of
+    /// 2/η a step is on is decided in f64 anyway (`refine_band`, equal to this tolerance).
     pub probe_tol_f32: f64,
     /// With f32 probes: re-probe in f64 when |λ1(f32) − 2/η| ≤ this fraction of 2/η.
     pub refine_band: f64,
+    /// Solver of the warm-started per-step probes (the anchor always uses Lanczos). Lanczos:
+    /// at these tight tolerances the block solver needed more products (CIFAR-5k, f32 at
+    /// 1e-5: median 16 against 12, `eos-explorer bench`).
+    pub probe_solver: EigenSolver,
     /// While searching, probe every step once the last known λ1 ≥ this fraction of 2/η.
     /// 0.97 leaves 3 % of 2/η between the last record below it and the crossing: on
     /// cohen-fig1 (λ1 every 20 steps, rising 1.3 between records near 2/η = 100) that is
@@ -61,8 +68,9 @@ impl Default for TheoryOptions {
             probe_precision: Precision::F32,
             probe_tol: 1e-6,
             probe_max_iter: 200,
-            probe_tol_f32: 1e-5,
+            probe_tol_f32: 1e-4,
             refine_band: 1e-4,
+            probe_solver: EigenSolver::Lanczos,
             near_fraction: 0.97,
             far_probe_every: 10,
             blowup: 1e8,

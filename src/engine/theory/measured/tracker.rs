@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::agreement::predicted_step;
 use super::anchor::{AnchorInfo, AnchorMeasurement, measure_anchor};
 use super::derivatives::{Derivatives, check_len};
-use super::eigen::top_eigen;
+use super::eigen::top_eigen_with;
 use super::options::TheoryOptions;
 use super::report::{TheoryReport, anchor_reports};
 use crate::engine::Precision;
@@ -225,7 +225,8 @@ impl<D: Derivatives> MeasuredTracker<D> {
         let max_iter = self.opts.probe_max_iter;
         let start = Instant::now();
         let mut e = match self.cheap.as_mut() {
-            Some(c) => top_eigen(
+            Some(c) => top_eigen_with(
+                self.opts.probe_solver,
                 c,
                 params,
                 1,
@@ -235,7 +236,8 @@ impl<D: Derivatives> MeasuredTracker<D> {
                 &warm,
                 false,
             )?,
-            None => top_eigen(
+            None => top_eigen_with(
+                self.opts.probe_solver,
                 &mut self.d,
                 params,
                 1,
@@ -252,7 +254,8 @@ impl<D: Derivatives> MeasuredTracker<D> {
         let band = self.opts.refine_band * threshold.abs();
         if self.cheap.is_some() && (e.eigenvalues[0] - threshold).abs() <= band {
             let start = Instant::now();
-            e = top_eigen(
+            e = top_eigen_with(
+                self.opts.probe_solver,
                 &mut self.d,
                 params,
                 1,
