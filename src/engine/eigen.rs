@@ -25,7 +25,8 @@ pub const GUARDS: usize = 1;
 
 /// Relative residual below which the block's guard columns stop being refined. They only
 /// have to show an eigenvalue rising into the top k; refining them to `tol` as well cost 6
-/// products per warm estimate on CIFAR-5k instead of 4 (`eos-explorer bench`).
+/// products per warm λ1 estimate on CIFAR-5k instead of 4 (measured with two guards,
+/// `eos-explorer bench`).
 pub const GUARD_TOL: f64 = 0.1;
 
 /// Which eigensolver a run's sharpness estimates use.
