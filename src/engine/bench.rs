@@ -106,7 +106,8 @@ impl BenchReport {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// Median (sorts `v`; NaN when empty).
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n == 0 {

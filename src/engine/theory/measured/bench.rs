@@ -7,27 +7,18 @@ use std::time::Instant;
 use super::eigen::{top_eigen, top_eigen_with};
 use super::options::TheoryOptions;
 use super::probe::evaluator_in;
-use crate::engine::bench::BenchLine;
+use crate::engine::bench::{BenchLine, median};
 use crate::engine::eigen::EigenSolver;
 use crate::engine::network::Evaluator;
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => v[n / 2],
-        _ => 0.5 * (v[n / 2 - 1] + v[n / 2]),
-    }
-}
 
 /// Times the tracker's per-step λ1 probe along `steps` GD steps at learning rate `lr` from
 /// `params`, each probe warm-started from the previous step's Ritz vector as the tracker does:
 /// in f64 by Lanczos at `probe_tol` (1e-6, on an f64 copy of `ev` with `chunk_rows` rows per
 /// chunk, as the session's `evaluator_f64` makes it: every probe before 2026-12-05), in f32
-/// by Lanczos at `probe_tol_f32` (1e-5, on `ev` itself), and in f32 by the block solver at
-/// `probe_tol_f32` (today's default). Each timing includes the forward/backward pass that fills the HVP cache at the new
-/// parameters, as in the tracker. `gflop_per_hvp` fills the GFLOP columns (NaN: unknown);
+/// with the tracker's own solver at `probe_tol_f32` (1e-4, on `ev` itself: today's default),
+/// and in f32 by the block solver at `probe_tol_f32` (for comparison). Each timing includes
+/// the forward/backward pass that fills the HVP cache at the new parameters, as in the
+/// tracker. `gflop_per_hvp` fills the GFLOP columns (NaN: unknown);
 /// the GEMM ratio is left NaN. `params` is not changed (the steps run on a copy).
 pub fn theory_probe_cost(
     ev: &Evaluator<f32>,
