@@ -22,6 +22,12 @@ pub struct BenchArgs {
     /// Rows per chunk in the full-batch passes.
     #[arg(long, default_value_t = 2500)]
     pub chunk_rows: usize,
+    /// Untimed GD steps from initialisation before the measurements along a trajectory (warm
+    /// estimates, theory probes, sharpness at every step): 1075 reaches cohen-fig1's first
+    /// crossing of 2/η = 100 at η = 0.02, 1200 is well into its edge of stability (about a
+    /// minute per 1,000 steps on CIFAR-5k).
+    #[arg(long, default_value_t = 0)]
+    pub start_step: usize,
     /// GD steps along which warm-started estimates are counted.
     #[arg(long, default_value_t = 10)]
     pub trajectory_steps: usize,
@@ -35,8 +41,9 @@ pub struct BenchArgs {
     /// previous one with both solvers (0 = skip).
     #[arg(long, default_value_t = 20)]
     pub every_step_steps: usize,
-    /// GD steps along which the measured-theory tracker's λ1 probe is timed, the old way
-    /// (f64 Lanczos) and the new (f32, block solver) (0 = skip).
+    /// GD steps along which the measured-theory tracker's λ1 probe is timed: the old way (f64
+    /// Lanczos to 1e-6), today's (f32 Lanczos to 1e-4) and the block solver for comparison
+    /// (0 = skip).
     #[arg(long, default_value_t = 10)]
     pub theory_probe_steps: usize,
     /// Also check every such estimate against a float64 reference solved to 1e-8 (slow:
@@ -52,6 +59,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
         reps: args.reps,
         threads: args.threads,
         chunk_rows: args.chunk_rows,
+        start_step: args.start_step,
         trajectory_steps: args.trajectory_steps,
         lr: args.lr,
         neigs: args.neigs,

@@ -13,7 +13,7 @@ use ndarray::Array2;
 
 use super::Rng;
 use super::data::{Dataset, DatasetSpec};
-use super::eigen::{EigenSolver, top_eigen};
+use super::eigen::{EigenSolver, WarmStarts, top_eigen};
 use super::lanczos::{LanczosOptions, LanczosResult, lanczos};
 use super::model::{Activation, Init, MlpSpec};
 use super::network::{Batch, Evaluator, LossKind, batch_from_f64};
@@ -27,6 +27,11 @@ pub struct BenchOptions {
     pub reps: usize,
     pub threads: usize,
     pub chunk_rows: usize,
+    /// Untimed GD steps at `lr` from initialisation before the measurements along a
+    /// trajectory (warm estimates, theory probes, sharpness at every step) start: 0 = from
+    /// initialisation, 1075 = cohen-fig1's first crossing of 2/η at η = 0.02, 1200 = well into
+    /// its edge of stability, where GD oscillates along the top eigenvector.
+    pub start_step: usize,
     /// GD steps along which warm-started estimates are counted.
     pub trajectory_steps: usize,
     pub lr: f64,
@@ -50,6 +55,7 @@ impl Default for BenchOptions {
             reps: 5,
             threads: 0,
             chunk_rows: 2500,
+            start_step: 0,
             trajectory_steps: 10,
             lr: 0.02,
             neigs: 1,
@@ -355,6 +361,25 @@ pub fn run(
         cold.eigenvalues[0]
     ));
 
+    // The trajectories start `start_step` GD steps from initialisation.
+    let lr = opts.lr as f32;
+    let started = Instant::now();
+    for step in 0..opts.start_step {
+        let stats = ev.loss_grad(&params, &mut grad);
+        for (w, g) in params.iter_mut().zip(&grad) {
+            *w -= lr * *g;
+        }
+        if (step + 1) % 100 == 0 || step + 1 == opts.start_step {
+            progress(&format!(
+                "GD step {} of {} before the trajectories (loss {:.4}, {:.0} s)",
+                step + 1,
+                opts.start_step,
+                stats.loss,
+                started.elapsed().as_secs_f64()
+            ));
+        }
+    }
+
     // Cold and warm estimates to 1e-3 along a GD trajectory.
     let tol_opts = LanczosOptions {
         k: 1,
@@ -363,12 +388,14 @@ pub fn run(
         tol: 1e-3,
         seed: 2,
     };
+    ev.loss_grad(&params, &mut grad);
+    let start = Instant::now();
     let cold_tol = lanczos(p, |x, o| hvp_op(&params, &mut ev, x, o), &tol_opts, &[]);
+    let cold_tol_s = start.elapsed().as_secs_f64();
     let mut warm_vecs = cold_tol.warm_vectors.clone();
     let mut counts = Vec::new();
     let mut times = Vec::new();
     let mut max_rel_err: f64 = 0.0;
-    let lr = opts.lr as f32;
     for _ in 0..opts.trajectory_steps {
         ev.loss_grad(&params, &mut grad);
         for (w, g) in params.iter_mut().zip(&grad) {
@@ -406,11 +433,14 @@ pub fn run(
     let mt = median(&mut times);
     lines.push(BenchLine {
         name: "Lanczos to 1e-3, cold".into(),
-        median_s: f64::NAN,
+        median_s: cold_tol_s,
         gflop: cold_tol.matvecs as f64 * gflop_hvp,
-        gflops: f64::NAN,
+        gflops: cold_tol.matvecs as f64 * gflop_hvp / cold_tol_s,
         ratio_to_gemm: f64::NAN,
-        note: format!("{} HVPs", cold_tol.matvecs),
+        note: format!(
+            "{} HVPs, 1 sample, λ1 = {:.4} at step {}",
+            cold_tol.matvecs, cold_tol.eigenvalues[0], opts.start_step
+        ),
     });
     if !counts.is_empty() {
         lines.push(BenchLine {
@@ -466,7 +496,7 @@ pub fn run(
 /// One solver's estimates along the trajectory of [`every_step`].
 #[derive(Default)]
 struct SolverTrace {
-    warm: Vec<Vec<f64>>,
+    warm: WarmStarts,
     seconds: Vec<f64>,
     hvps: Vec<f64>,
     /// Time inside the products (the rest is the solver's own vector work).
@@ -528,6 +558,7 @@ fn every_step(
             ref_warm = r.warm_vectors.clone();
             r
         });
+        let p64: Vec<f64> = params.iter().map(|&x| x as f64).collect();
         for (solver, trace) in traces.iter_mut() {
             let mut vt = vec![0.0f32; p];
             let mut ot = vec![0.0f32; p];
@@ -554,7 +585,7 @@ fn every_step(
                     tol,
                     seed: step as u64,
                 },
-                &trace.warm,
+                trace.warm.nearest(&p64),
             );
             trace.seconds.push(started.elapsed().as_secs_f64());
             trace.hvp_seconds += in_hvp;
@@ -580,7 +611,7 @@ fn every_step(
                     }
                 }
             }
-            trace.warm = r.warm_vectors;
+            trace.warm.push(&p64, r.warm_vectors);
         }
         let start = Instant::now();
         for (w, g) in params.iter_mut().zip(&grad) {
@@ -618,7 +649,11 @@ fn every_step(
             }
             progress(&format!("  {}: {note}", solver.name()));
             BenchLine {
-                name: format!("λ1..λ{k} every step, {} warm, to 1e-3", solver.name()),
+                name: format!(
+                    "{} every step, {} warm, to 1e-3",
+                    if k == 1 { "λ1".to_string() } else { format!("λ1..λ{k}") },
+                    solver.name()
+                ),
                 median_s: secs,
                 gflop: f64::NAN,
                 gflops: f64::NAN,

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::config::{CheckedConfig, Optimizer, RunConfig};
 use super::data::Dataset;
-use super::eigen::top_eigen;
+use super::eigen::{WarmStarts, top_eigen};
 use super::error::EngineError;
 use super::export::{ExportError, NpzFile};
 use super::lanczos::{LanczosOptions, LanczosResult};
@@ -92,7 +92,8 @@ pub struct SessionT<T: Float> {
     velocity: Vec<T>,
     step: usize,
     lr: f64,
-    ritz: Vec<Vec<f64>>,
+    /// Ritz vectors of the last two estimates, for warm starts.
+    ritz: WarmStarts,
     last_eigs: Option<Vec<f64>>,
     initial_loss: Option<f64>,
     finished: Option<StopReason>,
@@ -141,7 +142,7 @@ impl<T: Float> SessionT<T> {
             grad: vec![T::zero(); p],
             velocity: vec![T::zero(); p],
             step: 0,
-            ritz: Vec::new(),
+            ritz: WarmStarts::default(),
             last_eigs: None,
             initial_loss: None,
             finished: None,
@@ -183,7 +184,7 @@ impl<T: Float> SessionT<T> {
         self.recorded = self.init_params.clone();
         self.velocity.iter_mut().for_each(|v| *v = T::zero());
         self.step = 0;
-        self.ritz.clear();
+        self.ritz = WarmStarts::default();
         self.last_eigs = None;
         self.initial_loss = None;
         self.finished = None;
@@ -204,8 +205,9 @@ impl<T: Float> SessionT<T> {
     /// Top-k eigenpairs of the training-loss Hessian at the current parameters.
     pub fn sharpness(&mut self) -> LanczosResult {
         let opts = self.lanczos_opts();
+        let params_f64: Vec<f64> = self.params.iter().map(|x| x.f64()).collect();
         let warm = if self.config.warm_start {
-            self.ritz.clone()
+            self.ritz.nearest(&params_f64).to_vec()
         } else {
             Vec::new()
         };
@@ -239,7 +241,7 @@ impl<T: Float> SessionT<T> {
             &warm,
         );
         if r.eigenvalues.iter().all(|x| x.is_finite()) {
-            self.ritz = r.warm_vectors.clone();
+            self.ritz.push(&params_f64, r.warm_vectors.clone());
             self.last_eigs = Some(r.eigenvalues.clone());
         }
         r
@@ -633,7 +635,7 @@ impl Session {
     /// The latest Ritz vectors, largest first: the top-k Hessian eigenvectors, then up to two
     /// more directions kept for warm starts.
     pub fn ritz_vectors(&self) -> &[Vec<f64>] {
-        each!(self, s => &s.ritz)
+        each!(self, s => s.ritz.latest())
     }
     /// Measure the top-k eigenpairs now (outside the eig cadence).
     pub fn sharpness(&mut self) -> LanczosResult {

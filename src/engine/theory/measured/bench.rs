@@ -8,17 +8,17 @@ use super::eigen::{top_eigen, top_eigen_with};
 use super::options::TheoryOptions;
 use super::probe::evaluator_in;
 use crate::engine::bench::{BenchLine, median};
-use crate::engine::eigen::EigenSolver;
+use crate::engine::eigen::{EigenSolver, WarmStarts};
 use crate::engine::network::Evaluator;
 
 /// Times the tracker's per-step λ1 probe along `steps` GD steps at learning rate `lr` from
-/// `params`, each probe warm-started from the previous step's Ritz vector as the tracker does:
-/// in f64 by Lanczos at `probe_tol` (1e-6, on an f64 copy of `ev` with `chunk_rows` rows per
-/// chunk, as the session's `evaluator_f64` makes it: every probe before 2026-12-05), in f32
-/// with the tracker's own solver at `probe_tol_f32` (1e-4, on `ev` itself: today's default),
-/// and in f32 by the block solver at `probe_tol_f32` (for comparison). Each timing includes
-/// the forward/backward pass that fills the HVP cache at the new parameters, as in the
-/// tracker. `gflop_per_hvp` fills the GFLOP columns (NaN: unknown);
+/// `params`, each probe warm-started as the tracker of its day did: in f64 by Lanczos at `probe_tol` (1e-6, on an f64 copy of `ev` with `chunk_rows`
+/// rows per chunk, as the session's `evaluator_f64` makes it; warm from the previous step's
+/// Ritz vector: every probe before 2026-12-05), in f32 with the tracker's own solver at
+/// `probe_tol_f32` (1e-4, on `ev` itself; warm from the nearer of the last two probes,
+/// [`WarmStarts`]: today's default), and in f32 by the block solver the same way (for
+/// comparison). Each timing includes the forward/backward pass that fills the HVP cache at the
+/// new parameters, as in the tracker. `gflop_per_hvp` fills the GFLOP columns (NaN: unknown);
 /// the GEMM ratio is left NaN. `params` is not changed (the steps run on a copy).
 pub fn theory_probe_cost(
     ev: &Evaluator<f32>,
@@ -81,7 +81,13 @@ pub fn theory_probe_cost(
             EigenSolver::Block,
         ),
     ];
-    let mut warm: Vec<Vec<Vec<f64>>> = vec![cold.ritz.clone(); variants.len()];
+    // The old probes started from the previous step's Ritz vectors; today's from the nearer
+    // of the last two probes (as the tracker does).
+    let mut warm: Vec<WarmStarts> = vec![WarmStarts::default(); variants.len()];
+    let p0 = as_f64(&theta);
+    for w in &mut warm {
+        w.push(&p0, cold.ritz.clone());
+    }
     let mut secs: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut hvps: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let mut max_diff = vec![0.0f64; variants.len()];
@@ -97,7 +103,11 @@ pub fn theory_probe_cost(
         for (i, &(_, tol, in_f64, solver)) in variants.iter().enumerate() {
             let seed = opts.seed ^ step as u64;
             let start = Instant::now();
-            let w = &warm[i];
+            let w = if in_f64 {
+                warm[i].latest()
+            } else {
+                warm[i].nearest(&p64)
+            };
             let r = if in_f64 {
                 top_eigen_with(solver, &mut ev64, &p64, 1, tol, max_iter, seed, w, false)
             } else {
@@ -109,7 +119,7 @@ pub fn theory_probe_cost(
                     secs[i].push(t);
                     hvps[i].push(e.matvecs as f64);
                     l1[i] = e.eigenvalues[0];
-                    warm[i] = e.ritz;
+                    warm[i].push(&p64, e.ritz);
                 }
                 Err(_) => failures[i] += 1,
             }
@@ -138,7 +148,8 @@ pub fn theory_probe_cost(
             let hmax = hvps[i].iter().copied().fold(0.0, f64::max);
             let gflop = h * gflop_per_hvp;
             let mut note = format!(
-                "tol {tol:.0e}; HVPs median {h} max {hmax} over {} GD steps at η={lr}",
+                "tol {tol:.0e}; HVPs median {h} mean {:.1} max {hmax} over {} GD steps at η={lr}",
+                hvps[i].iter().sum::<f64>() / hvps[i].len().max(1) as f64,
                 secs[i].len()
             );
             if i == 0 {

@@ -12,6 +12,7 @@ use super::eigen::top_eigen_with;
 use super::options::TheoryOptions;
 use super::report::{TheoryReport, anchor_reports};
 use crate::engine::Precision;
+use crate::engine::eigen::WarmStarts;
 use crate::engine::session::StepRecord;
 use crate::engine::theory::TheoryError;
 
@@ -139,7 +140,7 @@ pub struct MeasuredTracker<D: Derivatives> {
     phase: Phase,
     last_known: Option<(usize, f64)>,
     seen_below: bool,
-    warm: Vec<Vec<f64>>,
+    warm: WarmStarts,
     anchors: Vec<AnchorMeasurement>,
     rows: Vec<TheoryRow>,
     pred: Option<Prediction>,
@@ -181,7 +182,7 @@ impl<D: Derivatives> MeasuredTracker<D> {
             phase: Phase::Searching,
             last_known: None,
             seen_below: false,
-            warm: Vec::new(),
+            warm: WarmStarts::default(),
             anchors: Vec::new(),
             rows: Vec::new(),
             pred: None,
@@ -216,11 +217,12 @@ impl<D: Derivatives> MeasuredTracker<D> {
         self.cheap.is_some()
     }
 
-    /// λ1 at `params`, warm-started from the previous probe: on the cheap derivatives if any,
-    /// then again on `d` when that lands within the refine band of `threshold` (so which side
-    /// of 2/η a step is on is decided at `probe_tol` in `d`'s arithmetic).
+    /// λ1 at `params`, warm-started from the nearer of the last two probes ([`WarmStarts`]): on
+    /// the cheap derivatives if any, then again on `d` when that lands within the refine band
+    /// of `threshold` (so which side of 2/η a step is on is decided at `probe_tol` in `d`'s
+    /// arithmetic).
     fn probe(&mut self, params: &[f64], step: usize, threshold: f64) -> Result<f64, TheoryError> {
-        let warm = std::mem::take(&mut self.warm);
+        let warm = self.warm.nearest(params).to_vec();
         let seed = self.opts.seed ^ step as u64;
         let max_iter = self.opts.probe_max_iter;
         let start = Instant::now();
@@ -269,14 +271,14 @@ impl<D: Derivatives> MeasuredTracker<D> {
             self.stats.refinement_hvps += e.matvecs;
             self.stats.refinement_seconds += start.elapsed().as_secs_f64();
         }
-        self.warm = e.ritz;
+        self.warm.push(params, e.ritz);
         let l = e.eigenvalues[0];
         self.last_known = Some((step, l));
         Ok(l)
     }
 
     fn anchor(&mut self, s: &StepInput, before: Option<(usize, f64)>) -> Result<(), TheoryError> {
-        let warm = self.warm.clone();
+        let warm = self.warm.nearest(s.params).to_vec();
         let mut m = measure_anchor(&mut self.d, s.params, s.lr, s.threshold, &self.opts, &warm)?;
         m.info.index = self.anchors.len();
         m.info.step = s.step;
