@@ -10,6 +10,21 @@ use eos_explorer::engine::model::{Activation, Init, MlpSpec};
 use eos_explorer::engine::network::{Batch, Evaluator, LossKind};
 use ndarray::Array2;
 
+/// `n` random inputs of dimension `d` with random labels among `c` classes (one-hot targets).
+fn random_batch(n: usize, d: usize, c: usize, rng: &mut Rng) -> Batch<f64> {
+    let x = Array2::from_shape_fn((n, d), |_| rng.normal());
+    let labels: Vec<u8> = (0..n).map(|_| rng.below(c) as u8).collect();
+    let mut y = Array2::zeros((n, c));
+    for (i, &l) in labels.iter().enumerate() {
+        y[(i, l as usize)] = 1.0;
+    }
+    Batch {
+        x,
+        y,
+        labels: Some(labels),
+    }
+}
+
 fn tiny_problem(
     act: Activation,
     loss: LossKind,
@@ -20,12 +35,7 @@ fn tiny_problem(
 ) -> (Evaluator<f64>, Vec<f64>) {
     let (n, d, h, c) = (13, 4, 5, 3);
     let mut rng = Rng::seed_from_u64(seed);
-    let x = Array2::from_shape_fn((n, d), |_| rng.normal());
-    let labels: Vec<u8> = (0..n).map(|_| rng.below(c) as u8).collect();
-    let mut y = Array2::zeros((n, c));
-    for (i, &l) in labels.iter().enumerate() {
-        y[(i, l as usize)] = 1.0;
-    }
+    let batch = random_batch(n, d, c, &mut rng);
     let spec = MlpSpec {
         input_dim: d,
         hidden: vec![h, 4],
@@ -36,17 +46,7 @@ fn tiny_problem(
     // A larger init so the nonlinearity matters (σ'' terms are exercised).
     let params = spec.init_params(Init::Normal { sigma: 1.5 }, 1.0, &mut rng);
     let params: Vec<f64> = params.iter().map(|p| p + 0.1 * rng.normal()).collect();
-    let ev = Evaluator::new(
-        spec,
-        loss,
-        Batch {
-            x,
-            y,
-            labels: Some(labels),
-        },
-        threads,
-        chunk,
-    );
+    let ev = Evaluator::new(spec, loss, batch, threads, chunk);
     (ev, params)
 }
 
@@ -279,12 +279,7 @@ fn nets_with_zero_and_one_hidden_layer_match_finite_differences() {
         ] {
             let (n, d, c) = (70, 5, 3);
             let mut rng = Rng::seed_from_u64(11);
-            let x = Array2::from_shape_fn((n, d), |_| rng.normal());
-            let labels: Vec<u8> = (0..n).map(|_| rng.below(c) as u8).collect();
-            let mut y = Array2::zeros((n, c));
-            for (i, &l) in labels.iter().enumerate() {
-                y[(i, l as usize)] = 1.0;
-            }
+            let batch = random_batch(n, d, c, &mut rng);
             let spec = MlpSpec {
                 input_dim: d,
                 hidden: hidden.clone(),
@@ -293,11 +288,6 @@ fn nets_with_zero_and_one_hidden_layer_match_finite_differences() {
                 bias: true,
             };
             let p = spec.init_params(Init::Normal { sigma: 1.5 }, 1.0, &mut rng);
-            let batch = Batch {
-                x,
-                y,
-                labels: Some(labels),
-            };
             let mut ev = Evaluator::new(spec, loss, batch, 2, 8);
             let what = format!("hidden {hidden:?}, {act:?} {loss:?}");
             let mut g = vec![0.0; p.len()];

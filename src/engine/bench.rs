@@ -539,8 +539,8 @@ fn every_step(
         let start = Instant::now();
         ev.loss_grad(params, &mut grad);
         let grad_s = start.elapsed().as_secs_f64();
+        let p64: Vec<f64> = params.iter().map(|&x| x as f64).collect();
         let reference_eigs: Option<LanczosResult> = reference.as_deref_mut().map(|rev| {
-            let p64: Vec<f64> = params.iter().map(|&x| x as f64).collect();
             let mut g64 = vec![0.0; p];
             rev.loss_grad(&p64, &mut g64);
             let r = lanczos(
@@ -558,7 +558,6 @@ fn every_step(
             ref_warm = r.warm_vectors.clone();
             r
         });
-        let p64: Vec<f64> = params.iter().map(|&x| x as f64).collect();
         for (solver, trace) in traces.iter_mut() {
             let mut vt = vec![0.0f32; p];
             let mut ot = vec![0.0f32; p];

@@ -342,6 +342,19 @@ mod tests {
         (h, q)
     }
 
+    /// The first `count` columns of `q`, each perturbed by 1e-3 of noise: stale eigenvectors
+    /// to warm-start from.
+    fn stale_columns(q: &DMatrix<f64>, count: usize, rng: &mut Rng) -> Vec<Vec<f64>> {
+        (0..count)
+            .map(|c| {
+                q.column(c)
+                    .iter()
+                    .map(|x| x + 1e-3 * rng.normal())
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The central flow's case: two equal top eigenvalues (both held at 2/η), warm-started
     /// from slightly stale vectors of the pair and of λ3. Both copies must be reported, with
     /// λ3 third, never λ3 in second place.
@@ -351,15 +364,7 @@ mod tests {
         let mut d = vec![5.0, 5.0, 4.75];
         d.extend((3..n).map(|i| 4.0 * (n - i) as f64 / n as f64));
         let (h, q) = with_spectrum(d, 7);
-        let mut rng = Rng::seed_from_u64(8);
-        let warm: Vec<Vec<f64>> = (0..3)
-            .map(|c| {
-                q.column(c)
-                    .iter()
-                    .map(|x| x + 1e-3 * rng.normal())
-                    .collect()
-            })
-            .collect();
+        let warm = stale_columns(&q, 3, &mut Rng::seed_from_u64(8));
         let opts = LobpcgOptions {
             k: 2,
             block: 3,
@@ -417,14 +422,7 @@ mod tests {
         d.extend((3..n).map(|i| 8.0 * (n - i) as f64 / n as f64));
         let (h, q) = with_spectrum(d, 11);
         let mut rng = Rng::seed_from_u64(12);
-        let mut warm: Vec<Vec<f64>> = (0..4)
-            .map(|c| {
-                q.column(c)
-                    .iter()
-                    .map(|x| x + 1e-3 * rng.normal())
-                    .collect()
-            })
-            .collect();
+        let mut warm = stale_columns(&q, 4, &mut rng);
         let mut noisy = |v: &[f64], out: &mut [f64]| {
             let r = &h * nalgebra::DVector::from_column_slice(v);
             let scale = 1e-7 * r.norm() / (n as f64).sqrt();

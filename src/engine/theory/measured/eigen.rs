@@ -23,7 +23,7 @@ pub struct TopEigen {
 
 /// Lanczos for the top `k` (1 or 2) eigenpairs on the exact HVPs at `params`.
 #[allow(clippy::too_many_arguments)]
-pub fn top_eigen<D: Derivatives>(
+pub fn top_eigen<D: Derivatives + ?Sized>(
     d: &mut D,
     params: &[f64],
     k: usize,
@@ -48,7 +48,7 @@ pub fn top_eigen<D: Derivatives>(
 
 /// [`top_eigen`] with the solver chosen ([`EigenSolver::Block`] for warm-started probes).
 #[allow(clippy::too_many_arguments)]
-pub fn top_eigen_with<D: Derivatives>(
+pub fn top_eigen_with<D: Derivatives + ?Sized>(
     solver: EigenSolver,
     d: &mut D,
     params: &[f64],

@@ -222,51 +222,35 @@ impl<D: Derivatives> MeasuredTracker<D> {
     /// of `threshold` (so which side of 2/η a step is on is decided at `probe_tol` in `d`'s
     /// arithmetic).
     fn probe(&mut self, params: &[f64], step: usize, threshold: f64) -> Result<f64, TheoryError> {
-        let warm = self.warm.nearest(params).to_vec();
         let seed = self.opts.seed ^ step as u64;
-        let max_iter = self.opts.probe_max_iter;
+        let opts = &self.opts;
+        // One warm-started λ1 solve at `tol` on `d`.
+        let solve = |d: &mut dyn Derivatives, tol: f64, warm: &[Vec<f64>]| {
+            top_eigen_with(
+                opts.probe_solver,
+                d,
+                params,
+                1,
+                tol,
+                opts.probe_max_iter,
+                seed,
+                warm,
+                false,
+            )
+        };
+        let warm = self.warm.nearest(params);
         let start = Instant::now();
         let mut e = match self.cheap.as_mut() {
-            Some(c) => top_eigen_with(
-                self.opts.probe_solver,
-                c,
-                params,
-                1,
-                self.opts.probe_tol_f32,
-                max_iter,
-                seed,
-                &warm,
-                false,
-            )?,
-            None => top_eigen_with(
-                self.opts.probe_solver,
-                &mut self.d,
-                params,
-                1,
-                self.opts.probe_tol,
-                max_iter,
-                seed,
-                &warm,
-                false,
-            )?,
+            Some(c) => solve(c.as_mut(), opts.probe_tol_f32, warm)?,
+            None => solve(&mut self.d, opts.probe_tol, warm)?,
         };
         self.stats.probes += 1;
         self.stats.hvps += e.matvecs;
         self.stats.seconds += start.elapsed().as_secs_f64();
-        let band = self.opts.refine_band * threshold.abs();
+        let band = opts.refine_band * threshold.abs();
         if self.cheap.is_some() && (e.eigenvalues[0] - threshold).abs() <= band {
             let start = Instant::now();
-            e = top_eigen_with(
-                self.opts.probe_solver,
-                &mut self.d,
-                params,
-                1,
-                self.opts.probe_tol,
-                max_iter,
-                seed,
-                &e.ritz,
-                false,
-            )?;
+            e = solve(&mut self.d, opts.probe_tol, &e.ritz)?;
             self.stats.refinements += 1;
             self.stats.refinement_hvps += e.matvecs;
             self.stats.refinement_seconds += start.elapsed().as_secs_f64();
@@ -278,8 +262,8 @@ impl<D: Derivatives> MeasuredTracker<D> {
     }
 
     fn anchor(&mut self, s: &StepInput, before: Option<(usize, f64)>) -> Result<(), TheoryError> {
-        let warm = self.warm.nearest(s.params).to_vec();
-        let mut m = measure_anchor(&mut self.d, s.params, s.lr, s.threshold, &self.opts, &warm)?;
+        let warm = self.warm.nearest(s.params);
+        let mut m = measure_anchor(&mut self.d, s.params, s.lr, s.threshold, &self.opts, warm)?;
         m.info.index = self.anchors.len();
         m.info.step = s.step;
         m.info.lambda1_before = before;
