@@ -26,7 +26,7 @@ use nalgebra::{DMatrix, SymmetricEigen};
 
 use super::lanczos::{LanczosResult, error_bounds};
 use super::rng::Rng;
-use super::vecops::{axpy, combine, gram_sym, norm, project_out, residual_norms};
+use super::vecops::{combine, gram_sym, norm, project_out, residual_norms, subtract};
 
 /// How to solve.
 #[derive(Clone, Debug)]
@@ -70,9 +70,8 @@ fn push_orthonormal(
     if !(n0 > 0.0 && n0.is_finite()) {
         return false;
     }
-    for (c, aq) in project_out(basis, &mut v).into_iter().zip(images.iter()) {
-        axpy(-c, aq, &mut av);
-    }
+    let c = project_out(basis, &mut v);
+    subtract(images, &c, &mut av);
     let n = norm(&v);
     // The image is carried (a combination of earlier images), not recomputed, so its error is
     // the operator's rounding times n0/n: drop directions mostly inside the span already.
@@ -107,6 +106,30 @@ fn rayleigh_ritz(basis: &[Vec<f64>], images: &[Vec<f64>], b: usize) -> (Vec<f64>
 
 /// A round's W and P vectors, their images and the round's Ritz coefficients.
 type LastRound = (Vec<Vec<f64>>, Vec<Vec<f64>>, DMatrix<f64>);
+
+/// The iterate with the smallest worst relative bound so far. Its Ritz vectors are not copied:
+/// they stay the current block until the next round replaces it, and are then moved here.
+struct Best {
+    worst: f64,
+    theta: Vec<f64>,
+    res: Vec<f64>,
+    bounds: Vec<f64>,
+    vectors: Vec<Vec<f64>>,
+}
+
+impl Best {
+    fn into_result(self, vectors: Vec<Vec<f64>>, k: usize, matvecs: usize) -> LanczosResult {
+        LanczosResult {
+            eigenvalues: self.theta[..k].to_vec(),
+            eigenvectors: vectors[..k].to_vec(),
+            warm_vectors: vectors,
+            residuals: self.res[..k].to_vec(),
+            error_bounds: self.bounds,
+            matvecs,
+            converged: false,
+        }
+    }
+}
 
 /// Run LOBPCG on a symmetric operator of dimension `dim` (`apply(v, out)` writes H·v),
 /// warm-started from `warm` (any number of vectors; missing columns are random).
@@ -178,7 +201,9 @@ where
     // (the part of the new X outside the old X) is formed from them only if another round
     // is needed.
     let mut last: Option<LastRound> = None;
-    let mut best: Option<(f64, LanczosResult)> = None;
+    let mut best: Option<Best> = None;
+    // Whether `best` is the current block (its vectors are then `xs`, not `best.vectors`).
+    let mut best_is_current = false;
     let mut stalled = 0;
 
     loop {
@@ -217,8 +242,15 @@ where
         let worst = (0..k)
             .map(|i| bounds[i] / theta[i].abs().max(1e-300))
             .fold(0.0f64, f64::max);
-        if best.as_ref().is_none_or(|(w, _)| worst < 0.9 * *w) {
-            best = Some((worst, done(xs.clone(), matvecs, false)));
+        if best.as_ref().is_none_or(|b| worst < 0.9 * b.worst) {
+            best = Some(Best {
+                worst,
+                theta: theta.clone(),
+                res: res.clone(),
+                bounds: bounds.clone(),
+                vectors: Vec::new(),
+            });
+            best_is_current = true;
             stalled = 0;
         } else if worst <= STALL_BELOW {
             stalled += 1;
@@ -227,11 +259,17 @@ where
             || stalled >= STALL_ROUNDS
             || !worst.is_finite()
         {
-            let (_, mut r) = best
-                .take()
-                .unwrap_or_else(|| (worst, done(xs, matvecs, false)));
-            r.matvecs = matvecs;
-            return r;
+            return match best.take() {
+                Some(mut b) => {
+                    let vectors = if best_is_current {
+                        xs
+                    } else {
+                        std::mem::take(&mut b.vectors)
+                    };
+                    b.into_result(vectors, k, matvecs)
+                }
+                None => done(xs, matvecs, false),
+            };
         }
         // Basis [X, W, P] with images; X is orthonormal already.
         let mut basis = xs;
@@ -242,9 +280,11 @@ where
             if n.is_nan() || n <= 0.0 {
                 continue;
             }
-            let mut wv = images[j].clone();
-            axpy(-theta[j], &basis[j], &mut wv);
-            wv.iter_mut().for_each(|e| *e /= n);
+            let mut wv: Vec<f64> = images[j]
+                .iter()
+                .zip(&basis[j])
+                .map(|(ax, x)| (ax - theta[j] * x) / n)
+                .collect();
             // Orthogonalise against the basis before the product, so the stored image is the
             // image of the stored vector.
             project_out(&basis, &mut wv);
@@ -278,6 +318,13 @@ where
         axs = combine(&images, &c, 0..m);
         let tail = basis.split_off(b);
         let tail_images = images.split_off(b);
+        if best_is_current {
+            // `basis` now holds only the block this round started from: the best iterate.
+            if let Some(bb) = best.as_mut() {
+                bb.vectors = basis;
+            }
+            best_is_current = false;
+        }
         last = Some((tail, tail_images, c));
         theta = t;
     }

@@ -62,6 +62,25 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     acc.iter().sum::<f64>() + tail
 }
 
+/// Euclidean distance ‖a − b‖ (one pass, eight independent partial sums like [`dot`]).
+pub(crate) fn distance(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += (x[i] - y[i]) * (x[i] - y[i]);
+        }
+    }
+    (acc.iter().sum::<f64>() + tail).sqrt()
+}
+
 /// `G[(i, j)] = a_i · b_j` for all pairs, in one sweep.
 pub fn gram<A: AsRef<[f64]> + Sync, B: AsRef<[f64]> + Sync>(a: &[A], b: &[B]) -> DMatrix<f64> {
     let (ma, mb) = (a.len(), b.len());
@@ -169,7 +188,7 @@ fn over_blocks_mut(
 }
 
 /// `v −= Σ_l c_l basis_l`, in one sweep.
-fn subtract<V: AsRef<[f64]> + Sync>(basis: &[V], c: &[f64], v: &mut Vec<f64>) {
+pub(crate) fn subtract<V: AsRef<[f64]> + Sync>(basis: &[V], c: &[f64], v: &mut Vec<f64>) {
     let len = v.len();
     over_blocks_mut(std::slice::from_mut(v), len, |r, s| {
         for (q, &k) in basis.iter().zip(c) {
