@@ -206,10 +206,10 @@ impl<T: Float> SessionT<T> {
     pub fn sharpness(&mut self) -> LanczosResult {
         let opts = self.lanczos_opts();
         let params_f64: Vec<f64> = self.params.iter().map(|x| x.f64()).collect();
-        let warm: &[Vec<f64>] = if self.config.warm_start {
-            self.ritz.nearest(&params_f64)
+        let warm: std::borrow::Cow<'_, [Vec<f64>]> = if self.config.warm_start {
+            self.ritz.start(&params_f64)
         } else {
-            &[]
+            std::borrow::Cow::Borrowed(&[])
         };
         let params = &self.params;
         let ev = &mut self.ev;
@@ -238,7 +238,7 @@ impl<T: Float> SessionT<T> {
                 }
             },
             &opts,
-            warm,
+            &warm,
         );
         if r.eigenvalues.iter().all(|x| x.is_finite()) {
             self.ritz.push(&params_f64, r.warm_vectors.clone());

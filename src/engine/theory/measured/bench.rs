@@ -16,7 +16,7 @@ use crate::engine::network::Evaluator;
 /// rows per chunk, as the session's `evaluator_f64` makes it; warm from the previous step's
 /// Ritz vector: every probe before 2026-12-05), in f32 with the tracker's own solver at
 /// `probe_tol_f32` (1e-4, on `ev` itself; warm from the nearer of the last two probes,
-/// [`WarmStarts`]: today's default), and in f32 by the block solver the same way (for
+/// extrapolated along its drift, [`WarmStarts::start`]: today's default), and in f32 by the block solver the same way (for
 /// comparison). Each timing includes the forward/backward pass that fills the HVP cache at the
 /// new parameters, as in the tracker. `gflop_per_hvp` fills the GFLOP columns (NaN: unknown);
 /// the GEMM ratio is left NaN. `params` is not changed (the steps run on a copy).
@@ -82,7 +82,7 @@ pub fn theory_probe_cost(
         ),
     ];
     // The old probes started from the previous step's Ritz vectors; today's from the nearer
-    // of the last two probes (as the tracker does).
+    // of the last two probes, extrapolated along its drift (as the tracker does).
     let mut warm: Vec<WarmStarts> = vec![WarmStarts::default(); variants.len()];
     let p0 = as_f64(&theta);
     for w in &mut warm {
@@ -104,14 +104,14 @@ pub fn theory_probe_cost(
             let seed = opts.seed ^ step as u64;
             let start = Instant::now();
             let w = if in_f64 {
-                warm[i].latest()
+                std::borrow::Cow::Borrowed(warm[i].latest())
             } else {
-                warm[i].nearest(&p64)
+                warm[i].start(&p64)
             };
             let r = if in_f64 {
-                top_eigen_with(solver, &mut ev64, &p64, 1, tol, max_iter, seed, w, false)
+                top_eigen_with(solver, &mut ev64, &p64, 1, tol, max_iter, seed, &w, false)
             } else {
-                top_eigen_with(solver, &mut ev32, &p64, 1, tol, max_iter, seed, w, false)
+                top_eigen_with(solver, &mut ev32, &p64, 1, tol, max_iter, seed, &w, false)
             };
             let t = start.elapsed().as_secs_f64();
             match r {

@@ -217,7 +217,8 @@ impl<D: Derivatives> MeasuredTracker<D> {
         self.cheap.is_some()
     }
 
-    /// λ1 at `params`, warm-started from the nearer of the last two probes ([`WarmStarts`]): on
+    /// λ1 at `params`, warm-started from the nearer of the last two probes, extrapolated along
+    /// its drift ([`WarmStarts::start`]): on
     /// the cheap derivatives if any, then again on `d` when that lands within the refine band
     /// of `threshold` (so which side of 2/η a step is on is decided at `probe_tol` in `d`'s
     /// arithmetic).
@@ -238,11 +239,11 @@ impl<D: Derivatives> MeasuredTracker<D> {
                 false,
             )
         };
-        let warm = self.warm.nearest(params);
+        let warm = self.warm.start(params);
         let start = Instant::now();
         let mut e = match self.cheap.as_mut() {
-            Some(c) => solve(c.as_mut(), opts.probe_tol_f32, warm)?,
-            None => solve(&mut self.d, opts.probe_tol, warm)?,
+            Some(c) => solve(c.as_mut(), opts.probe_tol_f32, &warm)?,
+            None => solve(&mut self.d, opts.probe_tol, &warm)?,
         };
         self.stats.probes += 1;
         self.stats.hvps += e.matvecs;
@@ -262,8 +263,8 @@ impl<D: Derivatives> MeasuredTracker<D> {
     }
 
     fn anchor(&mut self, s: &StepInput, before: Option<(usize, f64)>) -> Result<(), TheoryError> {
-        let warm = self.warm.nearest(s.params);
-        let mut m = measure_anchor(&mut self.d, s.params, s.lr, s.threshold, &self.opts, warm)?;
+        let warm = self.warm.start(s.params);
+        let mut m = measure_anchor(&mut self.d, s.params, s.lr, s.threshold, &self.opts, &warm)?;
         m.info.index = self.anchors.len();
         m.info.step = s.step;
         m.info.lambda1_before = before;
