@@ -39,7 +39,7 @@ pub struct StepRecord {
     pub eigs: Option<Vec<f64>>,
     /// Hessian–vector products the estimate used.
     pub hvps: Option<usize>,
-    /// Largest Lanczos residual ‖Hy − θy‖ among the top-k pairs.
+    /// Largest eigen-solve residual ‖Hy − θy‖ among the top-k pairs (Lanczos or the block solver).
     pub lanczos_residual: Option<f64>,
     pub grad_norm: f64,
 }

@@ -28,7 +28,7 @@ pub enum Known {
     Lambda(usize),
     /// Hessian–vector products the eigenvalue estimate used (integer).
     Hvps,
-    /// Largest Lanczos residual ‖Hy − θy‖ of the top-k pairs.
+    /// Largest eigen-solve residual ‖Hy − θy‖ of the top-k pairs (Lanczos or the block solver).
     LanczosResidual,
     /// ‖∇L(θ_t)‖₂.
     GradNorm,

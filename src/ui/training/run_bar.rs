@@ -114,7 +114,7 @@ impl TrainingWorkspace {
                 parts.push(format!("{h} HVPs/estimate"));
             }
             if let Some(res) = r.lanczos_residual {
-                parts.push(format!("Lanczos residual {}", sig(res, 2)));
+                parts.push(format!("residual ‖Hv − λv‖ {}", sig(res, 2)));
             }
         }
         if let Some(r) = last {
