@@ -108,7 +108,7 @@ where
 ///   oscillation, so the start is that solve's top vector pushed on by its last change,
 ///   u_j + w·(u_j − u_j′) with j′ the solve as far before j as j is before now and w the ratio
 ///   of the parameter distances (≈ 1 for evenly spaced solves, at most 2). CIFAR-5k steps
-///   1201–1269: 3.45 products per warm λ1 estimate to 1e-3 instead of 3.80, and 3–4 instead of
+///   1201–1269: 3.41 products per warm λ1 estimate to 1e-3 instead of 3.80, and 3–4 instead of
 ///   5–7 over steps 1230–1236, where the oscillation grows fastest.
 #[derive(Clone, Debug, Default)]
 pub struct WarmStarts {
