@@ -206,9 +206,11 @@ impl WarmStarts {
             return Cow::Borrowed(block);
         }
         x.iter_mut().for_each(|v| *v *= nu / nx);
-        let mut out = block.to_vec();
-        out[0] = x;
-        Cow::Owned(out)
+        Cow::Owned(
+            std::iter::once(x)
+                .chain(block[1..].iter().cloned())
+                .collect(),
+        )
     }
 
     /// The latest solve's Ritz vectors (empty before any solve).

@@ -108,7 +108,8 @@ fn rayleigh_ritz(basis: &[Vec<f64>], images: &[Vec<f64>], b: usize) -> (Vec<f64>
 type LastRound = (Vec<Vec<f64>>, Vec<Vec<f64>>, DMatrix<f64>);
 
 /// The iterate with the smallest worst relative bound so far. Its Ritz vectors are not copied:
-/// they stay the current block until the next round replaces it, and are then moved here.
+/// they stay the current block until the next round replaces it, and are then moved here
+/// (`vectors` is empty while they are still the current block).
 struct Best {
     worst: f64,
     theta: Vec<f64>,
@@ -202,8 +203,6 @@ where
     // is needed.
     let mut last: Option<LastRound> = None;
     let mut best: Option<Best> = None;
-    // Whether `best` is the current block (its vectors are then `xs`, not `best.vectors`).
-    let mut best_is_current = false;
     let mut stalled = 0;
 
     loop {
@@ -250,7 +249,6 @@ where
                 bounds: bounds.clone(),
                 vectors: Vec::new(),
             });
-            best_is_current = true;
             stalled = 0;
         } else if worst <= STALL_BELOW {
             stalled += 1;
@@ -261,7 +259,7 @@ where
         {
             return match best.take() {
                 Some(mut b) => {
-                    let vectors = if best_is_current {
+                    let vectors = if b.vectors.is_empty() {
                         xs
                     } else {
                         std::mem::take(&mut b.vectors)
@@ -318,12 +316,9 @@ where
         axs = combine(&images, &c, 0..m);
         let tail = basis.split_off(b);
         let tail_images = images.split_off(b);
-        if best_is_current {
+        if let Some(bb) = best.as_mut().filter(|bb| bb.vectors.is_empty()) {
             // `basis` now holds only the block this round started from: the best iterate.
-            if let Some(bb) = best.as_mut() {
-                bb.vectors = basis;
-            }
-            best_is_current = false;
+            bb.vectors = basis;
         }
         last = Some((tail, tail_images, c));
         theta = t;

@@ -92,7 +92,7 @@ pub struct SessionT<T: Float> {
     velocity: Vec<T>,
     step: usize,
     lr: f64,
-    /// Ritz vectors of the last two estimates, for warm starts.
+    /// Ritz vectors of the last estimates, for warm starts.
     ritz: WarmStarts,
     last_eigs: Option<Vec<f64>>,
     initial_loss: Option<f64>,

@@ -43,8 +43,9 @@ fn over_blocks<R: Send>(len: usize, f: impl Fn(std::ops::Range<usize>) -> R + Sy
     })
 }
 
-/// Dot product with eight independent partial sums, so the compiler vectorises it.
-pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+/// Σ f(a_i, b_i) with eight independent partial sums, so the compiler vectorises it.
+#[inline(always)]
+fn pair_sum(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) -> f64 {
     let mut acc = [0.0f64; 8];
     let ca = a.chunks_exact(8);
     let cb = b.chunks_exact(8);
@@ -52,33 +53,24 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
         .remainder()
         .iter()
         .zip(cb.remainder())
-        .map(|(x, y)| x * y)
+        .map(|(&x, &y)| f(x, y))
         .sum();
     for (x, y) in ca.zip(cb) {
         for i in 0..8 {
-            acc[i] += x[i] * y[i];
+            acc[i] += f(x[i], y[i]);
         }
     }
     acc.iter().sum::<f64>() + tail
 }
 
-/// Euclidean distance ‖a − b‖ (one pass, eight independent partial sums like [`dot`]).
+/// Dot product (one pass, [`pair_sum`]).
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    pair_sum(a, b, |x, y| x * y)
+}
+
+/// Euclidean distance ‖a − b‖ (one pass, [`pair_sum`]).
 pub(crate) fn distance(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| (x - y) * (x - y))
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += (x[i] - y[i]) * (x[i] - y[i]);
-        }
-    }
-    (acc.iter().sum::<f64>() + tail).sqrt()
+    pair_sum(a, b, |x, y| (x - y) * (x - y)).sqrt()
 }
 
 /// `G[(i, j)] = a_i · b_j` for all pairs, in one sweep.

@@ -12,11 +12,12 @@ use crate::engine::eigen::{EigenSolver, WarmStarts};
 use crate::engine::network::Evaluator;
 
 /// Times the tracker's per-step λ1 probe along `steps` GD steps at learning rate `lr` from
-/// `params`, each probe warm-started as the tracker of its day did: in f64 by Lanczos at `probe_tol` (1e-6, on an f64 copy of `ev` with `chunk_rows`
-/// rows per chunk, as the session's `evaluator_f64` makes it; warm from the previous step's
-/// Ritz vector: every probe before 2026-12-05), in f32 with the tracker's own solver at
-/// `probe_tol_f32` (1e-4, on `ev` itself; warm from the nearer of the last two probes,
-/// extrapolated along its drift, [`WarmStarts::start`]: today's default), and in f32 by the block solver the same way (for
+/// `params`, each probe warm-started as the tracker of its day did: in f64 by Lanczos at
+/// `probe_tol` (1e-6, on an f64 copy of `ev` with `chunk_rows` rows per chunk, as the
+/// session's `evaluator_f64` makes it; warm from the previous step's Ritz vector: every probe
+/// before 2026-12-05), in f32 with the tracker's own solver at `probe_tol_f32` (1e-4, on `ev`
+/// itself; warm from the nearer of the last two probes, extrapolated along its drift,
+/// [`WarmStarts::start`]: today's default), and in f32 by the block solver the same way (for
 /// comparison). Each timing includes the forward/backward pass that fills the HVP cache at the
 /// new parameters, as in the tracker. `gflop_per_hvp` fills the GFLOP columns (NaN: unknown);
 /// the GEMM ratio is left NaN. `params` is not changed (the steps run on a copy).

@@ -218,10 +218,9 @@ impl<D: Derivatives> MeasuredTracker<D> {
     }
 
     /// λ1 at `params`, warm-started from the nearer of the last two probes, extrapolated along
-    /// its drift ([`WarmStarts::start`]): on
-    /// the cheap derivatives if any, then again on `d` when that lands within the refine band
-    /// of `threshold` (so which side of 2/η a step is on is decided at `probe_tol` in `d`'s
-    /// arithmetic).
+    /// its drift ([`WarmStarts::start`]): on the cheap derivatives if any, then again on `d`
+    /// when that lands within the refine band of `threshold` (so which side of 2/η a step is on
+    /// is decided at `probe_tol` in `d`'s arithmetic).
     fn probe(&mut self, params: &[f64], step: usize, threshold: f64) -> Result<f64, TheoryError> {
         let seed = self.opts.seed ^ step as u64;
         let opts = &self.opts;
