@@ -1,6 +1,7 @@
 //! The floating-point types the engine computes in: `f32` (CIFAR-size runs) and `f64`
 //! (small nets, theory tools, tests).
 
+use ndarray::{ArrayView2, ArrayViewMut2};
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
 use std::ops::{AddAssign, MulAssign, SubAssign};
@@ -32,10 +33,27 @@ pub trait Float:
     /// rational approximation (Eigen's `generic_fast_tanh_float`), in f64 [`tanh_f64`]; both
     /// within a few ulp of the correctly rounded value (tested in `model::tests`).
     fn tanh_fast(self) -> Self;
+    /// `c ← a·b` by this precision's own kernel where there is one and it applies (f32 with
+    /// AVX-512: [`sgemm`](super::sgemm)); `false`, with `c` untouched, otherwise.
+    fn matmul_own_kernel(
+        a: ArrayView2<'_, Self>,
+        b: ArrayView2<'_, Self>,
+        c: &mut ArrayViewMut2<'_, Self>,
+    ) -> bool {
+        let _ = (a, b, c);
+        false
+    }
 }
 
 impl Float for f32 {
     const PRECISION: Precision = Precision::F32;
+    fn matmul_own_kernel(
+        a: ArrayView2<'_, f32>,
+        b: ArrayView2<'_, f32>,
+        c: &mut ArrayViewMut2<'_, f32>,
+    ) -> bool {
+        super::sgemm::matmul_f32(a, b, false, c)
+    }
     #[inline(always)]
     #[allow(clippy::excessive_precision)] // coefficients as published
     fn tanh_fast(self) -> Self {

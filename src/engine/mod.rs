@@ -24,6 +24,7 @@ pub mod presets;
 pub mod probe;
 pub mod run_folder;
 pub mod session;
+pub mod sgemm;
 pub mod vecops;
 pub mod worker;
 

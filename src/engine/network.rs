@@ -628,7 +628,12 @@ impl<T: Float> Evaluator<T> {
                 let r = groups[i].clone();
                 let mut z =
                     ArrayViewMut2::from_shape((r.len(), lay.fan_out), rows).expect("group rows");
-                matmul(T::one(), x.slice(s![r, ..]), w.t(), T::zero(), &mut z);
+                let xr = x.slice(s![r, ..]);
+                // f32 with AVX-512 has its own kernel for this shape (8–9 % faster than the
+                // general one on CIFAR-5k's 3,072 → 200 layer; see `sgemm`).
+                if !T::matmul_own_kernel(xr, w.t(), &mut z) {
+                    matmul(T::one(), xr, w.t(), T::zero(), &mut z);
+                }
             }
         });
     }
