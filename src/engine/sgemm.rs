@@ -151,6 +151,8 @@ mod x86 {
     #[allow(unsafe_code)]
     pub(super) unsafe fn product(ops: &Operands, accumulate: bool) {
         let (kcb, ncb) = super::blocking(ops.n);
+        // No deeper than the product: a shallow one (digits: k = 64) allocates only what it uses.
+        let kcb = kcb.min(ops.k);
         let mut ap = Aligned::new(MR * kcb);
         let mut bp = Aligned::new(kcb * (ncb.div_ceil(NR) * NR));
         // The left operand is read in place, MR rows at a time, when its rows are contiguous
