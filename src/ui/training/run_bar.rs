@@ -124,7 +124,19 @@ impl TrainingWorkspace {
                 fmt_sig(r.threshold)
             ));
         }
-        ui.label(RichText::new(parts.join("  ·  ")).monospace());
+        // Each part on one piece: a narrow window (1024 px with the side panel) breaks the line
+        // between parts, never inside one ("residual ‖Hv − λv‖" apart from its value).
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().item_spacing.x = 0.0;
+            for (i, part) in parts.iter().enumerate() {
+                let text = if i + 1 < parts.len() {
+                    format!("{part}  ·  ")
+                } else {
+                    part.clone()
+                };
+                ui.add(egui::Label::new(RichText::new(text).monospace()).extend());
+            }
+        });
         ui.label(
             RichText::new(format!(
                 "{} · {} · {} parameters · {} train / {} test",
