@@ -190,7 +190,8 @@ mod x86 {
                     } else {
                         // SAFETY: rows ir.. and columns pc..pc+kc lie inside a.
                         unsafe { pack_a(ops, pc, kc, ir, ap.slice_mut()) };
-                        (ap.slice()[..MR * kc].as_ptr(), MR, false)
+                        // (`lda` is read only for a left operand read in place.)
+                        (ap.slice()[..MR * kc].as_ptr(), 0, false)
                     };
                     for &(jr, cols, width, b_panel) in &panels {
                         // SAFETY: the tile's rows ir..ir+rows and columns jc+jr..+cols are
@@ -301,58 +302,56 @@ mod x86 {
     /// The block lies inside a.
     #[allow(unsafe_code)]
     unsafe fn pack_a(ops: &Operands, pc: usize, kc: usize, ir: usize, panel: &mut [f32]) {
-        {
-            let rows = MR.min(ops.m - ir);
-            if ops.acs == 1 {
-                let full_p = if rows == MR { kc / 8 * 8 } else { 0 };
-                for p0 in (0..full_p).step_by(8) {
-                    // SAFETY: rows ir..ir+8, columns pc+p0..+8 are inside a; the panel holds
-                    // steps p0..p0+8 of MR values.
-                    unsafe {
-                        let src = ops.a.offset(ir as isize * ops.ars + (pc + p0) as isize);
-                        transpose8(src, ops.ars, panel.as_mut_ptr().add(p0 * MR), MR as isize);
-                    }
+        let rows = MR.min(ops.m - ir);
+        if ops.acs == 1 {
+            let full_p = if rows == MR { kc / 8 * 8 } else { 0 };
+            for p0 in (0..full_p).step_by(8) {
+                // SAFETY: rows ir..ir+8, columns pc+p0..+8 are inside a; the panel holds
+                // steps p0..p0+8 of MR values.
+                unsafe {
+                    let src = ops.a.offset(ir as isize * ops.ars + (pc + p0) as isize);
+                    transpose8(src, ops.ars, panel.as_mut_ptr().add(p0 * MR), MR as isize);
                 }
+            }
+            for r in 0..MR {
+                if r >= rows {
+                    for p in 0..kc {
+                        panel[p * MR + r] = 0.0;
+                    }
+                    continue;
+                }
+                // SAFETY: row ir+r, columns pc..pc+kc are inside a.
+                let src = unsafe { ops.a.offset((ir + r) as isize * ops.ars + pc as isize) };
+                for p in full_p..kc {
+                    // SAFETY: p < kc.
+                    panel[p * MR + r] = unsafe { *src.add(p) };
+                }
+            }
+        } else if ops.ars == 1 && rows == MR {
+            for p in 0..kc {
+                // SAFETY: column pc+p, rows ir..ir+MR are inside a, contiguous.
+                let src = unsafe {
+                    std::slice::from_raw_parts(
+                        ops.a.offset((pc + p) as isize * ops.acs + ir as isize),
+                        MR,
+                    )
+                };
+                panel[p * MR..(p + 1) * MR].copy_from_slice(src);
+            }
+        } else {
+            for p in 0..kc {
+                // SAFETY: column pc+p, rows ir..ir+rows are inside a.
+                let src = unsafe {
+                    ops.a
+                        .offset((pc + p) as isize * ops.acs + ir as isize * ops.ars)
+                };
                 for r in 0..MR {
-                    if r >= rows {
-                        for p in 0..kc {
-                            panel[p * MR + r] = 0.0;
-                        }
-                        continue;
-                    }
-                    // SAFETY: row ir+r, columns pc..pc+kc are inside a.
-                    let src = unsafe { ops.a.offset((ir + r) as isize * ops.ars + pc as isize) };
-                    for p in full_p..kc {
-                        // SAFETY: p < kc.
-                        panel[p * MR + r] = unsafe { *src.add(p) };
-                    }
-                }
-            } else if ops.ars == 1 && rows == MR {
-                for p in 0..kc {
-                    // SAFETY: column pc+p, rows ir..ir+MR are inside a, contiguous.
-                    let src = unsafe {
-                        std::slice::from_raw_parts(
-                            ops.a.offset((pc + p) as isize * ops.acs + ir as isize),
-                            MR,
-                        )
+                    panel[p * MR + r] = if r < rows {
+                        // SAFETY: r < rows.
+                        unsafe { *src.offset(r as isize * ops.ars) }
+                    } else {
+                        0.0
                     };
-                    panel[p * MR..(p + 1) * MR].copy_from_slice(src);
-                }
-            } else {
-                for p in 0..kc {
-                    // SAFETY: column pc+p, rows ir..ir+rows are inside a.
-                    let src = unsafe {
-                        ops.a
-                            .offset((pc + p) as isize * ops.acs + ir as isize * ops.ars)
-                    };
-                    for r in 0..MR {
-                        panel[p * MR + r] = if r < rows {
-                            // SAFETY: r < rows.
-                            unsafe { *src.offset(r as isize * ops.ars) }
-                        } else {
-                            0.0
-                        };
-                    }
                 }
             }
         }
@@ -409,12 +408,13 @@ mod x86 {
         add: bool,
     }
 
-    /// The register tile: MR rows × NV vectors, over kc steps of a packed MR-row panel of a and
-    /// a packed (16·NV)-column panel of b.
+    /// The register tile: MR rows × NV vectors, over kc steps of MR rows of a — a packed panel
+    /// (MR values per step), or with `DIRECT_A` the rows themselves, `lda` apart — and a packed
+    /// (16·NV)-column panel of b.
     ///
     /// # Safety
-    /// AVX-512F is available; the panels hold kc·MR and kc·16·NV values; the tile lies inside
-    /// c, with cols > 16·(NV − 1).
+    /// AVX-512F is available; a holds kc steps of its MR rows, the b panel kc·16·NV values; the
+    /// tile lies inside c, with cols > 16·(NV − 1).
     #[allow(unsafe_code)]
     #[target_feature(enable = "avx512f")]
     unsafe fn kernel<const NV: usize, const DIRECT_A: bool>(
@@ -573,7 +573,8 @@ mod tests {
         if !available() {
             return;
         }
-        // The engine's two shapes in miniature: x·Wᵀ and dᵀ·x.
+        // x·Wᵀ (the engine's shape: left rows read in place) and dᵀ·x (a strided left operand,
+        // packed), in miniature.
         let x = filled(37, 70, 11, false);
         let w = filled(20, 70, 12, false);
         let mut wide = filled(37, 30, 13, false);
