@@ -13,10 +13,22 @@ use ndarray::Array2;
 
 /// A problem big enough for many chunks: 700 samples, 12-32-16-5, cross-entropy or MSE.
 fn problem<T: Float>(loss: LossKind, threads: usize) -> (Evaluator<T>, Vec<T>, Batch<T>) {
-    let (n, d, c) = (700, 12, 5);
+    problem_of_shape(loss, threads, 700, 12, 32)
+}
+
+/// `n` samples of `d` features, `d`-`width`-16-5.
+fn problem_of_shape<T: Float>(
+    loss: LossKind,
+    threads: usize,
+    n: usize,
+    d: usize,
+    width: usize,
+) -> (Evaluator<T>, Vec<T>, Batch<T>) {
+    let c = 5;
     let mut rng = Rng::seed_from_u64(42);
     let mut make = |n: usize| {
-        let x = Array2::from_shape_fn((n, d), |_| T::of(rng.normal()));
+        // Values exact in f32, so both precisions see the same inputs.
+        let x = Array2::from_shape_fn((n, d), |_| T::of(rng.normal() as f32 as f64));
         let labels: Vec<u8> = (0..n).map(|_| rng.below(c) as u8).collect();
         let mut y = Array2::from_elem((n, c), T::zero());
         for (i, &l) in labels.iter().enumerate() {
@@ -32,7 +44,7 @@ fn problem<T: Float>(loss: LossKind, threads: usize) -> (Evaluator<T>, Vec<T>, B
     let test = make(333);
     let spec = MlpSpec {
         input_dim: d,
-        hidden: vec![32, 16],
+        hidden: vec![width, 16],
         output_dim: c,
         activation: Activation::Tanh,
         bias: true,
@@ -51,7 +63,10 @@ fn bits<T: Float>(v: &[T]) -> Vec<u64> {
 
 /// Loss, accuracy, gradient, test loss and two HVPs (cached and uncached), as bit patterns.
 fn fingerprint<T: Float>(loss: LossKind, threads: usize) -> Vec<u64> {
-    let (mut ev, params, test) = problem::<T>(loss, threads);
+    fingerprint_of(problem::<T>(loss, threads))
+}
+
+fn fingerprint_of<T: Float>((mut ev, params, test): (Evaluator<T>, Vec<T>, Batch<T>)) -> Vec<u64> {
     let p = params.len();
     let mut out = Vec::new();
     let mut g = vec![T::zero(); p];
@@ -106,6 +121,47 @@ fn loss_gradient_and_hvp_are_bit_identical_for_1_to_5_threads() {
             );
         }
     }
+}
+
+/// The first layer's weight product in f32 on an AVX-512 CPU goes through the engine's own
+/// kernel in fixed feature ranges of 256, each summed over every sample in blocks of 768
+/// (CIFAR's geometry in miniature: 300 features make two ranges, the second not a multiple of
+/// the kernel's 8 rows; 1,700 samples make three blocks). Elsewhere the general path runs and
+/// the same checks hold: bit-identical for any thread count, and within f32 round-off of f64.
+#[test]
+fn a_wide_first_layer_in_f32_is_thread_independent_and_matches_f64() {
+    let (n, d, width) = (1700, 300, 40);
+    let reference = fingerprint_of(problem_of_shape::<f32>(LossKind::Mse, 1, n, d, width));
+    for threads in [2, 3] {
+        assert!(
+            fingerprint_of(problem_of_shape::<f32>(LossKind::Mse, threads, n, d, width))
+                == reference,
+            "{threads} threads differ from 1"
+        );
+    }
+    let (mut ev32, p32, _) = problem_of_shape::<f32>(LossKind::Mse, 2, n, d, width);
+    let (mut ev64, p64, _) = problem_of_shape::<f64>(LossKind::Mse, 2, n, d, width);
+    // The same parameters and inputs in both precisions (f32 values, exact in f64).
+    let p64: Vec<f64> = p64.iter().map(|&v| v as f32 as f64).collect();
+    assert!(p32.iter().zip(&p64).all(|(a, b)| *a as f64 == *b));
+    let rel = |a: &[f32], b: &[f64]| {
+        let num: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - y).powi(2)).sum();
+        let den: f64 = b.iter().map(|y| y * y).sum();
+        (num / den).sqrt()
+    };
+    let (mut g32, mut g64) = (vec![0.0f32; p32.len()], vec![0.0f64; p64.len()]);
+    ev32.loss_grad(&p32, &mut g32);
+    ev64.loss_grad(&p64, &mut g64);
+    let eg = rel(&g32, &g64);
+    let v64: Vec<f64> = (0..p64.len()).map(|i| (i as f64 * 0.37).sin()).collect();
+    let v32: Vec<f32> = v64.iter().map(|&v| v as f32).collect();
+    let v64: Vec<f64> = v32.iter().map(|&v| v as f64).collect();
+    let (mut h32, mut h64) = (vec![0.0f32; p32.len()], vec![0.0f64; p64.len()]);
+    ev32.hvp(&p32, &v32, &mut h32);
+    ev64.hvp(&p64, &v64, &mut h64);
+    let eh = rel(&h32, &h64);
+    eprintln!("f32 vs f64 at 1,700 × 300: gradient rel err {eg:.1e}, HVP rel err {eh:.1e}");
+    assert!(eg < 1e-5 && eh < 1e-5, "gradient {eg:.1e}, HVP {eh:.1e}");
 }
 
 /// The digits demo (f32, η = 0.4) with the top two eigenvalues every fourth step: it crosses

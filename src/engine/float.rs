@@ -43,6 +43,32 @@ pub trait Float:
         let _ = (a, b, c);
         false
     }
+    /// A right operand packed for this precision's own kernel, kept between products.
+    type PackedRight: Default + Send + Sync;
+    /// Whether this precision has its own kernel on this CPU.
+    fn has_own_kernel() -> bool {
+        false
+    }
+    /// Packs `b` into `packed` for [`matmul_packed_own_kernel`](Self::matmul_packed_own_kernel),
+    /// up to `threads` threads side by side; `false` where the own kernel does not apply.
+    fn pack_right_own_kernel(
+        b: ArrayView2<'_, Self>,
+        packed: &mut Self::PackedRight,
+        threads: usize,
+    ) -> bool {
+        let _ = (b, packed, threads);
+        false
+    }
+    /// `c ← a·b` for the `b` last packed into `packed`; `false`, with `c` untouched, where the
+    /// own kernel does not apply.
+    fn matmul_packed_own_kernel(
+        a: ArrayView2<'_, Self>,
+        packed: &Self::PackedRight,
+        c: &mut ArrayViewMut2<'_, Self>,
+    ) -> bool {
+        let _ = (a, packed, c);
+        false
+    }
 }
 
 impl Float for f32 {
@@ -53,6 +79,24 @@ impl Float for f32 {
         c: &mut ArrayViewMut2<'_, f32>,
     ) -> bool {
         super::sgemm::matmul_f32(a, b, false, c)
+    }
+    type PackedRight = super::sgemm::PackedRight;
+    fn has_own_kernel() -> bool {
+        super::sgemm::available()
+    }
+    fn pack_right_own_kernel(
+        b: ArrayView2<'_, f32>,
+        packed: &mut Self::PackedRight,
+        threads: usize,
+    ) -> bool {
+        packed.pack(b, threads)
+    }
+    fn matmul_packed_own_kernel(
+        a: ArrayView2<'_, f32>,
+        packed: &Self::PackedRight,
+        c: &mut ArrayViewMut2<'_, f32>,
+    ) -> bool {
+        super::sgemm::matmul_packed(a, packed, c)
     }
     #[inline(always)]
     #[allow(clippy::excessive_precision)] // coefficients as published
@@ -85,6 +129,7 @@ impl Float for f32 {
 
 impl Float for f64 {
     const PRECISION: Precision = Precision::F64;
+    type PackedRight = ();
     #[inline(always)]
     fn tanh_fast(self) -> Self {
         tanh_f64(self)

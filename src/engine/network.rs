@@ -11,15 +11,17 @@
 //!   in chunk order, so the results are **bit-identical for any thread count** (each GEMM is
 //!   single-threaded, [`matmul`]).
 //! * The first layer's two big products (x·W₁ᵀ forward; dᵀ·x for its weight gradient or HVP,
-//!   the bulk of the work at the CIFAR shape) run over fewer, larger row groups than the
-//!   chunks ([`group_ranges`], fixed by the batch size alone, partials summed in group order):
-//!   the GEMM packs W once per call, so fewer calls cost less.
+//!   the bulk of the work at the CIFAR shape) run as tasks of their own, larger than the
+//!   chunks and fixed by the shapes alone: the forward over row groups ([`group_ranges`]); the
+//!   weight product, in f32 on an AVX-512 CPU, as `Wᵀ = xᵀ·d` over ranges of input features
+//!   from a transposed copy of the inputs made once ([`FEATURES_PER_TASK`]), elsewhere over
+//!   the row groups with partials summed in group order.
 //! * The forward/backward quantities of the last gradient evaluation (activations, σ', σ'',
 //!   back-propagated signals) are cached per chunk; an HVP at the same parameters reuses them,
 //!   so it costs the R-passes only (≈ 14.8 GFLOP at the CIFAR-5k shape instead of ≈ 27).
 
 use std::ops::Range;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::model::Activation;
 
@@ -136,8 +138,15 @@ pub struct Evaluator<T: Float> {
     first_rows: Vec<T>,
     /// A second such buffer, for an HVP without the cache (x·W₁ᵀ while the first holds x·V₁ᵀ).
     first_rows_b: Vec<T>,
-    /// The per-group partials of the first layer's weight product.
+    /// The per-group partials of the first layer's weight product (or, on the own kernel's
+    /// path, one buffer for its transpose).
     group_partials: Vec<Vec<T>>,
+    /// The inputs transposed (features × samples), for the own kernel's weight product
+    /// ([`first_layer_products`](Evaluator::first_layer_products)); built on the first
+    /// gradient or HVP, shared by clones.
+    inputs_t: Option<Arc<Array2<T>>>,
+    /// ∂L/∂z₁ (or its R-derivative) packed for the own kernel's weight product.
+    packed_signal: T::PackedRight,
     pub counters: Counters,
 }
 
@@ -158,6 +167,8 @@ impl<T: Float> Clone for Evaluator<T> {
             first_rows: Vec::new(),
             first_rows_b: Vec::new(),
             group_partials: Vec::new(),
+            inputs_t: self.inputs_t.clone(),
+            packed_signal: T::PackedRight::default(),
             counters: self.counters,
         }
     }
@@ -397,6 +408,74 @@ fn group_ranges(n: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// The widest first layer the own kernel's weight product takes (its packed right operand
+/// is ∂L/∂z₁, one column per unit).
+const OWN_KERNEL_MAX_WIDTH: usize = 256;
+
+/// The largest inputs the own kernel's weight product keeps a transposed copy of (CIFAR-5k in
+/// f32: 61 MB; all 50,000 CIFAR-10 images: 614 MB); larger ones take the general path.
+const OWN_KERNEL_MAX_COPY_BYTES: usize = 1 << 30;
+
+/// Input features per task of the own kernel's weight product (a multiple of the kernel's 8
+/// rows): CIFAR's 3,072 make 12 tasks, so two threads share them evenly.
+const FEATURES_PER_TASK: usize = 256;
+
+/// The feature ranges of the own kernel's weight product: contiguous, in order, depending on
+/// the number of features only.
+fn feature_ranges(features: usize) -> Vec<Range<usize>> {
+    (0..features)
+        .step_by(FEATURES_PER_TASK)
+        .map(|lo| lo..(lo + FEATURES_PER_TASK).min(features))
+        .collect()
+}
+
+/// A standard-layout copy of `a`ᵀ, copied in square blocks so both sides stay in cache.
+fn transposed<T: Float>(a: ArrayView2<'_, T>) -> Array2<T> {
+    let (rows, cols) = a.dim();
+    let mut t = Array2::<T>::zeros((cols, rows));
+    const B: usize = 64;
+    for i0 in (0..rows).step_by(B) {
+        for j0 in (0..cols).step_by(B) {
+            for i in i0..(i0 + B).min(rows) {
+                for j in j0..(j0 + B).min(cols) {
+                    t[[j, i]] = a[[i, j]];
+                }
+            }
+        }
+    }
+    t
+}
+
+/// `out` (cols × rows, standard layout) ← `a`ᵀ, its rows shared among `threads` in fixed
+/// blocks (a copy: the result does not depend on the split).
+fn transpose_into<T: Float>(a: ArrayView2<'_, T>, out: &mut [T], threads: usize) {
+    let (rows, cols) = a.dim();
+    debug_assert_eq!(out.len(), rows * cols);
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    const BLOCKS: usize = 8;
+    let per = cols.div_ceil(BLOCKS);
+    let ranges: Vec<Range<usize>> = (0..cols)
+        .step_by(per)
+        .map(|lo| lo..(lo + per).min(cols))
+        .collect();
+    let mut slots = split_rows(out, &ranges, rows);
+    run_chunks(ranges.len(), threads, &mut slots, |i, slot| {
+        let Some(slot) = slot else { return };
+        let r = ranges[i].clone();
+        const B: usize = 64;
+        for i0 in (0..rows).step_by(B) {
+            for (jj, j) in r.clone().enumerate() {
+                let dst = &mut slot[jj * rows..(jj + 1) * rows];
+                for i in i0..(i0 + B).min(rows) {
+                    dst[i] = a[[i, j]];
+                }
+            }
+        }
+    });
+}
+
 /// `buf` cut into consecutive pieces of `width` × (rows of each chunk) elements.
 fn split_rows<'a, T>(buf: &'a mut [T], chunks: &[Range<usize>], width: usize) -> Vec<&'a mut [T]> {
     let mut rest = buf;
@@ -558,6 +637,8 @@ impl<T: Float> Evaluator<T> {
             first_rows: Vec::new(),
             first_rows_b: Vec::new(),
             group_partials: Vec::new(),
+            inputs_t: None,
+            packed_signal: T::PackedRight::default(),
             counters: Counters::default(),
         }
     }
@@ -630,7 +711,8 @@ impl<T: Float> Evaluator<T> {
                     ArrayViewMut2::from_shape((r.len(), lay.fan_out), rows).expect("group rows");
                 let xr = x.slice(s![r, ..]);
                 // f32 with AVX-512 has its own kernel for this shape (8–9 % faster than the
-                // general one on CIFAR-5k's 3,072 → 200 layer; see `sgemm`).
+                // general one on CIFAR-5k's 3,072 → 200 layer; see `sgemm`). Packing W₁ᵀ once
+                // for all groups instead of once per group measured 1.005–1.02× the step time (in-process pairs, 2026-12-06).
                 if !T::matmul_own_kernel(xr, w.t(), &mut z) {
                     matmul(T::one(), xr, w.t(), T::zero(), &mut z);
                 }
@@ -638,40 +720,100 @@ impl<T: Float> Evaluator<T> {
         });
     }
 
+    /// Builds the transposed inputs the own kernel's weight product reads, once: only where
+    /// this precision has its own kernel and the first layer is narrow enough for it.
+    fn ensure_inputs_t(&mut self) {
+        let Some(lay) = self.layout.first() else {
+            return;
+        };
+        if !T::has_own_kernel() || lay.fan_out > OWN_KERNEL_MAX_WIDTH {
+            self.inputs_t = None;
+            return;
+        }
+        let x = &self.train.x;
+        if x.len().saturating_mul(std::mem::size_of::<T>()) > OWN_KERNEL_MAX_COPY_BYTES {
+            self.inputs_t = None;
+            return;
+        }
+        if self
+            .inputs_t
+            .as_ref()
+            .is_some_and(|t| t.dim() == (x.ncols(), x.nrows()))
+        {
+            return;
+        }
+        self.inputs_t = Some(Arc::new(transposed(x.view())));
+    }
+
     /// The first layer's weight and bias products over the whole batch, into `out` (its
     /// parameters): `W ← dᵀ·x` and `b ← Σ_rows d`, where `d` (n × width₁) is the back-propagated
-    /// signal of every row and `x` the inputs. Each row group ([`group_ranges`]) computes its
-    /// partial `d_gᵀ·x_g` into its own buffer of `parts`, and the partials are summed in group
-    /// order: the result does not depend on the thread count.
+    /// signal of every row and `x` the inputs.
+    ///
+    /// * With the own kernel ([`Float::has_own_kernel`], f32 on AVX-512): `Wᵀ = xᵀ·d` from the
+    ///   transposed inputs, read in place (no copy of the inputs per step), with `d` packed
+    ///   once; fixed ranges of input features are tasks that threads take as they free up,
+    ///   each summing over every row, and `Wᵀ` is transposed into place.
+    /// * Otherwise each row group ([`group_ranges`]) computes its partial `d_gᵀ·x_g` into its
+    ///   own buffer of `parts`, and the partials are summed in group order.
+    ///
+    /// Either way the result does not depend on the thread count.
     fn first_layer_products(
         &self,
         d: ArrayView2<'_, T>,
         x: ArrayView2<'_, T>,
         out: &mut [T],
         parts: &mut Vec<Vec<T>>,
+        packed: &mut T::PackedRight,
     ) {
         let Some(lay) = self.layout.first() else {
             return;
         };
-        let groups = group_ranges(d.nrows());
         let w_len = lay.fan_in * lay.fan_out;
         let (w, b) = out.split_at_mut(w_len);
-        parts.truncate(groups.len());
-        parts.resize_with(groups.len(), Vec::new);
-        for part in parts.iter_mut() {
-            // Overwritten by the product (β = 0).
-            part.resize(w_len, T::zero());
-        }
-        run_chunks(groups.len(), self.threads, parts, |i, part| {
-            if let Some(part) = part {
-                let r = groups[i].clone();
-                let mut g = ArrayViewMut2::from_shape((lay.fan_out, lay.fan_in), &mut part[..])
-                    .expect("parameter layout matches the weight shape");
-                let dg = d.slice(s![r.clone(), ..]);
-                matmul(T::one(), dg.t(), x.slice(s![r, ..]), T::zero(), &mut g);
+        let own = self
+            .inputs_t
+            .as_deref()
+            .filter(|xt| xt.dim() == (x.ncols(), x.nrows()))
+            .filter(|_| T::pack_right_own_kernel(d, packed, self.threads));
+        if let Some(xt) = own {
+            parts.truncate(1);
+            parts.resize_with(1, Vec::new);
+            let wt = &mut parts[0];
+            wt.resize(w_len, T::zero());
+            let tasks = feature_ranges(lay.fan_in);
+            let mut slots = split_rows(wt, &tasks, lay.fan_out);
+            let packed = &*packed;
+            run_chunks(tasks.len(), self.threads, &mut slots, |i, rows| {
+                if let Some(rows) = rows {
+                    let r = tasks[i].clone();
+                    let mut c = ArrayViewMut2::from_shape((r.len(), lay.fan_out), rows)
+                        .expect("feature rows");
+                    let done = T::matmul_packed_own_kernel(xt.slice(s![r, ..]), packed, &mut c);
+                    assert!(done, "the own kernel declined a product it packed for");
+                }
+            });
+            let wt = ArrayView2::from_shape((lay.fan_in, lay.fan_out), &wt[..])
+                .expect("parameter layout matches the weight shape");
+            transpose_into(wt, w, self.threads);
+        } else {
+            let groups = group_ranges(d.nrows());
+            parts.truncate(groups.len());
+            parts.resize_with(groups.len(), Vec::new);
+            for part in parts.iter_mut() {
+                // Overwritten by the product (β = 0).
+                part.resize(w_len, T::zero());
             }
-        });
-        sum_in_chunk_order(parts, w, self.threads);
+            run_chunks(groups.len(), self.threads, parts, |i, part| {
+                if let Some(part) = part {
+                    let r = groups[i].clone();
+                    let mut g = ArrayViewMut2::from_shape((lay.fan_out, lay.fan_in), &mut part[..])
+                        .expect("parameter layout matches the weight shape");
+                    let dg = d.slice(s![r.clone(), ..]);
+                    matmul(T::one(), dg.t(), x.slice(s![r, ..]), T::zero(), &mut g);
+                }
+            });
+            sum_in_chunk_order(parts, w, self.threads);
+        }
         if !b.is_empty() {
             b.fill(T::zero());
             let mut b = ArrayViewMut1::from(b);
@@ -992,6 +1134,7 @@ impl<T: Float> Evaluator<T> {
         let keep = self.cache_enabled;
         let first_len = self.first_len();
         let width = self.layout.first().map_or(0, |l| l.fan_out);
+        self.ensure_inputs_t();
         let mut partials = self.take_partials(chunks.len(), p - first_len);
         let mut first = std::mem::take(&mut self.first_rows);
         first.resize(n * width, T::zero());
@@ -1022,8 +1165,16 @@ impl<T: Float> Evaluator<T> {
         sum_in_chunk_order(&partials, &mut grad[first_len..], self.threads);
         let d = ArrayView2::from_shape((n, width), &first[..]).expect("n × width₁ rows");
         let mut parts = std::mem::take(&mut self.group_partials);
-        self.first_layer_products(d, self.train.x.view(), &mut grad[..first_len], &mut parts);
+        let mut packed = std::mem::take(&mut self.packed_signal);
+        self.first_layer_products(
+            d,
+            self.train.x.view(),
+            &mut grad[..first_len],
+            &mut parts,
+            &mut packed,
+        );
         self.group_partials = parts;
+        self.packed_signal = packed;
         self.partials = partials;
         self.first_rows = first;
         let mut loss = 0.0;
@@ -1130,6 +1281,7 @@ impl<T: Float> Evaluator<T> {
             self.loss_grad(params, &mut scratch);
             self.counters.gradients -= 1;
         }
+        self.ensure_inputs_t();
         let first_len = self.first_len();
         let width = self.layout.first().map_or(0, |l| l.fan_out);
         let mut partials = self.take_partials(chunks.len(), p - first_len);
@@ -1188,8 +1340,16 @@ impl<T: Float> Evaluator<T> {
         sum_in_chunk_order(&partials, &mut out[first_len..], self.threads);
         let d = ArrayView2::from_shape((n, width), &first[..]).expect("n × width₁ rows");
         let mut parts = std::mem::take(&mut self.group_partials);
-        self.first_layer_products(d, self.train.x.view(), &mut out[..first_len], &mut parts);
+        let mut packed = std::mem::take(&mut self.packed_signal);
+        self.first_layer_products(
+            d,
+            self.train.x.view(),
+            &mut out[..first_len],
+            &mut parts,
+            &mut packed,
+        );
         self.group_partials = parts;
+        self.packed_signal = packed;
         self.partials = partials;
         self.first_rows = first;
         self.counters.hvps += 1;

@@ -1,7 +1,10 @@
 //! A single-precision matrix product for x86-64 CPUs with AVX-512, written for the product
 //! that dominates a training step's forward pass: the first layer's `x·W₁ᵀ` (5,000 × 3,072
 //! inputs by 200 units on CIFAR-5k), where it runs 8–9 % faster than the `gemm` crate's
-//! kernel on this machine (153 against 140 GFLOP/s on one core, in-process pairs).
+//! kernel on this machine (153 against 140 GFLOP/s on one core, in-process pairs). It also
+//! runs the first layer's weight product as `Wᵀ = xᵀ·d` on a transposed copy of the inputs,
+//! with `d` packed once per product ([`PackedRight`]) and shared by the feature-range tasks:
+//! no copy of the inputs per step, where the `gemm` crate packed all of them for `dᵀ·x`.
 //!
 //! The layout follows BLIS: the right operand is packed in blocks (see [`blocking`]) into
 //! panels [`NR`] columns wide, kept in L2; the left operand is read in place [`MR`] rows at a
@@ -94,6 +97,159 @@ pub fn matmul_f32(
     }
 }
 
+/// A narrow right operand (at most 256 columns, as ∂L/∂z₁ in the first layer's weight product)
+/// packed whole, once, for several products with it ([`matmul_packed`]): the row-range tasks
+/// of one product then share a single packing. The buffer is kept between [`pack`](Self::pack)
+/// calls.
+#[derive(Default)]
+pub struct PackedRight {
+    k: usize,
+    n: usize,
+    /// Rows per block (the product's depth blocking).
+    #[cfg(target_arch = "x86_64")]
+    depth: usize,
+    /// Values per packed row of a block: the panel widths summed (208 for 200 columns).
+    #[cfg(target_arch = "x86_64")]
+    width: usize,
+    #[cfg(target_arch = "x86_64")]
+    buf: Option<Aligned>,
+}
+
+impl PackedRight {
+    /// Packs `b` (k × n), its depth blocks shared among up to `threads` threads. Returns
+    /// `false`, leaving nothing usable, where the kernel does not apply: no AVX-512, an empty
+    /// operand, or more than 256 columns.
+    pub fn pack(&mut self, b: ArrayView2<'_, f32>, threads: usize) -> bool {
+        let (k, n) = b.dim();
+        self.k = 0;
+        self.n = 0;
+        if !available() || k == 0 || n == 0 || n > 256 {
+            return false;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (depth, _) = blocking(n);
+            let depth = depth.min(k);
+            let width: usize = (0..n.div_ceil(NR))
+                .map(|p| panel_width(NR.min(n - p * NR)))
+                .sum();
+            let len = k * width;
+            if self.buf.as_ref().is_none_or(|b| b.len() < len) {
+                self.buf = Some(Aligned::new(len));
+            }
+            let Some(buf) = self.buf.as_mut() else {
+                return false;
+            };
+            let blocks: Vec<&mut [f32]> =
+                buf.slice_mut()[..len].chunks_mut(depth * width).collect();
+            let per_thread = blocks.len().div_ceil(threads.clamp(1, blocks.len()));
+            let pack_some = |first: usize, mine: Vec<&mut [f32]>| {
+                let ops = Operands {
+                    m: 0,
+                    n,
+                    k,
+                    a: std::ptr::null(),
+                    ars: 0,
+                    acs: 0,
+                    b: b.as_ptr(),
+                    brs: b.strides()[0],
+                    bcs: b.strides()[1],
+                    c: std::ptr::null_mut(),
+                    crs: 0,
+                };
+                for (i, out) in mine.into_iter().enumerate() {
+                    let pc = (first + i) * depth;
+                    let kc = depth.min(k - pc);
+                    #[allow(unsafe_code)]
+                    // SAFETY: rows pc..pc+kc, columns 0..n lie inside b (a live view); `out`
+                    // holds kc rows of `width` values.
+                    unsafe {
+                        x86::pack_b(&ops, pc, kc, 0, n, out)
+                    };
+                }
+            };
+            let mut blocks = blocks;
+            if per_thread >= blocks.len() {
+                pack_some(0, blocks);
+            } else {
+                std::thread::scope(|scope| {
+                    let mut first = 0;
+                    while !blocks.is_empty() {
+                        let rest = blocks.split_off(per_thread.min(blocks.len()));
+                        let mine = std::mem::replace(&mut blocks, rest);
+                        let count = mine.len();
+                        let pack_some = &pack_some;
+                        scope.spawn(move || pack_some(first, mine));
+                        first += count;
+                    }
+                });
+            }
+            self.k = k;
+            self.n = n;
+            self.depth = depth;
+            self.width = width;
+            true
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// (k, n) of the operand last packed; (0, 0) when none is.
+    pub fn dim(&self) -> (usize, usize) {
+        (self.k, self.n)
+    }
+}
+
+/// `c ← a·b` with `b` packed beforehand ([`PackedRight::pack`]), for f32 views `a` of any
+/// strides and `c` with contiguous columns. Each element is summed exactly as
+/// [`matmul_f32`] sums it. Returns `false`, touching nothing, when the kernel does not apply.
+pub fn matmul_packed(
+    a: ArrayView2<'_, f32>,
+    b: &PackedRight,
+    c: &mut ArrayViewMut2<'_, f32>,
+) -> bool {
+    let (m, k) = a.dim();
+    let (kb, n) = b.dim();
+    if kb == 0 || n == 0 {
+        return false;
+    }
+    assert_eq!(k, kb, "matmul_packed: inner dimensions");
+    assert_eq!(c.dim(), (m, n), "matmul_packed: output shape");
+    if (n > 1 && c.strides()[1] != 1) || m == 0 {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ops = Operands {
+            m,
+            n,
+            k,
+            a: a.as_ptr(),
+            ars: a.strides()[0],
+            acs: a.strides()[1],
+            b: std::ptr::null(),
+            brs: 0,
+            bcs: 0,
+            c: c.as_mut_ptr(),
+            crs: c.strides()[0],
+        };
+        #[allow(unsafe_code)]
+        // SAFETY: `b` was packed (so the CPU has AVX-512F) from a k × n operand; `a` and `c`
+        // are live views checked to be m × k and m × n, `c` borrowed mutably with contiguous
+        // columns.
+        unsafe {
+            x86::product_packed(&ops, b);
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// The raw shape, pointers and element strides of one product.
 #[cfg(target_arch = "x86_64")]
 struct Operands {
@@ -130,6 +286,9 @@ impl Aligned {
     fn slice(&self) -> &[f32] {
         &self.buf[self.offset..]
     }
+    fn len(&self) -> usize {
+        self.buf.len() - self.offset
+    }
 }
 
 /// Width of the packed panel holding `cols` (≤ [`NR`]) columns: rounded up to whole vectors.
@@ -155,69 +314,132 @@ mod x86 {
         let kcb = kcb.min(ops.k);
         let mut ap = Aligned::new(MR * kcb);
         let mut bp = Aligned::new(kcb * (ncb.div_ceil(NR) * NR));
-        // The left operand is read in place, MR rows at a time, when its rows are contiguous
-        // (x in x·W₁ᵀ: no copy of the inputs); otherwise each panel is packed as it comes.
-        let direct_a = ops.acs == 1 && ops.ars > 0;
         let mut jc = 0;
         while jc < ops.n {
             let nc = ncb.min(ops.n - jc);
             let mut pc = 0;
             while pc < ops.k {
                 let kc = kcb.min(ops.k - pc);
-                // SAFETY: the block lies inside b.
-                unsafe { pack_b(ops, pc, kc, jc, nc, bp.slice_mut()) };
-                let block = bp.slice();
-                let add = accumulate || pc > 0;
-                // (column offset in the block, columns, panel width, panel start)
-                let mut panels = Vec::with_capacity(nc.div_ceil(NR));
-                let (mut jr, mut b_off) = (0, 0);
-                while jr < nc {
-                    let cols = NR.min(nc - jr);
-                    let width = super::panel_width(cols);
-                    panels.push((jr, cols, width, block[b_off..b_off + kc * width].as_ptr()));
-                    jr += cols;
-                    b_off += kc * width;
-                }
-                for ir in (0..ops.m).step_by(MR) {
-                    let rows = MR.min(ops.m - ir);
-                    let (a_panel, lda, direct) = if direct_a && rows == MR {
-                        // SAFETY: row ir, column pc is inside a.
-                        (
-                            unsafe { ops.a.offset(ir as isize * ops.ars + pc as isize) },
-                            ops.ars as usize,
-                            true,
-                        )
-                    } else {
-                        // SAFETY: rows ir.. and columns pc..pc+kc lie inside a.
-                        unsafe { pack_a(ops, pc, kc, ir, ap.slice_mut()) };
-                        // (`lda` is read only for a left operand read in place.)
-                        (ap.slice()[..MR * kc].as_ptr(), 0, false)
-                    };
-                    for &(jr, cols, width, b_panel) in &panels {
-                        // SAFETY: the tile's rows ir..ir+rows and columns jc+jr..+cols are
-                        // inside c; the panels hold kc steps of MR and `width` values.
-                        unsafe {
-                            let t = Tile {
-                                c: ops.c.offset((ir as isize) * ops.crs + (jc + jr) as isize),
-                                ldc: ops.crs,
-                                rows,
-                                cols,
-                                add,
-                            };
-                            match (width, direct) {
-                                (48, false) => kernel::<3, false>(kc, a_panel, lda, b_panel, &t),
-                                (48, true) => kernel::<3, true>(kc, a_panel, lda, b_panel, &t),
-                                (32, false) => kernel::<2, false>(kc, a_panel, lda, b_panel, &t),
-                                (32, true) => kernel::<2, true>(kc, a_panel, lda, b_panel, &t),
-                                (_, false) => kernel::<1, false>(kc, a_panel, lda, b_panel, &t),
-                                (_, true) => kernel::<1, true>(kc, a_panel, lda, b_panel, &t),
-                            }
-                        }
-                    }
+                // SAFETY: the block lies inside b; the caller's guarantees hold for `block`.
+                unsafe {
+                    pack_b(ops, pc, kc, jc, nc, bp.slice_mut());
+                    block(
+                        ops,
+                        pc,
+                        kc,
+                        jc,
+                        nc,
+                        bp.slice(),
+                        accumulate || pc > 0,
+                        &mut ap,
+                    );
                 }
                 pc += kc;
             }
             jc += nc;
+        }
+    }
+
+    /// `c ← a·b` with b packed beforehand, whole ([`super::PackedRight`]).
+    ///
+    /// # Safety
+    /// As for [`product`]; `ops.k`, `ops.n` are `packed`'s and `ops.b` is unused.
+    #[allow(unsafe_code)]
+    pub(super) unsafe fn product_packed(ops: &Operands, packed: &super::PackedRight) {
+        let kcb = packed.depth;
+        let mut ap = Aligned::new(MR * kcb);
+        let Some(buf) = packed.buf.as_ref() else {
+            return;
+        };
+        let data = buf.slice();
+        let mut pc = 0;
+        while pc < ops.k {
+            let kc = kcb.min(ops.k - pc);
+            let start = pc * packed.width;
+            // SAFETY: the packed block holds kc rows of every panel of all n columns.
+            unsafe {
+                block(
+                    ops,
+                    pc,
+                    kc,
+                    0,
+                    ops.n,
+                    &data[start..start + kc * packed.width],
+                    pc > 0,
+                    &mut ap,
+                )
+            };
+            pc += kc;
+        }
+    }
+
+    /// One block of the product: rows pc..pc+kc of b, columns jc..jc+nc, packed in `packed`
+    /// ([`pack_b`]'s layout), times the matching columns of a, into (or, with `add`, onto)
+    /// columns jc..jc+nc of c.
+    ///
+    /// # Safety
+    /// As for [`product`]; `packed` holds the block in [`pack_b`]'s layout and `ap` at least
+    /// MR·kc values.
+    #[allow(unsafe_code, clippy::too_many_arguments)]
+    unsafe fn block(
+        ops: &Operands,
+        pc: usize,
+        kc: usize,
+        jc: usize,
+        nc: usize,
+        packed: &[f32],
+        add: bool,
+        ap: &mut Aligned,
+    ) {
+        // The left operand is read in place, MR rows at a time, when its rows are contiguous
+        // (x in x·W₁ᵀ: no copy of the inputs); otherwise each panel is packed as it comes.
+        let direct_a = ops.acs == 1 && ops.ars > 0;
+        // (column offset in the block, columns, panel width, panel start)
+        let mut panels = Vec::with_capacity(nc.div_ceil(NR));
+        let (mut jr, mut b_off) = (0, 0);
+        while jr < nc {
+            let cols = NR.min(nc - jr);
+            let width = super::panel_width(cols);
+            panels.push((jr, cols, width, packed[b_off..b_off + kc * width].as_ptr()));
+            jr += cols;
+            b_off += kc * width;
+        }
+        for ir in (0..ops.m).step_by(MR) {
+            let rows = MR.min(ops.m - ir);
+            let (a_panel, lda, direct) = if direct_a && rows == MR {
+                // SAFETY: row ir, column pc is inside a.
+                (
+                    unsafe { ops.a.offset(ir as isize * ops.ars + pc as isize) },
+                    ops.ars as usize,
+                    true,
+                )
+            } else {
+                // SAFETY: rows ir.. and columns pc..pc+kc lie inside a.
+                unsafe { pack_a(ops, pc, kc, ir, ap.slice_mut()) };
+                // (`lda` is read only for a left operand read in place.)
+                (ap.slice()[..MR * kc].as_ptr(), 0, false)
+            };
+            for &(jr, cols, width, b_panel) in &panels {
+                // SAFETY: the tile's rows ir..ir+rows and columns jc+jr..+cols are inside c;
+                // the panels hold kc steps of MR and `width` values.
+                unsafe {
+                    let t = Tile {
+                        c: ops.c.offset((ir as isize) * ops.crs + (jc + jr) as isize),
+                        ldc: ops.crs,
+                        rows,
+                        cols,
+                        add,
+                    };
+                    match (width, direct) {
+                        (48, false) => kernel::<3, false>(kc, a_panel, lda, b_panel, &t),
+                        (48, true) => kernel::<3, true>(kc, a_panel, lda, b_panel, &t),
+                        (32, false) => kernel::<2, false>(kc, a_panel, lda, b_panel, &t),
+                        (32, true) => kernel::<2, true>(kc, a_panel, lda, b_panel, &t),
+                        (_, false) => kernel::<1, false>(kc, a_panel, lda, b_panel, &t),
+                        (_, true) => kernel::<1, true>(kc, a_panel, lda, b_panel, &t),
+                    }
+                }
+            }
         }
     }
 
@@ -228,7 +450,14 @@ mod x86 {
     /// # Safety
     /// The block lies inside b.
     #[allow(unsafe_code)]
-    unsafe fn pack_b(ops: &Operands, pc: usize, kc: usize, jc: usize, nc: usize, out: &mut [f32]) {
+    pub(super) unsafe fn pack_b(
+        ops: &Operands,
+        pc: usize,
+        kc: usize,
+        jc: usize,
+        nc: usize,
+        out: &mut [f32],
+    ) {
         let mut off = 0;
         let mut jr = 0;
         while jr < nc {
@@ -604,6 +833,45 @@ mod tests {
         let mut g = Array2::<f32>::zeros((20, 70));
         assert!(matmul_f32(d.t(), x.view(), false, &mut g.view_mut()));
         check(d.t(), x.view(), &Array2::zeros((20, 70)), &g, false);
+    }
+
+    #[test]
+    fn a_prepacked_right_operand_gives_the_same_bits_as_packing_per_call() {
+        if !available() {
+            return;
+        }
+        let mut packed = PackedRight::default();
+        // Shapes: one depth block and three (768 + 768 + 164), a masked last panel, a left
+        // operand read in place and one packed (transposed view), a buffer reused smaller.
+        for (case, &(m, n, k)) in [(300, 200, 1700), (37, 40, 90), (9, 17, 3)]
+            .iter()
+            .enumerate()
+        {
+            let a = filled(m, k, case as u64 * 4 + 1, false);
+            let at = filled(k, m, case as u64 * 4 + 2, false);
+            let b = filled(k, n, case as u64 * 4 + 3, false);
+            assert!(packed.pack(b.view(), 3));
+            assert_eq!(packed.dim(), (k, n));
+            for left in [a.view(), at.t()] {
+                let mut direct = Array2::<f32>::zeros((m, n));
+                let mut pre = Array2::<f32>::from_elem((m, n), 7.0);
+                assert!(matmul_f32(left, b.view(), false, &mut direct.view_mut()));
+                assert!(matmul_packed(left, &packed, &mut pre.view_mut()));
+                assert_eq!(pre, direct, "m={m} n={n} k={k}");
+            }
+            let mut c = Array2::<f32>::zeros((m, n));
+            assert!(matmul_packed(a.view(), &packed, &mut c.view_mut()));
+            check(a.view(), b.view(), &Array2::zeros((m, n)), &c, false);
+        }
+        // Wider than the kernel's packed operands: declined, and nothing stays usable.
+        assert!(!packed.pack(filled(10, 300, 9, false).view(), 1));
+        assert_eq!(packed.dim(), (0, 0));
+        let mut c = Array2::<f32>::zeros((4, 300));
+        assert!(!matmul_packed(
+            filled(4, 10, 10, false).view(),
+            &packed,
+            &mut c.view_mut()
+        ));
     }
 
     #[test]
