@@ -11,11 +11,15 @@
 //! time when its rows are contiguous (the inputs are never copied), or packed panel by panel;
 //! an 8 × 48 register tile takes 24 fused multiply-adds per step of k with the left value
 //! broadcast from memory. A last panel narrower than 48 columns is rounded up to 16 or 32 and
-//! stored under a mask, so an output 200 wide costs four full panels and one of 16.
+//! stored under a mask. When it has at most 8 columns (an output 200 wide: four full panels
+//! and 8 columns) and the left rows are read in place, those columns are dot products of a
+//! row and a column instead, 16 lanes of k at a time: the broadcast kernel spent 8 broadcasts
+//! on each half-empty vector there (the step 0.97 of the time with the dot products, in
+//! in-process pairs).
 //!
-//! Each output element is summed over k block by block and in order within a block; the
-//! blocks depend on k and n only, so a row's result does not depend on the other rows, the
-//! thread or the call. [`matmul_f32`] returns `false` where it does not apply (no AVX-512, or
+//! Each output element is summed over k block by block, in order within a block (in the dot
+//! products: lane by lane, then a fixed reduction); the blocks depend on k and n only, so a
+//! row's result does not depend on the other rows, the thread or the call. [`matmul_f32`] returns `false` where it does not apply (no AVX-512, or
 //! an output whose columns are not contiguous); the caller then uses the general product.
 
 use ndarray::{ArrayView2, ArrayViewMut2};
@@ -32,6 +36,11 @@ pub const NR: usize = 48;
 fn blocking(n: usize) -> (usize, usize) {
     if n <= 256 { (768, n) } else { (256, 16 * NR) }
 }
+
+/// A last panel this narrow or narrower is computed as dot products ([`x86::edge_dots`])
+/// when the left operand's rows are read in place.
+#[cfg(target_arch = "x86_64")]
+const DOT_EDGE_COLS: usize = 8;
 
 /// How many steps of k ahead the kernel asks for the right operand's panel.
 #[cfg(target_arch = "x86_64")]
@@ -68,13 +77,14 @@ pub fn matmul_f32(
     }
     #[cfg(target_arch = "x86_64")]
     {
+        let (ars, acs) = left_strides(&a);
         let ops = Operands {
             m,
             n,
             k,
             a: a.as_ptr(),
-            ars: a.strides()[0],
-            acs: a.strides()[1],
+            ars,
+            acs,
             b: b.as_ptr(),
             brs: b.strides()[0],
             bcs: b.strides()[1],
@@ -164,7 +174,7 @@ impl PackedRight {
                     // SAFETY: rows pc..pc+kc, columns 0..n lie inside b (a live view); `out`
                     // holds kc rows of `width` values.
                     unsafe {
-                        x86::pack_b(&ops, pc, kc, 0, n, out)
+                        x86::pack_b(&ops, pc, kc, 0, n, true, out)
                     };
                 }
             };
@@ -202,8 +212,8 @@ impl PackedRight {
     }
 }
 
-/// `c ← a·b` with `b` packed beforehand ([`PackedRight::pack`]), for f32 views `a` of any
-/// strides and `c` with contiguous columns. Each element is summed exactly as
+/// `c ← a·b` with `b` packed beforehand ([`PackedRight::pack`]), for f32 views `a` with
+/// contiguous rows and `c` with contiguous columns. Each element is summed exactly as
 /// [`matmul_f32`] sums it. Returns `false`, touching nothing, when the kernel does not apply.
 pub fn matmul_packed(
     a: ArrayView2<'_, f32>,
@@ -217,7 +227,9 @@ pub fn matmul_packed(
     }
     assert_eq!(k, kb, "matmul_packed: inner dimensions");
     assert_eq!(c.dim(), (m, n), "matmul_packed: output shape");
-    if (n > 1 && c.strides()[1] != 1) || m == 0 {
+    // The packed operand's narrow edge is laid out for dot products with rows read in place.
+    let (ars, acs) = left_strides(&a);
+    if (n > 1 && c.strides()[1] != 1) || m == 0 || acs != 1 || ars <= 0 {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
@@ -227,8 +239,8 @@ pub fn matmul_packed(
             n,
             k,
             a: a.as_ptr(),
-            ars: a.strides()[0],
-            acs: a.strides()[1],
+            ars,
+            acs,
             b: std::ptr::null(),
             brs: 0,
             bcs: 0,
@@ -248,6 +260,16 @@ pub fn matmul_packed(
     {
         false
     }
+}
+
+/// The left operand's (row, column) strides, with those of a length-1 axis (which ndarray may
+/// report as 0) set as if the view were contiguous: one row is read in place whatever its row
+/// stride, one column whatever its column stride.
+fn left_strides(a: &ArrayView2<'_, f32>) -> (isize, isize) {
+    let (m, k) = a.dim();
+    let acs = if k == 1 { 1 } else { a.strides()[1] };
+    let ars = if m == 1 { k as isize } else { a.strides()[0] };
+    (ars, acs)
 }
 
 /// The raw shape, pointers and element strides of one product.
@@ -322,7 +344,7 @@ mod x86 {
                 let kc = kcb.min(ops.k - pc);
                 // SAFETY: the block lies inside b; the caller's guarantees hold for `block`.
                 unsafe {
-                    pack_b(ops, pc, kc, jc, nc, bp.slice_mut());
+                    pack_b(ops, pc, kc, jc, nc, direct_rows(ops), bp.slice_mut());
                     block(
                         ops,
                         pc,
@@ -393,7 +415,7 @@ mod x86 {
     ) {
         // The left operand is read in place, MR rows at a time, when its rows are contiguous
         // (x in x·W₁ᵀ: no copy of the inputs); otherwise each panel is packed as it comes.
-        let direct_a = ops.acs == 1 && ops.ars > 0;
+        let direct_a = direct_rows(ops);
         // (column offset in the block, columns, panel width, panel start)
         let mut panels = Vec::with_capacity(nc.div_ceil(NR));
         let (mut jr, mut b_off) = (0, 0);
@@ -420,6 +442,29 @@ mod x86 {
                 (ap.slice()[..MR * kc].as_ptr(), 0, false)
             };
             for &(jr, cols, width, b_panel) in &panels {
+                if direct_a && cols <= super::DOT_EDGE_COLS {
+                    // SAFETY: rows ir..ir+rows, columns pc..pc+kc of a are inside it, rows
+                    // `ars` apart; the panel holds `cols` columns of kc values ([`pack_b`]);
+                    // the tile is inside c.
+                    unsafe {
+                        edge_dots(
+                            kc,
+                            ops.a.offset(ir as isize * ops.ars + pc as isize),
+                            ops.ars,
+                            rows,
+                            b_panel,
+                            cols,
+                            &Tile {
+                                c: ops.c.offset((ir as isize) * ops.crs + (jc + jr) as isize),
+                                ldc: ops.crs,
+                                rows,
+                                cols,
+                                add,
+                            },
+                        )
+                    };
+                    continue;
+                }
                 // SAFETY: the tile's rows ir..ir+rows and columns jc+jr..+cols are inside c;
                 // the panels hold kc steps of MR and `width` values.
                 unsafe {
@@ -450,12 +495,14 @@ mod x86 {
     /// # Safety
     /// The block lies inside b.
     #[allow(unsafe_code)]
+    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn pack_b(
         ops: &Operands,
         pc: usize,
         kc: usize,
         jc: usize,
         nc: usize,
+        dot_edge: bool,
         out: &mut [f32],
     ) {
         let mut off = 0;
@@ -465,7 +512,26 @@ mod x86 {
             let width = super::panel_width(cols);
             let panel = &mut out[off..off + kc * width];
             let col0 = (jc + jr) as isize;
-            if ops.bcs == 1 {
+            if dot_edge && cols <= super::DOT_EDGE_COLS {
+                // A narrow last panel for [`edge_dots`]: column by column, kc values each.
+                for j in 0..cols {
+                    let dst = &mut panel[j * kc..(j + 1) * kc];
+                    // SAFETY: column col0+j, rows pc..pc+kc are inside b.
+                    let src = unsafe {
+                        ops.b
+                            .offset((col0 + j as isize) * ops.bcs + pc as isize * ops.brs)
+                    };
+                    if ops.brs == 1 {
+                        // SAFETY: as above, contiguous.
+                        dst.copy_from_slice(unsafe { std::slice::from_raw_parts(src, kc) });
+                    } else {
+                        for (p, d) in dst.iter_mut().enumerate() {
+                            // SAFETY: p < kc.
+                            *d = unsafe { *src.offset(p as isize * ops.brs) };
+                        }
+                    }
+                }
+            } else if ops.bcs == 1 {
                 for p in 0..kc {
                     // SAFETY: row pc+p, columns col0..col0+cols are inside b.
                     let src = unsafe {
@@ -624,6 +690,93 @@ mod x86 {
             w(5, _mm256_permute2f128_ps::<0x31>(u1, u5));
             w(6, _mm256_permute2f128_ps::<0x31>(u2, u6));
             w(7, _mm256_permute2f128_ps::<0x31>(u3, u7));
+        }
+    }
+
+    /// Whether the left operand's rows are read in place: its rows are contiguous.
+    fn direct_rows(ops: &Operands) -> bool {
+        ops.acs == 1 && ops.ars > 0
+    }
+
+    /// A narrow last panel (at most [`super::DOT_EDGE_COLS`] columns, e.g. the 8 columns of
+    /// a 200-wide output past four 48-column panels) as dot products: 4 rows × 4 columns of
+    /// 16-lane partial sums over k, each row of a read in place and each column of b from the
+    /// panel as [`pack_b`] stores it (column by column). The broadcast kernel would spend 8
+    /// broadcasts on every half-empty vector of these columns. Every element is summed the
+    /// same way (lane k mod 16, then a fixed reduction), whatever its row or the tile's rows.
+    ///
+    /// # Safety
+    /// AVX-512F is available; `a` holds `rows` rows of kc values, `lda` apart; `b` holds `cols`
+    /// columns of kc values, kc apart; the tile lies inside c.
+    #[allow(unsafe_code)]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn edge_dots(
+        kc: usize,
+        a: *const f32,
+        lda: isize,
+        rows: usize,
+        b: *const f32,
+        cols: usize,
+        t: &Tile,
+    ) {
+        const R: usize = 4;
+        const C: usize = 4;
+        let tail = kc % 16;
+        let full = kc - tail;
+        let tail_mask: __mmask16 = (1u32 << tail).wrapping_sub(1) as __mmask16;
+        for i0 in (0..rows).step_by(R) {
+            // Rows past the tile repeat its last row; their sums are not stored.
+            let ar: [*const f32; R] =
+                std::array::from_fn(|r| a.wrapping_offset((i0 + r).min(rows - 1) as isize * lda));
+            for j0 in (0..cols).step_by(C) {
+                let bc: [*const f32; C] =
+                    std::array::from_fn(|j| b.wrapping_add((j0 + j).min(cols - 1) * kc));
+                let mut acc = [[_mm512_setzero_ps(); C]; R];
+                let mut p = 0;
+                while p < full {
+                    // SAFETY: p + 16 ≤ kc, inside every row and column.
+                    let av: [__m512; R] =
+                        std::array::from_fn(|r| unsafe { _mm512_loadu_ps(ar[r].add(p)) });
+                    let bv: [__m512; C] =
+                        std::array::from_fn(|j| unsafe { _mm512_loadu_ps(bc[j].add(p)) });
+                    for (row, x) in acc.iter_mut().zip(&av) {
+                        for (s, y) in row.iter_mut().zip(&bv) {
+                            *s = _mm512_fmadd_ps(*x, *y, *s);
+                        }
+                    }
+                    p += 16;
+                }
+                if tail > 0 {
+                    // SAFETY: the masked lanes are p..kc, inside every row and column.
+                    let av: [__m512; R] = std::array::from_fn(|r| unsafe {
+                        _mm512_maskz_loadu_ps(tail_mask, ar[r].add(p))
+                    });
+                    let bv: [__m512; C] = std::array::from_fn(|j| unsafe {
+                        _mm512_maskz_loadu_ps(tail_mask, bc[j].add(p))
+                    });
+                    for (row, x) in acc.iter_mut().zip(&av) {
+                        for (s, y) in row.iter_mut().zip(&bv) {
+                            *s = _mm512_fmadd_ps(*x, *y, *s);
+                        }
+                    }
+                }
+                for (r, row) in acc.iter().enumerate() {
+                    if i0 + r >= rows {
+                        break;
+                    }
+                    for (j, s) in row.iter().enumerate() {
+                        if j0 + j >= cols {
+                            break;
+                        }
+                        let sum = _mm512_reduce_add_ps(*s);
+                        // SAFETY: row i0+r < rows, column j0+j < cols of the tile.
+                        unsafe {
+                            let c = t.c.offset((i0 + r) as isize * t.ldc + (j0 + j) as isize);
+                            *c = if t.add { *c + sum } else { sum };
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -841,9 +994,9 @@ mod tests {
             return;
         }
         let mut packed = PackedRight::default();
-        // Shapes: one depth block and three (768 + 768 + 164), a masked last panel, a left
-        // operand read in place and one packed (transposed view), a buffer reused smaller.
-        for (case, &(m, n, k)) in [(300, 200, 1700), (37, 40, 90), (9, 17, 3)]
+        // Shapes: one depth block and three (768 + 768 + 164), narrow last panels (8 columns past
+        // 4 × 48; 56 = 48 + 8; 49 = 48 + 1), one row, a buffer reused smaller.
+        for (case, &(m, n, k)) in [(300, 200, 1700), (37, 56, 90), (9, 49, 3), (1, 200, 70)]
             .iter()
             .enumerate()
         {
@@ -852,12 +1005,20 @@ mod tests {
             let b = filled(k, n, case as u64 * 4 + 3, false);
             assert!(packed.pack(b.view(), 3));
             assert_eq!(packed.dim(), (k, n));
-            for left in [a.view(), at.t()] {
-                let mut direct = Array2::<f32>::zeros((m, n));
-                let mut pre = Array2::<f32>::from_elem((m, n), 7.0);
-                assert!(matmul_f32(left, b.view(), false, &mut direct.view_mut()));
-                assert!(matmul_packed(left, &packed, &mut pre.view_mut()));
-                assert_eq!(pre, direct, "m={m} n={n} k={k}");
+            let mut direct = Array2::<f32>::zeros((m, n));
+            let mut pre = Array2::<f32>::from_elem((m, n), 7.0);
+            assert!(matmul_f32(
+                a.view(),
+                b.view(),
+                false,
+                &mut direct.view_mut()
+            ));
+            assert!(matmul_packed(a.view(), &packed, &mut pre.view_mut()));
+            assert_eq!(pre, direct, "m={m} n={n} k={k}");
+            if m > 1 {
+                // Its rows not contiguous: declined, untouched.
+                assert!(!matmul_packed(at.t(), &packed, &mut pre.view_mut()));
+                assert_eq!(pre, direct);
             }
             let mut c = Array2::<f32>::zeros((m, n));
             assert!(matmul_packed(a.view(), &packed, &mut c.view_mut()));
