@@ -19,8 +19,9 @@
 //!
 //! Each output element is summed over k block by block, in order within a block (in the dot
 //! products: lane by lane, then a fixed reduction); the blocks depend on k and n only, so a
-//! row's result does not depend on the other rows, the thread or the call. [`matmul_f32`] returns `false` where it does not apply (no AVX-512, or
-//! an output whose columns are not contiguous); the caller then uses the general product.
+//! row's result does not depend on the other rows, the thread or the call. [`matmul_f32`]
+//! returns `false` where it does not apply (no AVX-512, or an output whose columns are not
+//! contiguous); the caller then uses the general product.
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
