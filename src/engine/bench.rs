@@ -188,7 +188,7 @@ impl Gemm {
                     let mut c = Array2::<f32>::zeros((hi - lo, w.nrows()));
                     // The product the engine's first layer runs (network.rs), so the ratio
                     // compares like with like.
-                    if general || !f32::matmul_own_kernel(x, w.t(), &mut c.view_mut()) {
+                    if general || !f32::matmul_own_kernel(x, w.t(), false, &mut c.view_mut()) {
                         super::network::matmul(1.0, x, w.t(), 0.0, &mut c.view_mut());
                     }
                     std::hint::black_box(&c);

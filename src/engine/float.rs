@@ -33,14 +33,16 @@ pub trait Float:
     /// rational approximation (Eigen's `generic_fast_tanh_float`), in f64 [`tanh_f64`]; both
     /// within a few ulp of the correctly rounded value (tested in `model::tests`).
     fn tanh_fast(self) -> Self;
-    /// `c ← a·b` by this precision's own kernel where there is one and it applies (f32 with
-    /// AVX-512: [`sgemm`](super::sgemm)); `false`, with `c` untouched, otherwise.
+    /// `c ← a·b` (`c ← c + a·b` with `accumulate`) by this precision's own kernel where there
+    /// is one and it applies (f32 with AVX-512: [`sgemm`](super::sgemm)); `false`, with `c`
+    /// untouched, otherwise.
     fn matmul_own_kernel(
         a: ArrayView2<'_, Self>,
         b: ArrayView2<'_, Self>,
+        accumulate: bool,
         c: &mut ArrayViewMut2<'_, Self>,
     ) -> bool {
-        let _ = (a, b, c);
+        let _ = (a, b, accumulate, c);
         false
     }
     /// A right operand packed for this precision's own kernel, kept between products.
@@ -76,9 +78,10 @@ impl Float for f32 {
     fn matmul_own_kernel(
         a: ArrayView2<'_, f32>,
         b: ArrayView2<'_, f32>,
+        accumulate: bool,
         c: &mut ArrayViewMut2<'_, f32>,
     ) -> bool {
-        super::sgemm::matmul_f32(a, b, false, c)
+        super::sgemm::matmul_f32(a, b, accumulate, c)
     }
     type PackedRight = super::sgemm::PackedRight;
     fn has_own_kernel() -> bool {

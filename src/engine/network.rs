@@ -176,9 +176,11 @@ impl<T: Float> Clone for Evaluator<T> {
 
 /// `c ← α·a·b + β·c` (BLAS convention; with β = 0, `c` is not read) for views of any strides,
 /// so transposed operands (`w.t()`, `delta.t()`) need no copy. One thread: the engine threads
-/// by chunks. The `gemm` crate picks its kernel at run time (AVX-512, AVX2/FMA or scalar); its
-/// blocking depends on the shapes and the machine's caches only, so a product is computed the
-/// same way whichever thread runs it.
+/// by chunks. Products of at least [`OWN_KERNEL_MIN_VOLUME`] with α = 1 and β ∈ {0, 1} go
+/// through the precision's own kernel where it has one (f32 on AVX-512, `sgemm`); the rest
+/// through the `gemm` crate, which picks its kernel at run time (AVX-512, AVX2/FMA or scalar).
+/// Both block by the shapes and the machine's caches only, so a product is computed the same
+/// way whichever thread runs it.
 pub(crate) fn matmul<T: Float>(
     alpha: T,
     a: ArrayView2<'_, T>,
@@ -199,6 +201,13 @@ pub(crate) fn matmul<T: Float>(
         } else {
             c.mapv_inplace(|x| x * beta);
         }
+        return;
+    }
+    if m * n * k >= OWN_KERNEL_MIN_VOLUME
+        && alpha == T::one()
+        && (beta == T::zero() || beta == T::one())
+        && T::matmul_own_kernel(a, b, beta == T::one(), c)
+    {
         return;
     }
     let (ars, acs) = (a.strides()[0], a.strides()[1]);
@@ -234,6 +243,12 @@ pub(crate) fn matmul<T: Float>(
         );
     }
 }
+
+/// Products of at least this many multiply-adds (m·n·k) go through the own kernel where the
+/// precision has one: the chunks' 417 × 200 × 200 products on CIFAR-5k do (0.99 of the step
+/// time with them there, in-process pairs); the small ones, and a small net's, stay with the
+/// `gemm` crate, whose per-call cost is lower.
+const OWN_KERNEL_MIN_VOLUME: usize = 1 << 22;
 
 fn view2<'a, T>(p: &'a [T], lay: &LayerLayout) -> ArrayView2<'a, T> {
     ArrayView2::from_shape((lay.fan_out, lay.fan_in), &p[lay.w_range()])
@@ -713,7 +728,7 @@ impl<T: Float> Evaluator<T> {
                 // f32 with AVX-512 has its own kernel for this shape (8–9 % faster than the
                 // general one on CIFAR-5k's 3,072 → 200 layer; see `sgemm`). Packing W₁ᵀ once
                 // for all groups instead of once per group measured 1.005–1.02× the step time (in-process pairs, 2026-12-06).
-                if !T::matmul_own_kernel(xr, w.t(), &mut z) {
+                if !T::matmul_own_kernel(xr, w.t(), false, &mut z) {
                     matmul(T::one(), xr, w.t(), T::zero(), &mut z);
                 }
             }
