@@ -727,7 +727,8 @@ impl<T: Float> Evaluator<T> {
                 let xr = x.slice(s![r, ..]);
                 // f32 with AVX-512 has its own kernel for this shape (8–9 % faster than the
                 // general one on CIFAR-5k's 3,072 → 200 layer; see `sgemm`). Packing W₁ᵀ once
-                // for all groups instead of once per group measured 1.005–1.02× the step time (in-process pairs, 2026-12-06).
+                // for all groups instead of once per group measured 1.005–1.02× the step time
+                // (in-process pairs, 2026-12-06).
                 if !T::matmul_own_kernel(xr, w.t(), false, &mut z) {
                     matmul(T::one(), xr, w.t(), T::zero(), &mut z);
                 }
@@ -735,8 +736,10 @@ impl<T: Float> Evaluator<T> {
         });
     }
 
-    /// Builds the transposed inputs the own kernel's weight product reads, once: only where
-    /// this precision has its own kernel and the first layer is narrow enough for it.
+    /// Builds the transposed inputs the own kernel's weight product reads, once (the training
+    /// inputs never change after construction): only where this precision has its own kernel,
+    /// the first layer is narrow enough for it and the copy is at most
+    /// [`OWN_KERNEL_MAX_COPY_BYTES`].
     fn ensure_inputs_t(&mut self) {
         let Some(lay) = self.layout.first() else {
             return;
