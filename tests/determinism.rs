@@ -164,6 +164,76 @@ fn a_wide_first_layer_in_f32_is_thread_independent_and_matches_f64() {
     assert!(eg < 1e-5 && eh < 1e-5, "gradient {eg:.1e}, HVP {eh:.1e}");
 }
 
+/// The own kernel's first-layer paths with other widths: no hidden layer (the first layer is
+/// the output, 5 wide: its columns are dot products) and one hidden layer 10 wide (a masked
+/// 16-lane panel). f32 against f64 on the same values, and 1 against 3 threads.
+#[test]
+fn narrow_first_layers_in_f32_match_f64() {
+    let (n, d, c) = (900, 300, 5);
+    let mut rng = Rng::seed_from_u64(5);
+    let x = Array2::from_shape_fn((n, d), |_| rng.normal() as f32 as f64);
+    let labels: Vec<u8> = (0..n).map(|_| rng.below(c) as u8).collect();
+    let y = Array2::from_shape_fn((n, c), |(i, j)| f64::from(labels[i] as usize == j));
+    for hidden in [vec![], vec![10]] {
+        let spec = MlpSpec {
+            input_dim: d,
+            hidden: hidden.clone(),
+            output_dim: c,
+            activation: Activation::Tanh,
+            bias: true,
+        };
+        let p64: Vec<f64> = spec
+            .init_params(Init::Pytorch, 1.0, &mut Rng::seed_from_u64(9))
+            .into_iter()
+            .map(|v| v as f32 as f64)
+            .collect();
+        let p32: Vec<f32> = p64.iter().map(|&v| v as f32).collect();
+        let v64: Vec<f64> = (0..p64.len())
+            .map(|i| (i as f64 * 0.37).sin() as f32 as f64)
+            .collect();
+        let v32: Vec<f32> = v64.iter().map(|&v| v as f32).collect();
+        let batch32 = Batch {
+            x: x.mapv(|v| v as f32),
+            y: y.mapv(|v| v as f32),
+            labels: Some(labels.clone()),
+        };
+        let batch64 = Batch {
+            x: x.clone(),
+            y: y.clone(),
+            labels: Some(labels.clone()),
+        };
+        let mut ev64 = Evaluator::new(spec.clone(), LossKind::Mse, batch64, 2, 100);
+        let (mut g64, mut h64) = (vec![0.0; p64.len()], vec![0.0; p64.len()]);
+        ev64.loss_grad(&p64, &mut g64);
+        ev64.hvp(&p64, &v64, &mut h64);
+        let mut reference: Option<(Vec<f32>, Vec<f32>)> = None;
+        for threads in [1, 3] {
+            let mut ev32 =
+                Evaluator::new(spec.clone(), LossKind::Mse, batch32.clone(), threads, 100);
+            let (mut g32, mut h32) = (vec![0.0f32; p32.len()], vec![0.0f32; p32.len()]);
+            ev32.loss_grad(&p32, &mut g32);
+            ev32.hvp(&p32, &v32, &mut h32);
+            let rel = |a: &[f32], b: &[f64]| {
+                let num: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - y).powi(2)).sum();
+                let den: f64 = b.iter().map(|y| y * y).sum();
+                (num / den).sqrt()
+            };
+            let (eg, eh) = (rel(&g32, &g64), rel(&h32, &h64));
+            assert!(
+                eg < 1e-5 && eh < 1e-5,
+                "hidden {hidden:?}, {threads} threads: gradient {eg:.1e}, HVP {eh:.1e}"
+            );
+            match &reference {
+                None => reference = Some((g32, h32)),
+                Some((g, h)) => assert!(
+                    *g == g32 && *h == h32,
+                    "hidden {hidden:?}: 3 threads differ from 1"
+                ),
+            }
+        }
+    }
+}
+
 /// The digits demo (f32, η = 0.4) with the top two eigenvalues every fourth step: it crosses
 /// 2/η near step 133, where round-off differences grow fastest.
 fn digits(threads: usize, steps: usize) -> RunConfig {
