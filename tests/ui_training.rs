@@ -228,6 +228,20 @@ fn short_run_finishes_with_sharpness() {
     let run = tr(h.state()).run.as_ref();
     assert!(run.is_some_and(|r| r.series.eigs.first().is_some_and(|e| e.len() == 31)));
     assert!(run.is_some_and(|r| !r.series.test_loss.is_empty()));
+    // The status line gives the typical cost of an estimate: the median over the estimates
+    // (31 here, all within the last 50), not the last one's.
+    let mut hvps: Vec<usize> = run
+        .map(|r| r.records.iter().filter_map(|x| x.hvps).collect())
+        .unwrap_or_default();
+    assert_eq!(hvps.len(), 31);
+    hvps.sort_unstable();
+    let median = hvps[hvps.len() / 2];
+    h.step();
+    assert!(
+        h.query_by_label_contains(&format!("median {median} HVPs/estimate"))
+            .is_some(),
+        "status line without the median cost {median} (HVPs {hvps:?})"
+    );
 }
 
 #[test]

@@ -143,6 +143,24 @@ pub fn status_parts(
     parts
 }
 
+/// How many latest estimates [`typical_hvps`] looks at.
+pub const RECENT_ESTIMATES: usize = 50;
+
+/// The typical cost of the run's sharpness estimates for the status line: the median HVP
+/// count (the upper one of an even count) over the latest [`RECENT_ESTIMATES`] estimates, so
+/// one slow estimate does not misstate it (the digits demo's last estimate took 14 HVPs where
+/// its median is 4). `None` before the first estimate.
+pub fn typical_hvps(records: &[StepRecord]) -> Option<usize> {
+    let mut recent: Vec<usize> = records
+        .iter()
+        .rev()
+        .filter_map(|r| r.hvps)
+        .take(RECENT_ESTIMATES)
+        .collect();
+    recent.sort_unstable();
+    recent.get(recent.len() / 2).copied()
+}
+
 /// The "Compare runs" defaults for a preset's η: branch at 0.5η; sweep 0.5η, η, 1.5η (as
 /// typed in the sweep field, rounded to 3 significant digits).
 pub fn compare_defaults(lr: f64) -> (f64, String) {
@@ -261,6 +279,37 @@ mod tests {
             lanczos_residual: None,
             grad_norm: 1.0,
         }
+    }
+
+    #[test]
+    fn the_typical_cost_is_the_median_of_the_latest_estimates() {
+        let with = |hvps: &[Option<usize>]| -> Vec<StepRecord> {
+            hvps.iter()
+                .enumerate()
+                .map(|(i, &h)| StepRecord {
+                    hvps: h,
+                    ..rec(i, 0.1, 1.0)
+                })
+                .collect()
+        };
+        assert_eq!(typical_hvps(&[]), None);
+        assert_eq!(typical_hvps(&with(&[None, None])), None);
+        // A slow last estimate (14) and a cold first one (20) do not set it.
+        assert_eq!(
+            typical_hvps(&with(&[
+                Some(20),
+                None,
+                Some(4),
+                Some(5),
+                Some(4),
+                Some(14)
+            ])),
+            Some(5)
+        );
+        // Only the latest 50 count: 60 estimates of 9, then 50 of 3.
+        let mut h = vec![Some(9); 60];
+        h.extend(vec![Some(3); 50]);
+        assert_eq!(typical_hvps(&with(&h)), Some(3));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use eframe::egui::{self, RichText};
 
 use super::TrainingWorkspace;
-use super::model::status_parts;
+use super::model::{status_parts, typical_hvps};
 use crate::engine::config::RunConfig;
 use crate::ui::export::{OverlayExport, RunExport};
 use crate::ui::plot_aids::{fmt_sig, sig};
@@ -110,8 +110,8 @@ impl TrainingWorkspace {
             run.steps_per_s(),
         );
         if let Some(r) = run.records.iter().rev().find(|r| r.hvps.is_some()) {
-            if let Some(h) = r.hvps {
-                parts.push(format!("{h} HVPs/estimate"));
+            if let Some(h) = typical_hvps(&run.records) {
+                parts.push(format!("median {h} HVPs/estimate"));
             }
             if let Some(res) = r.lanczos_residual {
                 parts.push(format!("residual ‖Hv − λv‖ {}", sig(res, 2)));
