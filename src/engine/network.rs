@@ -444,23 +444,6 @@ fn feature_ranges(features: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-/// A standard-layout copy of `a`ᵀ, copied in square blocks so both sides stay in cache.
-fn transposed<T: Float>(a: ArrayView2<'_, T>) -> Array2<T> {
-    let (rows, cols) = a.dim();
-    let mut t = Array2::<T>::zeros((cols, rows));
-    const B: usize = 64;
-    for i0 in (0..rows).step_by(B) {
-        for j0 in (0..cols).step_by(B) {
-            for i in i0..(i0 + B).min(rows) {
-                for j in j0..(j0 + B).min(cols) {
-                    t[[j, i]] = a[[i, j]];
-                }
-            }
-        }
-    }
-    t
-}
-
 /// `out` (cols × rows, standard layout) ← `a`ᵀ, its rows shared among `threads` in fixed
 /// blocks (a copy: the result does not depend on the split).
 fn transpose_into<T: Float>(a: ArrayView2<'_, T>, out: &mut [T], threads: usize) {
@@ -760,12 +743,15 @@ impl<T: Float> Evaluator<T> {
         {
             return;
         }
-        self.inputs_t = Some(Arc::new(transposed(x.view())));
+        let mut t = Array2::<T>::zeros((x.ncols(), x.nrows()));
+        let slice = t.as_slice_mut().expect("a new array is in standard layout");
+        transpose_into(x.view(), slice, self.threads);
+        self.inputs_t = Some(Arc::new(t));
     }
 
     /// The first layer's weight and bias products over the whole batch, into `out` (its
     /// parameters): `W ← dᵀ·x` and `b ← Σ_rows d`, where `d` (n × width₁) is the back-propagated
-    /// signal of every row and `x` the inputs.
+    /// signal of every row and `x` the training inputs.
     ///
     /// * With the own kernel ([`Float::has_own_kernel`], f32 on AVX-512): `Wᵀ = xᵀ·d` from the
     ///   transposed inputs, read in place (no copy of the inputs per step), with `d` packed
@@ -775,24 +761,31 @@ impl<T: Float> Evaluator<T> {
     ///   own buffer of `parts`, and the partials are summed in group order.
     ///
     /// Either way the result does not depend on the thread count.
-    fn first_layer_products(
-        &self,
-        d: ArrayView2<'_, T>,
-        x: ArrayView2<'_, T>,
-        out: &mut [T],
-        parts: &mut Vec<Vec<T>>,
-        packed: &mut T::PackedRight,
-    ) {
-        let Some(lay) = self.layout.first() else {
+    fn first_layer_products(&mut self, d: ArrayView2<'_, T>, out: &mut [T]) {
+        let Evaluator {
+            layout,
+            train,
+            threads,
+            inputs_t,
+            group_partials: parts,
+            packed_signal: packed,
+            ..
+        } = self;
+        let (threads, x) = (*threads, train.x.view());
+        let Some(lay) = layout.first() else {
             return;
         };
         let w_len = lay.fan_in * lay.fan_out;
         let (w, b) = out.split_at_mut(w_len);
-        let own = self
-            .inputs_t
-            .as_deref()
-            .filter(|xt| xt.dim() == (x.ncols(), x.nrows()))
-            .filter(|_| T::pack_right_own_kernel(d, packed, self.threads));
+        let own = match inputs_t.as_deref() {
+            Some(xt)
+                if xt.dim() == (x.ncols(), x.nrows())
+                    && T::pack_right_own_kernel(d, packed, threads) =>
+            {
+                Some(xt)
+            }
+            _ => None,
+        };
         if let Some(xt) = own {
             parts.truncate(1);
             parts.resize_with(1, Vec::new);
@@ -801,7 +794,7 @@ impl<T: Float> Evaluator<T> {
             let tasks = feature_ranges(lay.fan_in);
             let mut slots = split_rows(wt, &tasks, lay.fan_out);
             let packed = &*packed;
-            run_chunks(tasks.len(), self.threads, &mut slots, |i, rows| {
+            run_chunks(tasks.len(), threads, &mut slots, |i, rows| {
                 if let Some(rows) = rows {
                     let r = tasks[i].clone();
                     let mut c = ArrayViewMut2::from_shape((r.len(), lay.fan_out), rows)
@@ -812,7 +805,7 @@ impl<T: Float> Evaluator<T> {
             });
             let wt = ArrayView2::from_shape((lay.fan_in, lay.fan_out), &wt[..])
                 .expect("parameter layout matches the weight shape");
-            transpose_into(wt, w, self.threads);
+            transpose_into(wt, w, threads);
         } else {
             let groups = group_ranges(d.nrows());
             parts.truncate(groups.len());
@@ -821,7 +814,7 @@ impl<T: Float> Evaluator<T> {
                 // Overwritten by the product (β = 0).
                 part.resize(w_len, T::zero());
             }
-            run_chunks(groups.len(), self.threads, parts, |i, part| {
+            run_chunks(groups.len(), threads, parts, |i, part| {
                 if let Some(part) = part {
                     let r = groups[i].clone();
                     let mut g = ArrayViewMut2::from_shape((lay.fan_out, lay.fan_in), &mut part[..])
@@ -830,7 +823,7 @@ impl<T: Float> Evaluator<T> {
                     matmul(T::one(), dg.t(), x.slice(s![r, ..]), T::zero(), &mut g);
                 }
             });
-            sum_in_chunk_order(parts, w, self.threads);
+            sum_in_chunk_order(parts, w, threads);
         }
         if !b.is_empty() {
             b.fill(T::zero());
@@ -1182,17 +1175,7 @@ impl<T: Float> Evaluator<T> {
         };
         sum_in_chunk_order(&partials, &mut grad[first_len..], self.threads);
         let d = ArrayView2::from_shape((n, width), &first[..]).expect("n × width₁ rows");
-        let mut parts = std::mem::take(&mut self.group_partials);
-        let mut packed = std::mem::take(&mut self.packed_signal);
-        self.first_layer_products(
-            d,
-            self.train.x.view(),
-            &mut grad[..first_len],
-            &mut parts,
-            &mut packed,
-        );
-        self.group_partials = parts;
-        self.packed_signal = packed;
+        self.first_layer_products(d, &mut grad[..first_len]);
         self.partials = partials;
         self.first_rows = first;
         let mut loss = 0.0;
@@ -1357,17 +1340,7 @@ impl<T: Float> Evaluator<T> {
         self.first_rows_b = first_b;
         sum_in_chunk_order(&partials, &mut out[first_len..], self.threads);
         let d = ArrayView2::from_shape((n, width), &first[..]).expect("n × width₁ rows");
-        let mut parts = std::mem::take(&mut self.group_partials);
-        let mut packed = std::mem::take(&mut self.packed_signal);
-        self.first_layer_products(
-            d,
-            self.train.x.view(),
-            &mut out[..first_len],
-            &mut parts,
-            &mut packed,
-        );
-        self.group_partials = parts;
-        self.packed_signal = packed;
+        self.first_layer_products(d, &mut out[..first_len]);
         self.partials = partials;
         self.first_rows = first;
         self.counters.hvps += 1;
